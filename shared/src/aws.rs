@@ -1,0 +1,52 @@
+//! AWS clients, built once per container from aws-config's standard chain.
+//!
+//! `AWS_ENDPOINT_URL` (or a per-service `AWS_ENDPOINT_URL_S3`, ...) points every client at an
+//! emulator; when an endpoint is set, S3 uses path-style addressing (virtual-host style would try
+//! to resolve `bucket.localhost`). Region and credentials come from the environment as usual.
+
+use aws_config::BehaviorVersion;
+
+/// Set by users to point all clients at an emulator (moto locally, LocalStack in Docker).
+pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+/// Per-service override for S3, honoured by aws-config as well.
+pub const AWS_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
+
+/// The SDK clients a function may use. Cheap to clone (each client is an `Arc` inside).
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub s3: aws_sdk_s3::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub glue: aws_sdk_glue::Client,
+    pub sfn: aws_sdk_sfn::Client,
+}
+
+/// Loads the shared SDK configuration (region, credentials, endpoint) from the environment.
+pub async fn load_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// Builds the S3 client, forcing path-style addressing when an endpoint override is present.
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let endpoint_set = std::env::var_os(AWS_ENDPOINT_URL).is_some()
+        || std::env::var_os(AWS_ENDPOINT_URL_S3).is_some();
+    let conf = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(endpoint_set)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+impl Clients {
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self {
+        Self {
+            s3: s3_client(sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            glue: aws_sdk_glue::Client::new(sdk),
+            sfn: aws_sdk_sfn::Client::new(sdk),
+        }
+    }
+
+    /// Loads the SDK configuration and builds every client.
+    pub async fn from_env() -> Self {
+        Self::from_sdk_config(&load_sdk_config().await)
+    }
+}

@@ -1,0 +1,212 @@
+//! Configuration: every environment variable Tributary reads, as a documented constant.
+//!
+//! Invariants:
+//! - Configuration is read **once**, at cold start, by [`Config::from_env`]; handlers receive it
+//!   by reference and never touch the environment again.
+//! - A missing or malformed variable fails with the variable's name, so a mis-deployed function
+//!   dies at init with a message that says what to fix.
+//! - Nothing here names a region, account or endpoint: `AWS_ENDPOINT_URL`, `AWS_REGION` and the
+//!   credentials are read by aws-config (see [`crate::aws`]).
+
+use std::env;
+
+/// Landing zone bucket: files as producers deliver them. Never modified by Tributary.
+pub const LANDING_BUCKET: &str = "TRIBUTARY_LANDING_BUCKET";
+/// Raw zone bucket: sequenced Parquet with system columns (CDC sequencer, stream ingest).
+pub const RAW_BUCKET: &str = "TRIBUTARY_RAW_BUCKET";
+/// Clean zone bucket: validated, typed Parquet under Hive partitions (s3-landing).
+pub const CLEAN_BUCKET: &str = "TRIBUTARY_CLEAN_BUCKET";
+/// Curated zone bucket: published compacted snapshots.
+pub const CURATED_BUCKET: &str = "TRIBUTARY_CURATED_BUCKET";
+/// Quarantine bucket: rejected files and rows, each with a JSON report beside it.
+pub const QUARANTINE_BUCKET: &str = "TRIBUTARY_QUARANTINE_BUCKET";
+/// DynamoDB table holding dataset declarations, stats and landing-prefix routes (`pk`, `sk`).
+pub const CATALOG_TABLE: &str = "TRIBUTARY_CATALOG_TABLE";
+/// DynamoDB table holding the processing ledger: one item per processed source object (`pk`, `sk`).
+pub const LEDGER_TABLE: &str = "TRIBUTARY_LEDGER_TABLE";
+/// Glue Data Catalog database the lake's tables are registered in.
+pub const GLUE_DATABASE: &str = "TRIBUTARY_GLUE_DATABASE";
+/// Landing: largest tolerated share of rejected rows (0.0..=1.0, default 0.5). Above it the whole
+/// file is quarantined and nothing is published; at or below it good rows land and the rejected
+/// rows are quarantined.
+pub const MAX_REJECT_RATIO: &str = "TRIBUTARY_MAX_REJECT_RATIO";
+/// Landing: rows per Parquet row group (default 131072).
+pub const ROW_GROUP_ROWS: &str = "TRIBUTARY_ROW_GROUP_ROWS";
+/// Landing: rows sampled from the head of a file to infer its schema when the dataset declares
+/// none (default 10000).
+pub const INFER_SAMPLE_ROWS: &str = "TRIBUTARY_INFER_SAMPLE_ROWS";
+
+/// Error reading configuration: always names the variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} has an invalid value {value:?}: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// The deployment's resources: what every function needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub landing_bucket: String,
+    pub raw_bucket: String,
+    pub clean_bucket: String,
+    pub curated_bucket: String,
+    pub quarantine_bucket: String,
+    pub catalog_table: String,
+    pub ledger_table: String,
+    pub glue_database: String,
+    pub landing: LandingTuning,
+}
+
+/// Knobs of the landing conversion; defaults suit a 1 GiB Lambda.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LandingTuning {
+    pub max_reject_ratio: f64,
+    pub row_group_rows: usize,
+    pub infer_sample_rows: usize,
+}
+
+impl Default for LandingTuning {
+    fn default() -> Self {
+        Self {
+            max_reject_ratio: 0.5,
+            row_group_rows: 131_072,
+            infer_sample_rows: 10_000,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the whole configuration from the process environment (call once, at cold start).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests need not mutate the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| -> Result<String, ConfigError> {
+            match lookup(name) {
+                Some(v) if !v.trim().is_empty() => Ok(v.trim().to_string()),
+                _ => Err(ConfigError::Missing(name)),
+            }
+        };
+        let defaults = LandingTuning::default();
+        let max_reject_ratio = parse_or(&lookup, MAX_REJECT_RATIO, defaults.max_reject_ratio)?;
+        if !(0.0..=1.0).contains(&max_reject_ratio) {
+            return Err(ConfigError::Invalid {
+                name: MAX_REJECT_RATIO,
+                value: max_reject_ratio.to_string(),
+                reason: "must be between 0 and 1".into(),
+            });
+        }
+        let row_group_rows = parse_or(&lookup, ROW_GROUP_ROWS, defaults.row_group_rows)?;
+        if row_group_rows == 0 {
+            return Err(ConfigError::Invalid {
+                name: ROW_GROUP_ROWS,
+                value: "0".into(),
+                reason: "must be positive".into(),
+            });
+        }
+        Ok(Self {
+            landing_bucket: required(LANDING_BUCKET)?,
+            raw_bucket: required(RAW_BUCKET)?,
+            clean_bucket: required(CLEAN_BUCKET)?,
+            curated_bucket: required(CURATED_BUCKET)?,
+            quarantine_bucket: required(QUARANTINE_BUCKET)?,
+            catalog_table: required(CATALOG_TABLE)?,
+            ledger_table: required(LEDGER_TABLE)?,
+            glue_database: required(GLUE_DATABASE)?,
+            landing: LandingTuning {
+                max_reject_ratio,
+                row_group_rows,
+                infer_sample_rows: parse_or(
+                    &lookup,
+                    INFER_SAMPLE_ROWS,
+                    defaults.infer_sample_rows,
+                )?,
+            },
+        })
+    }
+}
+
+fn parse_or<T: std::str::FromStr>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match lookup(name) {
+        None => Ok(default),
+        Some(v) if v.trim().is_empty() => Ok(default),
+        Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
+            name,
+            value: v,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn full() -> HashMap<&'static str, String> {
+        [
+            LANDING_BUCKET,
+            RAW_BUCKET,
+            CLEAN_BUCKET,
+            CURATED_BUCKET,
+            QUARANTINE_BUCKET,
+            CATALOG_TABLE,
+            LEDGER_TABLE,
+            GLUE_DATABASE,
+        ]
+        .into_iter()
+        .map(|k| (k, format!("v-{k}")))
+        .collect()
+    }
+
+    #[test]
+    fn reads_every_variable_and_defaults_tuning() {
+        let env = full();
+        let cfg = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+        assert_eq!(cfg.clean_bucket, "v-TRIBUTARY_CLEAN_BUCKET");
+        assert_eq!(cfg.landing, LandingTuning::default());
+    }
+
+    #[test]
+    fn missing_variable_is_named() {
+        let mut env = full();
+        env.remove(LEDGER_TABLE);
+        let err = Config::from_lookup(|k| env.get(k).cloned()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable TRIBUTARY_LEDGER_TABLE is not set"
+        );
+    }
+
+    #[test]
+    fn invalid_tuning_is_named() {
+        let mut env = full();
+        env.insert(MAX_REJECT_RATIO, "1.5".into());
+        let err = Config::from_lookup(|k| env.get(k).cloned()).unwrap_err();
+        assert!(
+            err.to_string().contains("TRIBUTARY_MAX_REJECT_RATIO"),
+            "{err}"
+        );
+        env.insert(MAX_REJECT_RATIO, "lots".into());
+        let err = Config::from_lookup(|k| env.get(k).cloned()).unwrap_err();
+        assert!(
+            err.to_string().contains("TRIBUTARY_MAX_REJECT_RATIO"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! The error taxonomy shared by every module and function.
+//!
+//! Each module has its own `thiserror` enum with context-carrying variants; all of them implement
+//! [`Classify`], which sorts a failure into one of three [`ErrorKind`]s. A handler's error reaches
+//! Lambda (and so Step Functions) with `errorType` set to the kind's stable name, so state machines
+//! match them in `Retry`/`Catch`:
+//!
+//! | errorType | meaning | Step Functions |
+//! | --- | --- | --- |
+//! | `Tributary.Retryable` | throttling, timeouts, 5xx, lease busy: the same input may succeed later | `Retry` with backoff |
+//! | `Tributary.BadInput` | the input itself is wrong (malformed task input, schema conflict) | `Catch` → quarantine / alert |
+//! | `Tributary.Fatal` | configuration, permissions, missing resources, bugs | `Catch` → fail the execution |
+//!
+//! Bad *data* (a malformed file or row) is not an error at all: it is quarantined with a report and
+//! the invocation succeeds, so counts always reconcile.
+
+use std::fmt;
+
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+/// How a failure should be handled by whoever retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum ErrorKind {
+    Retryable,
+    BadInput,
+    Fatal,
+}
+
+impl ErrorKind {
+    /// The `errorType` Lambda reports for this kind.
+    pub const fn error_type(self) -> &'static str {
+        match self {
+            ErrorKind::Retryable => "Tributary.Retryable",
+            ErrorKind::BadInput => "Tributary.BadInput",
+            ErrorKind::Fatal => "Tributary.Fatal",
+        }
+    }
+}
+
+/// Implemented by every module error.
+pub trait Classify {
+    fn kind(&self) -> ErrorKind;
+    fn is_retryable(&self) -> bool {
+        self.kind() == ErrorKind::Retryable
+    }
+}
+
+/// Converts any classified error into the `Diagnostic` lambda_runtime reports.
+pub fn diagnostic<E: Classify + fmt::Display>(err: &E) -> lambda_runtime::Diagnostic {
+    lambda_runtime::Diagnostic {
+        error_type: err.kind().error_type().to_string(),
+        error_message: err.to_string(),
+    }
+}
+
+/// A failed AWS API call, reduced to what callers need: which call, the service's error code,
+/// a readable message (with the whole source chain) and whether a retry may succeed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{operation}: {message}")]
+pub struct AwsError {
+    pub operation: String,
+    pub code: Option<String>,
+    pub status: Option<u16>,
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// Service error codes that mean "try again later" across S3, DynamoDB, Glue and Step Functions.
+const RETRYABLE_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionConflictException",
+    "ConcurrentModificationException",
+    "SlowDown",
+    "InternalError",
+    "InternalServerError",
+    "InternalServiceException",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
+
+impl AwsError {
+    /// Builds an `AwsError` from an SDK error, classifying it.
+    pub fn from_sdk<E>(
+        operation: impl Into<String>,
+        err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let message = DisplayErrorContext(&err).to_string();
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let (code, retryable) = match &err {
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => (None, true),
+            SdkError::ConstructionFailure(_) => (None, false),
+            SdkError::ServiceError(se) => {
+                let code = se.err().code().map(str::to_string);
+                let by_code = code
+                    .as_deref()
+                    .is_some_and(|c| RETRYABLE_CODES.contains(&c));
+                let by_status = status.is_some_and(|s| s == 429 || s >= 500);
+                (code, by_code || by_status)
+            }
+            _ => (None, status.is_some_and(|s| s == 429 || s >= 500)),
+        };
+        Self {
+            operation: operation.into(),
+            code,
+            status,
+            message,
+            retryable,
+        }
+    }
+
+    /// Whether the service answered with this error code.
+    pub fn is_code(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+}
+
+impl Classify for AwsError {
+    fn kind(&self) -> ErrorKind {
+        if self.retryable {
+            ErrorKind::Retryable
+        } else {
+            ErrorKind::Fatal
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_types_are_stable_names() {
+        assert_eq!(ErrorKind::Retryable.error_type(), "Tributary.Retryable");
+        assert_eq!(ErrorKind::BadInput.error_type(), "Tributary.BadInput");
+        assert_eq!(ErrorKind::Fatal.error_type(), "Tributary.Fatal");
+    }
+
+    #[test]
+    fn diagnostic_carries_kind_and_message() {
+        let e = AwsError {
+            operation: "s3:GetObject".into(),
+            code: Some("SlowDown".into()),
+            status: Some(503),
+            message: "slow down".into(),
+            retryable: true,
+        };
+        let d = diagnostic(&e);
+        assert_eq!(d.error_type, "Tributary.Retryable");
+        assert_eq!(d.error_message, "s3:GetObject: slow down");
+    }
+}

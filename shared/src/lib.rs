@@ -1,0 +1,12 @@
+//! Tributary's domain library. Every Lambda in `functions/` is a thin `main.rs` around a handler
+//! defined here; the logic is generic over narrow ports ([`storage::ObjectStore`],
+//! [`catalog::DatasetCatalog`], [`catalog::Ledger`]) implemented for the AWS SDK clients.
+
+pub mod aws;
+pub mod catalog;
+pub mod config;
+pub mod convert;
+pub mod error;
+pub mod schema;
+pub mod storage;
+pub mod telemetry;

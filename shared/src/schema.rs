@@ -1,0 +1,557 @@
+//! Table schemas as datasets declare them, value parsing into typed cells, Arrow builders, and
+//! schema inference from a sample.
+//!
+//! Invariants:
+//! - Parsing is total and strict: a value either parses into its column's type or yields a reason
+//!   that names the column and the value (the row is then rejected, never silently nulled).
+//! - An empty field is NULL; a NULL in a non-nullable column is a rejection.
+//! - Timestamps are stored as microseconds since the epoch, UTC. Values with an offset are
+//!   converted; values without one are taken as UTC.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, Int64Builder,
+    StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use serde::{Deserialize, Serialize};
+
+/// A column's logical type, as written in dataset declarations (`"type": "int64"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    String,
+    Int32,
+    Int64,
+    Double,
+    Boolean,
+    Date,
+    Timestamp,
+}
+
+impl ColumnType {
+    pub fn arrow(self) -> DataType {
+        match self {
+            ColumnType::String => DataType::Utf8,
+            ColumnType::Int32 => DataType::Int32,
+            ColumnType::Int64 => DataType::Int64,
+            ColumnType::Double => DataType::Float64,
+            ColumnType::Boolean => DataType::Boolean,
+            ColumnType::Date => DataType::Date32,
+            ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        }
+    }
+
+    /// The Hive/Glue type name (what Athena shows).
+    pub fn glue(self) -> &'static str {
+        match self {
+            ColumnType::String => "string",
+            ColumnType::Int32 => "int",
+            ColumnType::Int64 => "bigint",
+            ColumnType::Double => "double",
+            ColumnType::Boolean => "boolean",
+            ColumnType::Date => "date",
+            ColumnType::Timestamp => "timestamp",
+        }
+    }
+
+    /// Maps an Arrow type back (Parquet pass-through); unknown types map to `None`.
+    pub fn from_arrow(dt: &DataType) -> Option<Self> {
+        Some(match dt {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ColumnType::String,
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::UInt8
+            | DataType::UInt16 => ColumnType::Int32,
+            DataType::Int64 | DataType::UInt32 => ColumnType::Int64,
+            DataType::Float32 | DataType::Float64 => ColumnType::Double,
+            DataType::Boolean => ColumnType::Boolean,
+            DataType::Date32 | DataType::Date64 => ColumnType::Date,
+            DataType::Timestamp(_, _) => ColumnType::Timestamp,
+            _ => return None,
+        })
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: ColumnType,
+    #[serde(default = "default_true")]
+    pub nullable: bool,
+}
+
+/// Ordered columns of a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TableSchema {
+    pub columns: Vec<Column>,
+}
+
+impl TableSchema {
+    pub fn arrow(&self) -> SchemaRef {
+        Arc::new(Schema::new(
+            self.columns
+                .iter()
+                .map(|c| Field::new(&c.name, c.ty.arrow(), c.nullable))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// The schema without the named columns (partition columns live in the path, not the file).
+    pub fn without(&self, names: &[String]) -> TableSchema {
+        TableSchema {
+            columns: self
+                .columns
+                .iter()
+                .filter(|c| !names.contains(&c.name))
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+/// One parsed value, borrowed from the input where possible.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    Null,
+    Str(&'a str),
+    Owned(String),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+    Date(i32),
+    Ts(i64),
+}
+
+const EPOCH_DAYS_FROM_CE: i32 = 719_163;
+
+pub fn parse_date(s: &str) -> Option<i32> {
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    Some(d.num_days_from_ce_compat() - EPOCH_DAYS_FROM_CE)
+}
+
+trait DaysFromCe {
+    fn num_days_from_ce_compat(&self) -> i32;
+}
+impl DaysFromCe for NaiveDate {
+    fn num_days_from_ce_compat(&self) -> i32 {
+        use chrono::Datelike;
+        self.num_days_from_ce()
+    }
+}
+
+/// Accepts RFC 3339 (any offset), `YYYY-MM-DD HH:MM:SS[.fraction]` and `YYYY-MM-DDTHH:MM:SS[.fraction]`
+/// (taken as UTC). Returns microseconds since the epoch.
+pub fn parse_timestamp(s: &str) -> Option<i64> {
+    if s.len() < 19 {
+        return None;
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_micros());
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc().timestamp_micros());
+        }
+    }
+    None
+}
+
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.len() {
+        1..=5 => match s.to_ascii_lowercase().as_str() {
+            "true" | "t" | "yes" | "y" | "1" => Some(true),
+            "false" | "f" | "no" | "n" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Parses a text field into a cell of `col`'s type. Empty text is NULL.
+pub fn parse_text<'a>(col: &Column, s: &'a str) -> Result<Cell<'a>, String> {
+    if s.is_empty() {
+        return if col.nullable {
+            Ok(Cell::Null)
+        } else {
+            Err(format!("column {}: required value is empty", col.name))
+        };
+    }
+    let bad = || {
+        format!(
+            "column {}: {:?} is not a valid {}",
+            col.name,
+            truncate(s, 64),
+            col.ty.glue()
+        )
+    };
+    Ok(match col.ty {
+        ColumnType::String => Cell::Str(s),
+        ColumnType::Int32 => {
+            let v: i32 = s.trim().parse().map_err(|_| bad())?;
+            Cell::I64(v as i64)
+        }
+        ColumnType::Int64 => Cell::I64(s.trim().parse().map_err(|_| bad())?),
+        ColumnType::Double => Cell::F64(s.trim().parse().map_err(|_| bad())?),
+        ColumnType::Boolean => Cell::Bool(parse_bool(s.trim()).ok_or_else(bad)?),
+        ColumnType::Date => Cell::Date(parse_date(s.trim()).ok_or_else(bad)?),
+        ColumnType::Timestamp => Cell::Ts(parse_timestamp(s.trim()).ok_or_else(bad)?),
+    })
+}
+
+/// Converts a JSON value into a cell of `col`'s type. Strings are parsed for dates and timestamps;
+/// numbers must be JSON numbers; objects and arrays are kept as JSON text in string columns.
+pub fn parse_json<'a>(col: &Column, v: Option<&'a serde_json::Value>) -> Result<Cell<'a>, String> {
+    use serde_json::Value;
+    let bad = |v: &Value| {
+        format!(
+            "column {}: {} is not a valid {}",
+            col.name,
+            truncate(&v.to_string(), 64),
+            col.ty.glue()
+        )
+    };
+    match v {
+        None | Some(Value::Null) => {
+            if col.nullable {
+                Ok(Cell::Null)
+            } else {
+                Err(format!(
+                    "column {}: required field is missing or null",
+                    col.name
+                ))
+            }
+        }
+        Some(v) => match (col.ty, v) {
+            (ColumnType::String, Value::String(s)) => Ok(Cell::Str(s)),
+            (
+                ColumnType::String,
+                Value::Object(_) | Value::Array(_) | Value::Number(_) | Value::Bool(_),
+            ) => Ok(Cell::Owned(v.to_string())),
+            (ColumnType::Int64, Value::Number(n)) => {
+                n.as_i64().map(Cell::I64).ok_or_else(|| bad(v))
+            }
+            (ColumnType::Int32, Value::Number(n)) => n
+                .as_i64()
+                .filter(|i| i32::try_from(*i).is_ok())
+                .map(Cell::I64)
+                .ok_or_else(|| bad(v)),
+            (ColumnType::Double, Value::Number(n)) => {
+                n.as_f64().map(Cell::F64).ok_or_else(|| bad(v))
+            }
+            (ColumnType::Boolean, Value::Bool(b)) => Ok(Cell::Bool(*b)),
+            (ColumnType::Date | ColumnType::Timestamp, Value::String(s)) => parse_text(col, s),
+            _ => Err(bad(v)),
+        },
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// A typed Arrow builder for one column.
+pub enum ColumnBuilder {
+    Str(StringBuilder),
+    I32(Int32Builder),
+    I64(Int64Builder),
+    F64(Float64Builder),
+    Bool(BooleanBuilder),
+    Date(Date32Builder),
+    Ts(TimestampMicrosecondBuilder),
+}
+
+impl ColumnBuilder {
+    pub fn new(ty: ColumnType, capacity: usize) -> Self {
+        match ty {
+            ColumnType::String => Self::Str(StringBuilder::with_capacity(capacity, capacity * 16)),
+            ColumnType::Int32 => Self::I32(Int32Builder::with_capacity(capacity)),
+            ColumnType::Int64 => Self::I64(Int64Builder::with_capacity(capacity)),
+            ColumnType::Double => Self::F64(Float64Builder::with_capacity(capacity)),
+            ColumnType::Boolean => Self::Bool(BooleanBuilder::with_capacity(capacity)),
+            ColumnType::Date => Self::Date(Date32Builder::with_capacity(capacity)),
+            ColumnType::Timestamp => {
+                Self::Ts(TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"))
+            }
+        }
+    }
+
+    /// Appends a cell already parsed for this column's type.
+    pub fn append(&mut self, cell: &Cell<'_>) {
+        match (self, cell) {
+            (Self::Str(b), Cell::Str(s)) => b.append_value(s),
+            (Self::Str(b), Cell::Owned(s)) => b.append_value(s),
+            (Self::Str(b), Cell::Null) => b.append_null(),
+            (Self::I32(b), Cell::I64(v)) => b.append_value(*v as i32),
+            (Self::I32(b), _) => b.append_null(),
+            (Self::I64(b), Cell::I64(v)) => b.append_value(*v),
+            (Self::I64(b), _) => b.append_null(),
+            (Self::F64(b), Cell::F64(v)) => b.append_value(*v),
+            (Self::F64(b), _) => b.append_null(),
+            (Self::Bool(b), Cell::Bool(v)) => b.append_value(*v),
+            (Self::Bool(b), _) => b.append_null(),
+            (Self::Date(b), Cell::Date(v)) => b.append_value(*v),
+            (Self::Date(b), _) => b.append_null(),
+            (Self::Ts(b), Cell::Ts(v)) => b.append_value(*v),
+            (Self::Ts(b), _) => b.append_null(),
+            (Self::Str(b), other) => b.append_value(format!("{other:?}")),
+        }
+    }
+
+    pub fn finish(&mut self) -> ArrayRef {
+        match self {
+            Self::Str(b) => Arc::new(b.finish()),
+            Self::I32(b) => Arc::new(b.finish()),
+            Self::I64(b) => Arc::new(b.finish()),
+            Self::F64(b) => Arc::new(b.finish()),
+            Self::Bool(b) => Arc::new(b.finish()),
+            Self::Date(b) => Arc::new(b.finish()),
+            Self::Ts(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Infers one column's type from text samples: the narrowest of int64, double, boolean, date,
+/// timestamp that every non-empty sample parses as, else string. No samples → string.
+#[derive(Debug, Clone)]
+pub struct TypeGuess {
+    int: bool,
+    float: bool,
+    boolean: bool,
+    date: bool,
+    ts: bool,
+    seen: bool,
+}
+
+impl Default for TypeGuess {
+    fn default() -> Self {
+        Self {
+            int: true,
+            float: true,
+            boolean: true,
+            date: true,
+            ts: true,
+            seen: false,
+        }
+    }
+}
+
+impl TypeGuess {
+    pub fn observe_text(&mut self, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        self.seen = true;
+        let t = s.trim();
+        // Leading zeros ("007") are identifiers, not numbers: keep them as text.
+        let leading_zero = t.len() > 1 && t.starts_with('0') && !t.starts_with("0.");
+        if self.int && (leading_zero || t.parse::<i64>().is_err()) {
+            self.int = false;
+        }
+        if self.float
+            && (leading_zero
+                || t.parse::<f64>().is_err()
+                || t.eq_ignore_ascii_case("nan")
+                || t.contains("inf"))
+        {
+            self.float = false;
+        }
+        if self.boolean && !matches!(t.to_ascii_lowercase().as_str(), "true" | "false") {
+            self.boolean = false;
+        }
+        if self.date && parse_date(t).is_none() {
+            self.date = false;
+        }
+        if self.ts && parse_timestamp(t).is_none() {
+            self.ts = false;
+        }
+    }
+
+    pub fn observe_json(&mut self, v: &serde_json::Value) {
+        use serde_json::Value;
+        match v {
+            Value::Null => {}
+            Value::Number(n) => {
+                self.seen = true;
+                self.boolean = false;
+                self.date = false;
+                self.ts = false;
+                if n.as_i64().is_none() {
+                    self.int = false;
+                }
+            }
+            Value::Bool(_) => {
+                self.seen = true;
+                self.int = false;
+                self.float = false;
+                self.date = false;
+                self.ts = false;
+            }
+            Value::String(s) => {
+                self.seen = true;
+                self.int = false;
+                self.float = false;
+                self.boolean = false;
+                if self.date && parse_date(s).is_none() {
+                    self.date = false;
+                }
+                if self.ts && parse_timestamp(s).is_none() {
+                    self.ts = false;
+                }
+            }
+            Value::Array(_) | Value::Object(_) => {
+                self.seen = true;
+                self.int = false;
+                self.float = false;
+                self.boolean = false;
+                self.date = false;
+                self.ts = false;
+            }
+        }
+    }
+
+    pub fn column_type(&self) -> ColumnType {
+        if !self.seen {
+            ColumnType::String
+        } else if self.int {
+            ColumnType::Int64
+        } else if self.float {
+            ColumnType::Double
+        } else if self.boolean {
+            ColumnType::Boolean
+        } else if self.date {
+            ColumnType::Date
+        } else if self.ts {
+            ColumnType::Timestamp
+        } else {
+            ColumnType::String
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(ty: ColumnType, nullable: bool) -> Column {
+        Column {
+            name: "c".into(),
+            ty,
+            nullable,
+        }
+    }
+
+    #[test]
+    fn parses_each_type_strictly() {
+        assert_eq!(
+            parse_text(&col(ColumnType::Int64, true), "42").unwrap(),
+            Cell::I64(42)
+        );
+        assert!(
+            parse_text(&col(ColumnType::Int64, true), "4.2")
+                .unwrap_err()
+                .contains("not a valid bigint")
+        );
+        assert!(parse_text(&col(ColumnType::Int32, true), "9999999999").is_err());
+        assert_eq!(
+            parse_text(&col(ColumnType::Double, true), "4.5").unwrap(),
+            Cell::F64(4.5)
+        );
+        assert_eq!(
+            parse_text(&col(ColumnType::Boolean, true), "TRUE").unwrap(),
+            Cell::Bool(true)
+        );
+        assert_eq!(
+            parse_text(&col(ColumnType::Date, true), "1970-01-02").unwrap(),
+            Cell::Date(1)
+        );
+        assert_eq!(
+            parse_text(&col(ColumnType::Timestamp, true), "1970-01-01T00:00:01Z").unwrap(),
+            Cell::Ts(1_000_000)
+        );
+        assert_eq!(
+            parse_text(
+                &col(ColumnType::Timestamp, true),
+                "1970-01-01 01:00:00+01:00"
+            )
+            .unwrap(),
+            Cell::Ts(0)
+        );
+        assert_eq!(
+            parse_text(&col(ColumnType::Timestamp, true), "1970-01-01 00:00:00.5").unwrap(),
+            Cell::Ts(500_000)
+        );
+        assert_eq!(
+            parse_text(&col(ColumnType::String, true), "").unwrap(),
+            Cell::Null
+        );
+        assert!(
+            parse_text(&col(ColumnType::String, false), "")
+                .unwrap_err()
+                .contains("required")
+        );
+    }
+
+    #[test]
+    fn json_values_follow_the_column_type() {
+        let v: serde_json::Value = serde_json::json!({"n": 3, "f": 1.5, "s": "x", "o": {"a": 1}, "t": "2024-01-01T00:00:00Z"});
+        assert_eq!(
+            parse_json(&col(ColumnType::Int64, true), v.get("n")).unwrap(),
+            Cell::I64(3)
+        );
+        assert!(parse_json(&col(ColumnType::Int64, true), v.get("f")).is_err());
+        assert!(parse_json(&col(ColumnType::Int64, true), v.get("s")).is_err());
+        assert_eq!(
+            parse_json(&col(ColumnType::String, true), v.get("o")).unwrap(),
+            Cell::Owned("{\"a\":1}".into())
+        );
+        assert!(matches!(
+            parse_json(&col(ColumnType::Timestamp, true), v.get("t")).unwrap(),
+            Cell::Ts(_)
+        ));
+        assert_eq!(
+            parse_json(&col(ColumnType::Int64, true), None).unwrap(),
+            Cell::Null
+        );
+        assert!(parse_json(&col(ColumnType::Int64, false), None).is_err());
+    }
+
+    #[test]
+    fn inference_picks_the_narrowest_type() {
+        let guess = |vals: &[&str]| {
+            let mut g = TypeGuess::default();
+            vals.iter().for_each(|v| g.observe_text(v));
+            g.column_type()
+        };
+        assert_eq!(guess(&["1", "", "-3"]), ColumnType::Int64);
+        assert_eq!(guess(&["1", "2.5"]), ColumnType::Double);
+        assert_eq!(guess(&["true", "False"]), ColumnType::Boolean);
+        assert_eq!(guess(&["2024-01-01", ""]), ColumnType::Date);
+        assert_eq!(
+            guess(&["2024-01-01 10:00:00", "2024-01-01T10:00:00Z"]),
+            ColumnType::Timestamp
+        );
+        assert_eq!(guess(&["007", "12"]), ColumnType::String);
+        assert_eq!(guess(&["a", "1"]), ColumnType::String);
+        assert_eq!(guess(&["", ""]), ColumnType::String);
+    }
+}
