@@ -26,16 +26,15 @@ try:
     import boto3, yaml
     from botocore.config import Config
     from botocore.exceptions import ClientError
-except ImportError:  # started with a system python: switch to the project venv
-    venv_python = ROOT / ".venv" / "bin" / "python"
-    if venv_python.exists() and Path(sys.executable) != venv_python:
-        os.execv(venv_python, [str(venv_python), __file__, *sys.argv[1:]])
+except ImportError:  # started by a python without boto3: switch to the project venv
+    if (venv := ROOT / ".venv" / "bin" / "python").exists() and Path(sys.executable) != venv:
+        os.execv(venv, [str(venv), __file__, *sys.argv[1:]])
     sys.exit("local_aws: boto3/PyYAML missing; run scripts/bootstrap.sh")
 
 TEMPLATE = ROOT / "template.yaml"
 DEFAULT_STATE = ROOT / ".local" / "aws"
 ACCOUNT = "123456789012"  # moto's default account
-LANDING_QUEUE = "LandingEventsQueue"  # logical ID whose URL is exported as below
+LANDING_QUEUE = "LandingEventsQueue"  # logical ID of the queue exported as TRIBUTARY_LANDING_QUEUE_URL
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 NAME_PROPS = {  # where each emulated resource type keeps its physical name
     "AWS::S3::Bucket": ("BucketName",), "AWS::DynamoDB::Table": ("TableName",),
@@ -49,16 +48,13 @@ class Fail(Exception):
 
 # ------------------------------------------------------------------ template resolution
 class CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns CloudFormation short tags into their long form: !Sub x -> {"Fn::Sub": x}."""
+    """SafeLoader reading CloudFormation short tags in their long form: !Sub x -> {"Fn::Sub": x}."""
 
 
 def _short_tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
+    construct = {yaml.ScalarNode: loader.construct_scalar, yaml.SequenceNode: loader.construct_sequence,
+                 yaml.MappingNode: loader.construct_mapping}[type(node)]
+    value = construct(node) if isinstance(node, yaml.ScalarNode) else construct(node, deep=True)
     if suffix in ("Ref", "Condition"):
         return {suffix: value}
     if suffix == "GetAtt" and isinstance(value, str):
@@ -74,23 +70,22 @@ def _text(v):
 
 
 class Stack:
-    """The template with parameters bound, able to resolve the expressions that name resources."""
+    """template.yaml with its parameters bound; resolves the expressions that name resources."""
 
-    def __init__(self, region):
+    def __init__(self, region=None):
+        region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         self.t = yaml.load(TEMPLATE.read_text(), Loader=CfnLoader)
-        self.region, self.resources, self.urls = region, self.t.get("Resources", {}), {}
+        self.region, self.resources, self.urls = region, self.t["Resources"], {}
         self.params = {}
         for name, p in self.t.get("Parameters", {}).items():
-            value = os.environ.get("TRIBUTARY_PREFIX") if name == "Prefix" else None
-            value = value or p.get("Default")
+            value = (os.environ.get("TRIBUTARY_PREFIX") if name == "Prefix" else None) or p.get("Default")
             if value is None:
                 raise Fail(f"parameter {name} has no Default")
             if "AllowedPattern" in p and not re.fullmatch(p["AllowedPattern"], str(value)):
                 raise Fail(f"parameter {name}={value!r} does not match {p['AllowedPattern']}")
             self.params[name] = _text(value)
         self.pseudo = {"AWS::AccountId": ACCOUNT, "AWS::Region": region, "AWS::Partition": "aws",
-                       "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": None}
-        self._naming = set()
+                       "AWS::URLSuffix": "amazonaws.com"}
 
     def of_type(self, rtype):
         return [(k, r.get("Properties", {})) for k, r in self.resources.items() if r["Type"] == rtype]
@@ -119,18 +114,12 @@ class Stack:
         rtype = self.resources[logical]["Type"]
         if rtype not in NAME_PROPS:
             raise Fail(f"{logical}: cannot name a {rtype}")
-        if logical in self._naming:
-            raise Fail(f"{logical}: its name refers to itself")
         value = self.resources[logical].get("Properties", {})
         for key in NAME_PROPS[rtype]:
             value = value.get(key) if isinstance(value, dict) else None
         if value is None:
             raise Fail(f"{logical}: no {'.'.join(NAME_PROPS[rtype])}; give it an explicit name")
-        self._naming.add(logical)
-        try:
-            return _text(self.resolve(value))
-        finally:
-            self._naming.discard(logical)
+        return _text(self.resolve(value))
 
     def ref(self, name):
         if name in self.params:
@@ -152,8 +141,6 @@ class Stack:
                 "AWS::DynamoDB::Table": f"arn:aws:dynamodb:{self.region}:{ACCOUNT}:table/{{}}"}
         if attr == "Arn" and rtype in arns:
             return arns[rtype].format(self.name(logical))
-        if (rtype, attr) == ("AWS::SQS::Queue", "QueueName"):
-            return self.name(logical)
         raise Fail(f"cannot resolve !GetAtt {logical}.{attr}")
 
     def sub(self, template, variables):
@@ -161,45 +148,41 @@ class Stack:
 
         def one(m):
             key = m.group(1)
-            if key.startswith("!"):
+            if key.startswith("!"):  # ${!Literal}
                 return "${" + key[1:] + "}"
             if key in variables:
                 return _text(variables[key])
-            if "." in key:
-                return _text(self.getatt(*key.split(".", 1)))
-            return _text(self.ref(key))
+            return _text(self.getatt(*key.split(".", 1)) if "." in key else self.ref(key))
         return re.sub(r"\$\{([^}]*)\}", one, template)
 
     def function_env(self):
-        """The Globals' TRIBUTARY_* variables, resolved."""
+        """The TRIBUTARY_* variables of Globals.Function.Environment, resolved."""
         env = self.t.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
         return {k: _text(self.resolve(v)) for k, v in env.items() if k.startswith("TRIBUTARY_")}
 
 
 # ------------------------------------------------------------------ provisioning
-def _code(e):
-    return e.response.get("Error", {}).get("Code")
+def _ignore(e, *codes):
+    if e.response.get("Error", {}).get("Code") not in codes:
+        raise e
 
 
 def provision(stack, endpoint):
-    """Create (or bring up to date) every emulated resource of the template. Idempotent."""
+    """Create every emulated resource of the template, or bring it up to date. Idempotent."""
     client = lambda svc: boto3.client(
         svc, endpoint_url=endpoint, region_name=stack.region, aws_access_key_id="test",
         aws_secret_access_key="test", config=Config(proxies={}, retries={"max_attempts": 2}))
     sqs, s3, ddb, glue = client("sqs"), client("s3"), client("dynamodb"), client("glue")
 
-    # Queues: those without a redrive policy (the DLQs) first.
+    # Queues without a redrive policy (the DLQs) first. Queue properties are SQS attribute names.
     for logical, p in sorted(stack.of_type("AWS::SQS::Queue"), key=lambda q: "RedrivePolicy" in q[1]):
-        attrs = {k: _text(stack.resolve(v)) for k, v in p.items() if k not in ("QueueName", "RedrivePolicy", "RedriveAllowPolicy", "Tags")}
-        for k in ("RedrivePolicy", "RedriveAllowPolicy"):
-            if k in p:
-                attrs[k] = json.dumps(stack.resolve(p[k]))
+        attrs = {k: json.dumps(v) if isinstance(v, dict) else _text(v)
+                 for k, v in stack.resolve(p).items() if k not in ("QueueName", "Tags")}
         name = stack.name(logical)
         try:
             stack.urls[logical] = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
         except ClientError as e:  # exists with other attributes: update them
-            if _code(e) not in ("QueueAlreadyExists", "QueueNameExists"):
-                raise
+            _ignore(e, "QueueAlreadyExists", "QueueNameExists")
             stack.urls[logical] = sqs.get_queue_url(QueueName=name)["QueueUrl"]
             attrs.pop("FifoQueue", None)
             sqs.set_queue_attributes(QueueUrl=stack.urls[logical], Attributes=attrs)
@@ -210,72 +193,55 @@ def provision(stack, endpoint):
 
     for logical, p in stack.of_type("AWS::DynamoDB::Table"):
         p, name = stack.resolve(p), stack.name(logical)
-        kw = {k: p[k] for k in ("KeySchema", "AttributeDefinitions", "BillingMode", "ProvisionedThroughput",
-                                "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification") if k in p}
+        keep = ("KeySchema", "AttributeDefinitions", "BillingMode", "ProvisionedThroughput",
+                "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "StreamSpecification")
         try:
-            ddb.create_table(TableName=name, **kw)
+            ddb.create_table(TableName=name, **{k: p[k] for k in keep if k in p})
         except ClientError as e:
-            if _code(e) != "ResourceInUseException":
-                raise
-        ttl = p.get("TimeToLiveSpecification")
+            _ignore(e, "ResourceInUseException")
+        ttl = p.get("TimeToLiveSpecification", {})
         current = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
-        if ttl and ttl.get("Enabled") and current.get("TimeToLiveStatus") != "ENABLED":
+        if ttl.get("Enabled") and current.get("TimeToLiveStatus") != "ENABLED":
             ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
 
     for _, p in stack.of_type("AWS::Glue::Database"):
         try:
             glue.create_database(DatabaseInput=stack.resolve(p["DatabaseInput"]))
         except ClientError as e:
-            if _code(e) != "AlreadyExistsException":
-                raise
+            _ignore(e, "AlreadyExistsException")
 
     for logical, p in stack.of_type("AWS::S3::Bucket"):
         name = stack.name(logical)
-        where = {} if stack.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": stack.region}}
+        where = {"CreateBucketConfiguration": {"LocationConstraint": stack.region}}
         try:
-            s3.create_bucket(Bucket=name, **where)
+            s3.create_bucket(Bucket=name, **({} if stack.region == "us-east-1" else where))
         except ClientError as e:
-            if _code(e) != "BucketAlreadyOwnedByYou":
-                raise
+            _ignore(e, "BucketAlreadyOwnedByYou")
+        # Versioning changes the events and reads; encryption, access blocks, lifecycle do not matter here.
         if "VersioningConfiguration" in p:
-            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": p["VersioningConfiguration"]["Status"]})
-        if "PublicAccessBlockConfiguration" in p:
-            s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=p["PublicAccessBlockConfiguration"])
-        if "BucketEncryption" in p:
-            rules = [{"ApplyServerSideEncryptionByDefault": r["ServerSideEncryptionByDefault"]}
-                     for r in p["BucketEncryption"]["ServerSideEncryptionConfiguration"]]
-            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=p["VersioningConfiguration"])
         notify = p.get("NotificationConfiguration", {})
-        want = {"QueueConfigurations": [
-            {"QueueArn": stack.resolve(q["Queue"]), "Events": [q["Event"]],
-             **({"Filter": {"Key": {"FilterRules": q["Filter"]["S3Key"]["Rules"]}}} if "Filter" in q else {})}
-            for q in notify.get("QueueConfigurations", [])]}
-        if notify.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
-            want["EventBridgeConfiguration"] = {}
+        queues = [{"QueueArn": stack.resolve(q["Queue"]), "Events": [q["Event"]],
+                   **({"Filter": {"Key": {"FilterRules": q["Filter"]["S3Key"]["Rules"]}}} if "Filter" in q else {})}
+                  for q in notify.get("QueueConfigurations", [])]
+        eventbridge = notify.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled")
         have = [{k: v for k, v in c.items() if k != "Id"}
                 for c in s3.get_bucket_notification_configuration(Bucket=name).get("QueueConfigurations", [])]
-        # moto never reports EventBridgeConfiguration back, so the queue configurations decide:
-        # a reused server gets no second s3:TestEvent.
-        if have != want["QueueConfigurations"] or (len(want) > 1 and not have):
-            s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration=want)
-    emulated = set(NAME_PROPS) | {"AWS::SQS::QueuePolicy"}
-    skipped = sorted({r["Type"] for r in stack.resources.values()} - emulated)
+        # moto never reports EventBridgeConfiguration back, so the queue configurations decide;
+        # an unchanged bucket is left alone (each put makes moto send another s3:TestEvent).
+        if have != queues or (eventbridge and not queues):
+            s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={
+                "QueueConfigurations": queues, **({"EventBridgeConfiguration": {}} if eventbridge else {})})
+    skipped = sorted({r["Type"] for r in stack.resources.values()} - set(NAME_PROPS) - {"AWS::SQS::QueuePolicy"})
     print(f"local_aws: provisioned {endpoint} (not emulated: {', '.join(skipped)})", file=sys.stderr)
 
 
 # ------------------------------------------------------------------ the moto server
 def _http(method, url, body=None, timeout=5):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
     with NO_PROXY.open(req, timeout=timeout) as r:
         return r.status
-
-
-def _healthy(endpoint):
-    try:
-        return _http("GET", endpoint + "/moto-api/", timeout=2) == 200
-    except OSError:
-        return False
 
 
 def _moto_pid(state):
@@ -283,7 +249,7 @@ def _moto_pid(state):
     try:
         pid = int((state / "moto.pid").read_text())
         try:
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child, exited: reaped now
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child, exited: now reaped
                 return None
         except ChildProcessError:
             pass
@@ -292,16 +258,13 @@ def _moto_pid(state):
         return None
 
 
-def _endpoint(state):
+def _running(state):
+    """The endpoint of the healthy moto server started from this state dir, else None."""
     try:
-        return f"http://127.0.0.1:{int((state / 'moto.port').read_text())}"
+        endpoint = f"http://127.0.0.1:{int((state / 'moto.port').read_text())}"
+        return endpoint if _moto_pid(state) and _http("GET", endpoint + "/moto-api/", timeout=2) == 200 else None
     except (OSError, ValueError):
         return None
-
-
-def _running(state):
-    endpoint = _endpoint(state)
-    return endpoint if _moto_pid(state) and endpoint and _healthy(endpoint) else None
 
 
 @contextmanager
@@ -325,40 +288,35 @@ def _start(state):
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     (state / "moto.pid").write_text(f"{proc.pid}\n")
     (state / "moto.port").write_text(f"{port}\n")
-    endpoint, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 30
-    while not _healthy(endpoint):
+    deadline = time.monotonic() + 30
+    while not (endpoint := _running(state)):
         if proc.poll() is not None or time.monotonic() > deadline:
             _stop(state)
             tail = (state / "moto.log").read_text(errors="replace").splitlines()[-20:]
-            raise Fail(f"moto_server did not come up on {endpoint}; {state / 'moto.log'} ends:\n" + "\n".join(tail))
+            raise Fail(f"moto_server did not answer on port {port}; {state / 'moto.log'} ends:\n" + "\n".join(tail))
         time.sleep(0.2)
     return endpoint
 
 
 def _stop(state):
     pid = _moto_pid(state)
-    if pid:
-        for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 2)):
-            try:
-                os.killpg(pid, sig)  # started with its own session: group id == pid
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + wait
-            while _moto_pid(state) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if not _moto_pid(state):
-                break
+    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 2)) if pid else ():
+        try:
+            os.killpg(pid, sig)  # it leads its own session, so its process group id is its pid
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while _moto_pid(state) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not _moto_pid(state):
+            break
     for f in ("moto.pid", "moto.port"):
         (state / f).unlink(missing_ok=True)
 
 
-def _region():
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-
-
-def _configure_and_provision(state, endpoint):
+def _provision_and_write_env(state, endpoint, stack=None):
+    stack = stack or Stack()
     _http("POST", endpoint + "/moto-api/config", MOTO_CONFIG)
-    stack = Stack(_region())
     provision(stack, endpoint)
     env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
            "AWS_REGION": stack.region, "AWS_DEFAULT_REGION": stack.region, "AWS_EC2_METADATA_DISABLED": "true",
@@ -369,24 +327,18 @@ def _configure_and_provision(state, endpoint):
 
 # ------------------------------------------------------------------ subcommands
 def up(state):
+    stack = Stack()  # a template problem fails before anything is started
     with _locked(state):
         endpoint = _running(state)
         if not endpoint:
             _stop(state)  # a stale or unhealthy one
             endpoint = _start(state)
-        return _configure_and_provision(state, endpoint)
+        return _provision_and_write_env(state, endpoint, stack)
 
 
 def down(state):
     with _locked(state):
         _stop(state)
-
-
-def _require(state):
-    endpoint = _running(state)
-    if not endpoint:
-        raise Fail(f"no moto server running for {state}; use `up` first")
-    return endpoint
 
 
 def run(state, cmd):
@@ -407,7 +359,7 @@ def run(state, cmd):
             code = 127
         else:
             code = child.wait()
-            code = 128 - code if code < 0 else code
+            code = 128 - code if code < 0 else code  # killed by a signal: shell convention
     except KeyboardInterrupt as e:
         code = 128 + (e.args[0] if e.args else signal.SIGINT)
     finally:
@@ -419,7 +371,6 @@ def run(state, cmd):
                 child.wait(10)
             except subprocess.TimeoutExpired:
                 child.kill()
-                child.wait()
         down(state)
         if temp and code == 0:
             shutil.rmtree(state, ignore_errors=True)
@@ -449,16 +400,18 @@ def main(argv):
         print(state / "env")
     elif args.command == "down":
         down(state)
-    elif args.command in ("provision", "reset"):
-        with _locked(state):
-            endpoint = _require(state)
-            if args.command == "reset":
-                _http("POST", endpoint + "/moto-api/reset")
-            _configure_and_provision(state, endpoint)
     elif args.command == "env":
         if not (state / "env").exists():
             raise Fail(f"{state / 'env'} does not exist; use `up` first")
         sys.stdout.write((state / "env").read_text())
+    else:  # provision, reset
+        with _locked(state):
+            endpoint = _running(state)
+            if not endpoint:
+                raise Fail(f"no moto server is running for {state}; use `up` first")
+            if args.command == "reset":
+                _http("POST", endpoint + "/moto-api/reset")
+            _provision_and_write_env(state, endpoint)
     return 0
 
 

@@ -7,6 +7,8 @@ pub mod catalog;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod events;
+pub mod landing;
 pub mod schema;
 pub mod storage;
 pub mod telemetry;

@@ -1,0 +1,655 @@
+//! The S3 landing pipeline: one landed object in, typed Parquet in the clean zone out, the dataset's
+//! record updated, and anything bad in quarantine with a report.
+//!
+//! Per object, in order:
+//! 1. `HEAD` pins the version (version id, else ETag). A ledger hit means this version was
+//!    already processed: the delivery is counted as a duplicate and nothing else happens.
+//! 2. The key's longest declared landing prefix names the dataset; no match → the whole object is
+//!    quarantined (`_unrouted/`).
+//! 3. Empty objects, undecodable files and files with too many bad rows are quarantined whole.
+//!    Parquet is validated (footer) and copied through. Text is converted by [`crate::convert`]
+//!    streaming from `GetObject` (pinned with `If-Match`) to multipart uploads.
+//! 4. Rejected rows and the JSON report are written to quarantine, then the ledger entry and the
+//!    dataset stats are committed in one conditional transaction.
+//!
+//! Invariants: outputs are durable before the ledger records them; the landing object is never
+//! modified or deleted; output names depend only on the source key, so a retry overwrites
+//! identically; `rows_read = rows_written + rows_rejected` in every summary and report.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::{SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio_util::io::SyncIoBridge;
+
+use crate::catalog::{CatalogError, CommitOutcome, Dataset, DatasetCatalog, Ledger, LedgerEntry, StatsDelta};
+use crate::config::Config;
+use crate::convert::{self, ConvertError, ConvertReport, ConvertSpec, OutputFile, TextFormat};
+use crate::error::{Classify, ErrorKind};
+use crate::events::{self, Delivery, EventError, ObjectRef};
+use crate::schema::{Column, ColumnType, TableSchema};
+use crate::storage::{DEFAULT_PART_SIZE, ObjectMeta, ObjectStore, S3SinkFactory, StorageError};
+
+/// Quarantine prefix for objects no dataset claims.
+pub const UNROUTED_PREFIX: &str = "_unrouted";
+/// How long a warm container trusts a resolved dataset declaration.
+pub const DATASET_CACHE_TTL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LandingError {
+    #[error(transparent)]
+    Event(#[from] EventError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Convert(#[from] ConvertError),
+    #[error("s3://{bucket}/{key}: {source}")]
+    Object { bucket: String, key: String, source: Box<LandingError> },
+    #[error("conversion task failed: {0}")]
+    Task(String),
+}
+
+impl Classify for LandingError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            LandingError::Event(_) => ErrorKind::BadInput,
+            LandingError::Storage(e) => e.kind(),
+            LandingError::Catalog(e) => e.kind(),
+            LandingError::Convert(e) => e.kind(),
+            LandingError::Object { source, .. } => source.kind(),
+            LandingError::Task(_) => ErrorKind::Fatal,
+        }
+    }
+}
+
+impl From<LandingError> for lambda_runtime::Diagnostic {
+    fn from(e: LandingError) -> Self {
+        crate::error::diagnostic(&e)
+    }
+}
+
+/// What happened to one object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Converted to Parquet (possibly with some rows quarantined).
+    Converted,
+    /// Parquet copied through unchanged.
+    Copied,
+    /// The whole object went to quarantine.
+    Quarantined,
+    /// This version was processed before: a recorded no-op.
+    Duplicate,
+    /// The object no longer exists (deleted before processing).
+    Missing,
+}
+
+/// The per-object summary a Step Functions state can pass on. Counts reconcile:
+/// `rows_read == rows_written + rows_rejected`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectSummary {
+    pub bucket: String,
+    pub key: String,
+    pub version: Option<String>,
+    pub status: Status,
+    pub dataset: Option<String>,
+    pub rows_read: u64,
+    pub rows_written: u64,
+    pub rows_rejected: u64,
+    pub bytes_written: u64,
+    pub outputs: Vec<OutputFile>,
+    /// Hive partition paths written (`dataset/k=v/...`).
+    pub partitions: Vec<String>,
+    /// Quarantine keys written (copied object, rejected rows, report).
+    pub quarantine: Vec<String>,
+    pub reason: Option<String>,
+}
+
+impl ObjectSummary {
+    fn new(obj: &ObjectRef, status: Status) -> Self {
+        Self {
+            bucket: obj.bucket.clone(),
+            key: obj.key.clone(),
+            version: None,
+            status,
+            dataset: None,
+            rows_read: 0,
+            rows_written: 0,
+            rows_rejected: 0,
+            bytes_written: 0,
+            outputs: vec![],
+            partitions: vec![],
+            quarantine: vec![],
+            reason: None,
+        }
+    }
+}
+
+/// Totals over an invocation.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub objects: u64,
+    pub converted: u64,
+    pub copied: u64,
+    pub quarantined: u64,
+    pub duplicates: u64,
+    pub missing: u64,
+    pub rows_read: u64,
+    pub rows_written: u64,
+    pub rows_rejected: u64,
+}
+
+impl Totals {
+    pub fn of(objects: &[ObjectSummary]) -> Self {
+        let mut t = Totals::default();
+        for o in objects {
+            t.objects += 1;
+            match o.status {
+                Status::Converted => t.converted += 1,
+                Status::Copied => t.copied += 1,
+                Status::Quarantined => t.quarantined += 1,
+                Status::Duplicate => t.duplicates += 1,
+                Status::Missing => t.missing += 1,
+            }
+            t.rows_read += o.rows_read;
+            t.rows_written += o.rows_written;
+            t.rows_rejected += o.rows_rejected;
+        }
+        t
+    }
+}
+
+struct CachedDataset {
+    dataset: Dataset,
+    schema: Option<TableSchema>,
+    at: Instant,
+}
+
+/// The landing handler, generic over its ports.
+pub struct Landing<S, C> {
+    store: S,
+    catalog: C,
+    config: Arc<Config>,
+    cache: Mutex<HashMap<String, Arc<CachedDataset>>>,
+}
+
+/// Sanitised file name plus a hash of the full source location: unique per source key, stable
+/// across retries.
+pub fn output_stem(bucket: &str, key: &str) -> String {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let clean: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
+    let digest = Sha256::digest(format!("{bucket}/{key}").as_bytes());
+    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hex}", clean.chars().take(100).collect::<String>())
+}
+
+/// Format from the dataset declaration, else from the key's extension (after `.gz`), else `None`
+/// (then sniffed from the content).
+pub fn detect_format(ds: &Dataset, key: &str) -> Option<&'static str> {
+    if let Some(f) = ds.source.format.as_deref() {
+        return match f {
+            "csv" | "dms-csv" => Some("csv"),
+            "tsv" => Some("tsv"),
+            "jsonl" | "json" | "ndjson" => Some("jsonl"),
+            "parquet" | "dms-parquet" => Some("parquet"),
+            _ => None,
+        };
+    }
+    let lower = key.to_ascii_lowercase();
+    let base = lower.strip_suffix(".gz").or_else(|| lower.strip_suffix(".gzip")).unwrap_or(&lower);
+    match base.rsplit('.').next() {
+        Some("csv") | Some("txt") => Some("csv"),
+        Some("tsv") | Some("tab") => Some("tsv"),
+        Some("jsonl") | Some("ndjson") | Some("json") => Some("jsonl"),
+        Some("parquet") | Some("pq") => Some("parquet"),
+        _ => None,
+    }
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl<S, C> Landing<S, C>
+where
+    S: ObjectStore,
+    C: DatasetCatalog + Ledger,
+{
+    pub fn new(store: S, catalog: C, config: Arc<Config>) -> Self {
+        Self { store, catalog, config, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Entry point for any supported event: returns the invocation summary, or for SQS the
+    /// `batchItemFailures` response (only messages whose processing failed are listed).
+    pub async fn handle(&self, event: Value) -> Result<Value, LandingError> {
+        match events::parse(&event)? {
+            Delivery::Objects(objects) => {
+                let mut done = Vec::with_capacity(objects.len());
+                for obj in &objects {
+                    done.push(self.process(obj).await?);
+                }
+                Ok(json!({ "totals": Totals::of(&done), "objects": done }))
+            }
+            Delivery::Sqs(messages) => {
+                let mut failures = Vec::new();
+                for m in messages {
+                    let ok = match m.objects {
+                        Err(reason) => {
+                            tracing::error!(message_id = %m.message_id, %reason, "unreadable SQS message; left for retry/DLQ");
+                            false
+                        }
+                        Ok(objects) => {
+                            let mut ok = true;
+                            for obj in &objects {
+                                if let Err(e) = self.process(obj).await {
+                                    tracing::error!(message_id = %m.message_id, error = %e, kind = ?e.kind(), "object failed");
+                                    ok = false;
+                                    break;
+                                }
+                            }
+                            ok
+                        }
+                    };
+                    if !ok {
+                        failures.push(json!({ "itemIdentifier": m.message_id }));
+                    }
+                }
+                Ok(json!({ "batchItemFailures": failures }))
+            }
+        }
+    }
+
+    /// Processes one object end to end (see the module docs for the order of steps).
+    pub async fn process(&self, obj: &ObjectRef) -> Result<ObjectSummary, LandingError> {
+        let span = tracing::info_span!("object", bucket = %obj.bucket, key = %obj.key);
+        let _g = span.enter();
+        let wrap = |e: LandingError| LandingError::Object { bucket: obj.bucket.clone(), key: obj.key.clone(), source: Box::new(e) };
+        let result = self.process_inner(obj).await.map_err(wrap);
+        match &result {
+            Ok(s) => tracing::info!(status = ?s.status, rows_read = s.rows_read, rows_written = s.rows_written, rows_rejected = s.rows_rejected, "processed"),
+            Err(e) => tracing::error!(error = %e, kind = ?e.kind(), "failed"),
+        }
+        result
+    }
+
+    async fn process_inner(&self, obj: &ObjectRef) -> Result<ObjectSummary, LandingError> {
+        let Some(meta) = self.store.head(&obj.bucket, &obj.key).await? else {
+            return Ok(ObjectSummary::new(obj, Status::Missing));
+        };
+        let version = meta.version_id.clone().unwrap_or_else(|| meta.etag.clone());
+        if self.catalog.lookup(&obj.bucket, &obj.key, &version).await?.is_some() {
+            self.catalog.record_duplicate(&obj.bucket, &obj.key, &version, &now()).await?;
+            let mut s = ObjectSummary::new(obj, Status::Duplicate);
+            s.version = Some(version);
+            s.reason = Some("this object version was already processed".into());
+            return Ok(s);
+        }
+
+        let Some(cached) = self.dataset_for(&obj.key).await? else {
+            let reason = "no dataset is declared for this key's prefix".to_string();
+            return self.quarantine_whole(obj, &meta, &version, None, reason, None).await;
+        };
+        let ds = &cached.dataset;
+        if meta.size == 0 {
+            return self.quarantine_whole(obj, &meta, &version, Some(ds), "the object is empty".into(), None).await;
+        }
+        let ingest_date = meta.last_modified.unwrap_or_else(Utc::now).format("%Y-%m-%d").to_string();
+        let format = match detect_format(ds, &obj.key) {
+            Some(f) => f,
+            None => self.sniff(obj, &meta).await?,
+        };
+        if format == "parquet" {
+            return self.pass_parquet(obj, &meta, &version, ds, &ingest_date).await;
+        }
+        let text_format = match format {
+            "tsv" => TextFormat::Tsv,
+            "jsonl" => TextFormat::JsonLines,
+            _ => TextFormat::Csv,
+        };
+        let mut static_partitions = Vec::new();
+        if ds.partition_columns.is_empty() {
+            static_partitions.push(("ingest_date".to_string(), ingest_date));
+        }
+        let spec = ConvertSpec {
+            format: text_format,
+            delimiter: ds.source.delimiter.as_deref().and_then(|d| d.bytes().next()),
+            header: ds.source.header.unwrap_or(true),
+            schema: cached.schema.clone(),
+            partition_columns: ds.partition_columns.clone(),
+            static_partitions,
+            output_prefix: format!("{}/", ds.path_name()),
+            output_stem: output_stem(&obj.bucket, &obj.key),
+            reject_key: format!(
+                "{}/{}.rejected.{}",
+                ds.path_name(),
+                obj.key,
+                if text_format == TextFormat::JsonLines { "jsonl" } else { text_format_ext(text_format) }
+            ),
+            tuning: self.config.landing.clone(),
+        };
+
+        let body = self.store.get(&obj.bucket, &obj.key, Some(&meta.etag)).await?;
+        let handle = tokio::runtime::Handle::current();
+        let outputs = S3SinkFactory { store: self.store.clone(), handle: handle.clone(), bucket: self.config.clean_bucket.clone(), part_size: DEFAULT_PART_SIZE };
+        let rejects = S3SinkFactory { store: self.store.clone(), handle: handle.clone(), bucket: self.config.quarantine_bucket.clone(), part_size: DEFAULT_PART_SIZE };
+        let spec_for_task = spec.clone();
+        let converted = tokio::task::spawn_blocking(move || {
+            let reader = SyncIoBridge::new_with_handle(body, handle);
+            convert::convert(reader, &spec_for_task, &outputs, &rejects)
+        })
+        .await
+        .map_err(|e| LandingError::Task(e.to_string()))?;
+
+        match converted {
+            Ok(report) => self.publish_converted(obj, &meta, &version, ds, report).await,
+            Err(e @ (ConvertError::Unreadable { .. } | ConvertError::TooManyRejects { .. })) => {
+                let reason = e.to_string();
+                let report = match e {
+                    ConvertError::TooManyRejects { report, .. } => Some(*report),
+                    _ => None,
+                };
+                self.quarantine_whole(obj, &meta, &version, Some(ds), reason, report).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Looks at the first bytes to tell Parquet / JSON lines / delimited apart (gzip is handled by
+    /// the converter; gzip with an unknown extension is read as delimited text).
+    async fn sniff(&self, obj: &ObjectRef, meta: &ObjectMeta) -> Result<&'static str, LandingError> {
+        let head = self.store.get_range(&obj.bucket, &obj.key, 0, meta.size.min(64).saturating_sub(1)).await?;
+        Ok(if head.starts_with(b"PAR1") {
+            "parquet"
+        } else if head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+            "jsonl"
+        } else {
+            "csv"
+        })
+    }
+
+    async fn dataset_for(&self, key: &str) -> Result<Option<Arc<CachedDataset>>, LandingError> {
+        let dir = key.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+        if let Some(hit) = self.cache.lock().expect("cache lock").get(&dir).filter(|c| c.at.elapsed() < DATASET_CACHE_TTL).cloned() {
+            return Ok(Some(hit));
+        }
+        let Some(dataset) = self.catalog.resolve(key).await? else { return Ok(None) };
+        let schema = match &dataset.schema {
+            Some(s) => Some(s.clone()),
+            None => self.catalog.recorded_schema(&dataset.id).await?,
+        };
+        let entry = Arc::new(CachedDataset { dataset, schema, at: Instant::now() });
+        self.cache.lock().expect("cache lock").insert(dir, entry.clone());
+        Ok(Some(entry))
+    }
+
+    fn report_key(ds: Option<&Dataset>, key: &str) -> String {
+        format!("{}/{key}.report.json", ds.map_or(UNROUTED_PREFIX, |d| d.path_name()))
+    }
+
+    async fn put_report(&self, key: &str, report: Value) -> Result<(), LandingError> {
+        let body = Bytes::from(serde_json::to_vec_pretty(&report).expect("reports serialise"));
+        self.store.put(&self.config.quarantine_bucket, key, body, "application/json").await?;
+        Ok(())
+    }
+
+    fn source_json(obj: &ObjectRef, meta: &ObjectMeta, version: &str) -> Value {
+        json!({ "bucket": obj.bucket, "key": obj.key, "version": version, "etag": meta.etag, "size": meta.size, "last_modified": meta.last_modified })
+    }
+
+    async fn quarantine_whole(
+        &self,
+        obj: &ObjectRef,
+        meta: &ObjectMeta,
+        version: &str,
+        ds: Option<&Dataset>,
+        reason: String,
+        report: Option<ConvertReport>,
+    ) -> Result<ObjectSummary, LandingError> {
+        let copy_key = format!("{}/{}", ds.map_or(UNROUTED_PREFIX, |d| d.path_name()), obj.key);
+        let report_key = Self::report_key(ds, &obj.key);
+        self.store.copy(&obj.bucket, &obj.key, &self.config.quarantine_bucket, &copy_key).await?;
+        let (rows_read, rows_rejected) = report.as_ref().map_or((0, 0), |r| (r.rows_read, r.rows_read));
+        self.put_report(
+            &report_key,
+            json!({
+                "source": Self::source_json(obj, meta, version),
+                "dataset": ds.map(|d| d.id.clone()),
+                "outcome": "quarantined",
+                "reason": reason,
+                "quarantined_object": format!("s3://{}/{copy_key}", self.config.quarantine_bucket),
+                "rows_read": rows_read,
+                "rows_written": 0,
+                "rows_rejected": rows_rejected,
+                "rejections_by_reason": report.as_ref().map(|r| &r.rejections_by_reason),
+                "rejections": report.as_ref().map(|r| &r.rejections),
+                "processed_at": now(),
+            }),
+        )
+        .await?;
+        let mut s = ObjectSummary::new(obj, Status::Quarantined);
+        s.version = Some(version.to_string());
+        s.dataset = ds.map(|d| d.id.clone());
+        s.rows_read = rows_read;
+        s.rows_rejected = rows_rejected;
+        s.quarantine = vec![copy_key, report_key];
+        s.reason = Some(reason);
+        let stats = ds.map(|d| StatsDelta {
+            dataset_id: d.id.clone(),
+            rows: 0,
+            bytes: 0,
+            files: 0,
+            rows_rejected,
+            files_quarantined: 1,
+            location: self.location(d),
+            last_update: now(),
+            schema: None,
+        });
+        self.commit(s, &meta.etag, stats).await
+    }
+
+    fn location(&self, ds: &Dataset) -> String {
+        format!("s3://{}/{}/", self.config.clean_bucket, ds.path_name())
+    }
+
+    async fn publish_converted(
+        &self,
+        obj: &ObjectRef,
+        meta: &ObjectMeta,
+        version: &str,
+        ds: &Dataset,
+        report: ConvertReport,
+    ) -> Result<ObjectSummary, LandingError> {
+        let mut s = ObjectSummary::new(obj, Status::Converted);
+        s.version = Some(version.to_string());
+        s.dataset = Some(ds.id.clone());
+        s.rows_read = report.rows_read;
+        s.rows_written = report.rows_written;
+        s.rows_rejected = report.rows_rejected;
+        s.bytes_written = report.outputs.iter().map(|o| o.bytes).sum();
+        s.partitions = partitions_of(ds, &report.outputs);
+        s.outputs = report.outputs.clone();
+        if report.rows_rejected > 0 || !report.warnings.is_empty() {
+            let report_key = Self::report_key(Some(ds), &obj.key);
+            self.put_report(
+                &report_key,
+                json!({
+                    "source": Self::source_json(obj, meta, version),
+                    "dataset": ds.id,
+                    "outcome": "converted",
+                    "reason": if report.rows_rejected > 0 { Some(format!("{} of {} rows rejected", report.rows_rejected, report.rows_read)) } else { None },
+                    "rows_read": report.rows_read,
+                    "rows_written": report.rows_written,
+                    "rows_rejected": report.rows_rejected,
+                    "rejected_rows": report.rejected_rows_key.as_ref().map(|k| format!("s3://{}/{k}", self.config.quarantine_bucket)),
+                    "rejections_by_reason": report.rejections_by_reason,
+                    "rejections": report.rejections,
+                    "warnings": report.warnings,
+                    "outputs": report.outputs.iter().map(|o| format!("s3://{}/{}", self.config.clean_bucket, o.key)).collect::<Vec<_>>(),
+                    "processed_at": now(),
+                }),
+            )
+            .await?;
+            s.quarantine.extend(report.rejected_rows_key.clone());
+            s.quarantine.push(report_key);
+        }
+        let stats = StatsDelta {
+            dataset_id: ds.id.clone(),
+            rows: report.rows_written,
+            bytes: s.bytes_written,
+            files: s.outputs.len() as u64,
+            rows_rejected: report.rows_rejected,
+            files_quarantined: 0,
+            location: self.location(ds),
+            last_update: now(),
+            schema: report.schema_inferred.then(|| report.schema.clone()),
+        };
+        let summary = self.commit(s, &meta.etag, Some(stats)).await?;
+        if report.schema_inferred {
+            // The next file of this dataset must use the recorded schema.
+            self.cache.lock().expect("cache lock").clear();
+        }
+        Ok(summary)
+    }
+
+    /// Parquet is validated (magic bytes and footer) and copied through unchanged.
+    async fn pass_parquet(&self, obj: &ObjectRef, meta: &ObjectMeta, version: &str, ds: &Dataset, ingest_date: &str) -> Result<ObjectSummary, LandingError> {
+        let footer = match self.read_parquet_footer(obj, meta).await? {
+            Ok(f) => f,
+            Err(reason) => return self.quarantine_whole(obj, meta, version, Some(ds), reason, None).await,
+        };
+        let partition = format!("ingest_date={ingest_date}");
+        let key = format!("{}/{partition}/{}-00000.parquet", ds.path_name(), output_stem(&obj.bucket, &obj.key));
+        self.store.copy(&obj.bucket, &obj.key, &self.config.clean_bucket, &key).await?;
+        let mut s = ObjectSummary::new(obj, Status::Copied);
+        s.version = Some(version.to_string());
+        s.dataset = Some(ds.id.clone());
+        s.rows_read = footer.rows;
+        s.rows_written = footer.rows;
+        s.bytes_written = meta.size;
+        s.partitions = vec![format!("{}/{partition}", ds.path_name())];
+        s.outputs = vec![OutputFile {
+            key,
+            partition,
+            partition_values: vec![("ingest_date".into(), ingest_date.into())],
+            rows: footer.rows,
+            bytes: meta.size,
+        }];
+        let stats = StatsDelta {
+            dataset_id: ds.id.clone(),
+            rows: footer.rows,
+            bytes: meta.size,
+            files: 1,
+            rows_rejected: 0,
+            files_quarantined: 0,
+            location: self.location(ds),
+            last_update: now(),
+            schema: Some(footer.schema),
+        };
+        self.commit(s, &meta.etag, Some(stats)).await
+    }
+
+    async fn read_parquet_footer(&self, obj: &ObjectRef, meta: &ObjectMeta) -> Result<Result<ParquetFooter, String>, LandingError> {
+        if meta.size < 12 {
+            return Ok(Err("not a Parquet file: too small".into()));
+        }
+        let tail = self.store.get_range(&obj.bucket, &obj.key, meta.size - 8, meta.size - 1).await?;
+        let head = self.store.get_range(&obj.bucket, &obj.key, 0, 3).await?;
+        if &tail[4..] != b"PAR1" || &head[..] != b"PAR1" {
+            return Ok(Err("not a Parquet file: magic bytes PAR1 missing".into()));
+        }
+        let len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
+        if len + 12 > meta.size {
+            return Ok(Err(format!("corrupt Parquet footer: metadata length {len} exceeds the file")));
+        }
+        let buf = self.store.get_range(&obj.bucket, &obj.key, meta.size - 8 - len, meta.size - 9).await?;
+        Ok(parse_parquet_metadata(&buf))
+    }
+
+    async fn commit(&self, mut s: ObjectSummary, etag: &str, stats: Option<StatsDelta>) -> Result<ObjectSummary, LandingError> {
+        let entry = LedgerEntry {
+            bucket: s.bucket.clone(),
+            key: s.key.clone(),
+            version: s.version.clone().unwrap_or_default(),
+            etag: etag.to_string(),
+            dataset_id: s.dataset.clone(),
+            outcome: serde_json::to_value(&s.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            rows_read: s.rows_read,
+            rows_written: s.rows_written,
+            rows_rejected: s.rows_rejected,
+            bytes_written: s.bytes_written,
+            outputs: s.outputs.iter().map(|o| o.key.clone()).collect(),
+            quarantine: s.quarantine.clone(),
+            processed_at: now(),
+        };
+        if self.catalog.commit(&entry, stats.as_ref()).await? == CommitOutcome::AlreadyRecorded {
+            // A concurrent delivery of the same version won the race; its outputs are identical.
+            s.status = Status::Duplicate;
+            s.reason = Some("a concurrent delivery recorded this object version first".into());
+        }
+        Ok(s)
+    }
+}
+
+fn text_format_ext(f: TextFormat) -> &'static str {
+    match f {
+        TextFormat::Tsv => "tsv",
+        TextFormat::JsonLines => "jsonl",
+        TextFormat::Csv => "csv",
+    }
+}
+
+fn partitions_of(ds: &Dataset, outputs: &[OutputFile]) -> Vec<String> {
+    let mut parts: Vec<String> = outputs.iter().map(|o| format!("{}/{}", ds.path_name(), o.partition)).collect();
+    parts.dedup();
+    parts
+}
+
+struct ParquetFooter {
+    rows: u64,
+    schema: TableSchema,
+}
+
+fn parse_parquet_metadata(buf: &[u8]) -> Result<ParquetFooter, String> {
+    let md = parquet::file::metadata::ParquetMetaDataReader::decode_metadata(buf).map_err(|e| format!("corrupt Parquet footer: {e}"))?;
+    let fm = md.file_metadata();
+    let arrow = parquet::arrow::parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata())
+        .map_err(|e| format!("unsupported Parquet schema: {e}"))?;
+    let mut columns = Vec::new();
+    for f in arrow.fields() {
+        let ty = ColumnType::from_arrow(f.data_type()).unwrap_or(ColumnType::String);
+        columns.push(Column { name: f.name().clone(), ty, nullable: f.is_nullable() });
+    }
+    Ok(ParquetFooter { rows: fm.num_rows().max(0) as u64, schema: TableSchema { columns } })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_are_stable_and_safe() {
+        let a = output_stem("b", "x/y/orders 2024.csv");
+        assert_eq!(a, output_stem("b", "x/y/orders 2024.csv"));
+        assert!(a.starts_with("orders_2024.csv-") && a.len() == "orders_2024.csv-".len() + 8, "{a}");
+        assert_ne!(a, output_stem("b", "z/orders 2024.csv"));
+    }
+
+    #[test]
+    fn formats_from_declaration_or_extension() {
+        let mut ds = Dataset::default();
+        assert_eq!(detect_format(&ds, "a/b.CSV.gz"), Some("csv"));
+        assert_eq!(detect_format(&ds, "a/b.jsonl"), Some("jsonl"));
+        assert_eq!(detect_format(&ds, "a/b.tsv"), Some("tsv"));
+        assert_eq!(detect_format(&ds, "a/b.parquet"), Some("parquet"));
+        assert_eq!(detect_format(&ds, "a/b"), None);
+        ds.source.format = Some("jsonl".into());
+        assert_eq!(detect_format(&ds, "a/b.csv"), Some("jsonl"));
+    }
+}
