@@ -51,8 +51,13 @@ pub fn decode_s3_key(raw: &str) -> Result<String, String> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = raw.get(i + 1..i + 3).ok_or_else(|| format!("truncated escape in key {raw:?}"))?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("bad escape %{hex} in key {raw:?}"))?);
+                let hex = raw
+                    .get(i + 1..i + 3)
+                    .ok_or_else(|| format!("truncated escape in key {raw:?}"))?;
+                out.push(
+                    u8::from_str_radix(hex, 16)
+                        .map_err(|_| format!("bad escape %{hex} in key {raw:?}"))?,
+                );
                 i += 2;
             }
             b => out.push(b),
@@ -65,35 +70,51 @@ pub fn decode_s3_key(raw: &str) -> Result<String, String> {
 /// Reads the object records of an S3 notification. Parsed leniently (only the fields used are
 /// required), because producers and emulators omit optional parts such as `userIdentity`.
 fn from_s3_records(ev: &Value) -> Result<Vec<ObjectRef>, String> {
-    let records = ev.get("Records").and_then(Value::as_array).ok_or("no Records array")?;
+    let records = ev
+        .get("Records")
+        .and_then(Value::as_array)
+        .ok_or("no Records array")?;
     records
         .iter()
         .filter(|r| str_at(r, &["eventName"]).is_none_or(|n| n.starts_with("ObjectCreated")))
         .map(|r| {
-            let bucket = str_at(r, &["s3", "bucket", "name"]).ok_or("record without s3.bucket.name")?;
+            let bucket =
+                str_at(r, &["s3", "bucket", "name"]).ok_or("record without s3.bucket.name")?;
             let raw = str_at(r, &["s3", "object", "key"]).ok_or("record without s3.object.key")?;
             Ok(ObjectRef {
                 bucket: bucket.to_string(),
                 key: decode_s3_key(raw)?,
-                version_id: str_at(r, &["s3", "object", "versionId"]).filter(|v| !v.is_empty() && *v != "null").map(str::to_string),
-                etag: str_at(r, &["s3", "object", "eTag"]).map(|e| e.trim_matches('"').to_string()).filter(|e| !e.is_empty()),
+                version_id: str_at(r, &["s3", "object", "versionId"])
+                    .filter(|v| !v.is_empty() && *v != "null")
+                    .map(str::to_string),
+                etag: str_at(r, &["s3", "object", "eTag"])
+                    .map(|e| e.trim_matches('"').to_string())
+                    .filter(|e| !e.is_empty()),
             })
         })
         .collect()
 }
 
 fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter().try_fold(v, |v, p| v.get(p)).and_then(Value::as_str)
+    path.iter()
+        .try_fold(v, |v, p| v.get(p))
+        .and_then(Value::as_str)
 }
 
 /// Classifies and decodes an invocation payload.
 pub fn parse(event: &Value) -> Result<Delivery, EventError> {
     if let Some(records) = event.get("Records").and_then(Value::as_array) {
-        let source = records.first().and_then(|r| r.get("eventSource").or_else(|| r.get("EventSource"))).and_then(Value::as_str);
+        let source = records
+            .first()
+            .and_then(|r| r.get("eventSource").or_else(|| r.get("EventSource")))
+            .and_then(Value::as_str);
         return match source {
             Some("aws:sqs") => {
-                let sqs: SqsEvent = serde_json::from_value(event.clone())
-                    .map_err(|e| EventError::Malformed { kind: "SQS", reason: e.to_string() })?;
+                let sqs: SqsEvent =
+                    serde_json::from_value(event.clone()).map_err(|e| EventError::Malformed {
+                        kind: "SQS",
+                        reason: e.to_string(),
+                    })?;
                 Ok(Delivery::Sqs(
                     sqs.records
                         .into_iter()
@@ -105,14 +126,19 @@ pub fn parse(event: &Value) -> Result<Delivery, EventError> {
                 ))
             }
             Some("aws:s3") | None if !records.is_empty() || source.is_some() => {
-                from_s3_records(event).map(Delivery::Objects).map_err(|reason| EventError::Malformed { kind: "S3", reason })
+                from_s3_records(event)
+                    .map(Delivery::Objects)
+                    .map_err(|reason| EventError::Malformed { kind: "S3", reason })
             }
             Some(other) => Err(EventError::Unrecognised(format!("records from {other}"))),
             None => Ok(Delivery::Objects(vec![])),
         };
     }
     if event.get("detail-type").and_then(Value::as_str) == Some("Object Created") {
-        let detail = event.get("detail").ok_or(EventError::Malformed { kind: "EventBridge", reason: "no detail".into() })?;
+        let detail = event.get("detail").ok_or(EventError::Malformed {
+            kind: "EventBridge",
+            reason: "no detail".into(),
+        })?;
         let bucket = str_at(detail, &["bucket", "name"]);
         let key = str_at(detail, &["object", "key"]);
         return match (bucket, key) {
@@ -122,7 +148,10 @@ pub fn parse(event: &Value) -> Result<Delivery, EventError> {
                 version_id: str_at(detail, &["object", "version-id"]).map(str::to_string),
                 etag: str_at(detail, &["object", "etag"]).map(str::to_string),
             }])),
-            _ => Err(EventError::Malformed { kind: "EventBridge", reason: "detail.bucket.name and detail.object.key are required".into() }),
+            _ => Err(EventError::Malformed {
+                kind: "EventBridge",
+                reason: "detail.bucket.name and detail.object.key are required".into(),
+            }),
         };
     }
     if let (Some(b), Some(k)) = (str_at(event, &["bucket"]), str_at(event, &["key"])) {
@@ -133,7 +162,9 @@ pub fn parse(event: &Value) -> Result<Delivery, EventError> {
             etag: None,
         }]));
     }
-    Err(EventError::Unrecognised("expected S3, SQS, EventBridge Object Created or {bucket, key}".into()))
+    Err(EventError::Unrecognised(
+        "expected S3, SQS, EventBridge Object Created or {bucket, key}".into(),
+    ))
 }
 
 /// An SQS body holds an S3 notification; S3's `s3:TestEvent` holds no object and is skipped.
@@ -163,20 +194,36 @@ mod tests {
 
     fn fixture(name: &str) -> Value {
         let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
+        serde_json::from_str(
+            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
+        )
+        .unwrap()
     }
 
     #[test]
     fn fixtures_parse() {
-        let Delivery::Objects(o) = parse(&fixture("s3-put.json")).unwrap() else { panic!("direct") };
+        let Delivery::Objects(o) = parse(&fixture("s3-put.json")).unwrap() else {
+            panic!("direct")
+        };
         assert_eq!(o[0].key, "sales/orders/2024/orders 2024-01-15.csv");
-        let Delivery::Sqs(m) = parse(&fixture("sqs-s3-put.json")).unwrap() else { panic!("sqs") };
+        let Delivery::Sqs(m) = parse(&fixture("sqs-s3-put.json")).unwrap() else {
+            panic!("sqs")
+        };
         assert_eq!(m.len(), 2);
-        assert_eq!(m[0].objects.as_ref().unwrap()[0].key, "hr/employees/employees.csv");
+        assert_eq!(
+            m[0].objects.as_ref().unwrap()[0].key,
+            "hr/employees/employees.csv"
+        );
         assert!(m[1].objects.as_ref().unwrap().is_empty(), "test event");
-        let Delivery::Objects(o) = parse(&fixture("eventbridge-object-created.json")).unwrap() else { panic!("eb") };
+        let Delivery::Objects(o) = parse(&fixture("eventbridge-object-created.json")).unwrap()
+        else {
+            panic!("eb")
+        };
         assert_eq!(o[0].key, "web/clicks/clicks-2024-01-15.jsonl.gz");
-        let Delivery::Objects(o) = parse(&serde_json::json!({"bucket":"b","key":"k"})).unwrap() else { panic!("task") };
+        let Delivery::Objects(o) = parse(&serde_json::json!({"bucket":"b","key":"k"})).unwrap()
+        else {
+            panic!("task")
+        };
         assert_eq!(o[0].bucket, "b");
         assert!(parse(&serde_json::json!({"hello": 1})).is_err());
     }

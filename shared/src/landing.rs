@@ -27,7 +27,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio_util::io::SyncIoBridge;
 
-use crate::catalog::{CatalogError, CommitOutcome, Dataset, DatasetCatalog, Ledger, LedgerEntry, StatsDelta};
+use crate::catalog::{
+    CatalogError, CommitOutcome, Dataset, DatasetCatalog, Ledger, LedgerEntry, StatsDelta,
+};
 use crate::config::Config;
 use crate::convert::{self, ConvertError, ConvertReport, ConvertSpec, OutputFile, TextFormat};
 use crate::error::{Classify, ErrorKind};
@@ -51,7 +53,11 @@ pub enum LandingError {
     #[error(transparent)]
     Convert(#[from] ConvertError),
     #[error("s3://{bucket}/{key}: {source}")]
-    Object { bucket: String, key: String, source: Box<LandingError> },
+    Object {
+        bucket: String,
+        key: String,
+        source: Box<LandingError>,
+    },
     #[error("conversion task failed: {0}")]
     Task(String),
 }
@@ -184,7 +190,16 @@ pub struct Landing<S, C> {
 /// across retries.
 pub fn output_stem(bucket: &str, key: &str) -> String {
     let name = key.rsplit('/').next().unwrap_or(key);
-    let clean: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     let digest = Sha256::digest(format!("{bucket}/{key}").as_bytes());
     let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
     format!("{}-{hex}", clean.chars().take(100).collect::<String>())
@@ -203,7 +218,10 @@ pub fn detect_format(ds: &Dataset, key: &str) -> Option<&'static str> {
         };
     }
     let lower = key.to_ascii_lowercase();
-    let base = lower.strip_suffix(".gz").or_else(|| lower.strip_suffix(".gzip")).unwrap_or(&lower);
+    let base = lower
+        .strip_suffix(".gz")
+        .or_else(|| lower.strip_suffix(".gzip"))
+        .unwrap_or(&lower);
     match base.rsplit('.').next() {
         Some("csv") | Some("txt") => Some("csv"),
         Some("tsv") | Some("tab") => Some("tsv"),
@@ -223,7 +241,12 @@ where
     C: DatasetCatalog + Ledger,
 {
     pub fn new(store: S, catalog: C, config: Arc<Config>) -> Self {
-        Self { store, catalog, config, cache: Mutex::new(HashMap::new()) }
+        Self {
+            store,
+            catalog,
+            config,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Entry point for any supported event: returns the invocation summary, or for SQS the
@@ -270,10 +293,16 @@ where
     pub async fn process(&self, obj: &ObjectRef) -> Result<ObjectSummary, LandingError> {
         let span = tracing::info_span!("object", bucket = %obj.bucket, key = %obj.key);
         let _g = span.enter();
-        let wrap = |e: LandingError| LandingError::Object { bucket: obj.bucket.clone(), key: obj.key.clone(), source: Box::new(e) };
+        let wrap = |e: LandingError| LandingError::Object {
+            bucket: obj.bucket.clone(),
+            key: obj.key.clone(),
+            source: Box::new(e),
+        };
         let result = self.process_inner(obj).await.map_err(wrap);
         match &result {
-            Ok(s) => tracing::info!(status = ?s.status, rows_read = s.rows_read, rows_written = s.rows_written, rows_rejected = s.rows_rejected, "processed"),
+            Ok(s) => {
+                tracing::info!(status = ?s.status, rows_read = s.rows_read, rows_written = s.rows_written, rows_rejected = s.rows_rejected, "processed")
+            }
             Err(e) => tracing::error!(error = %e, kind = ?e.kind(), "failed"),
         }
         result
@@ -284,8 +313,15 @@ where
             return Ok(ObjectSummary::new(obj, Status::Missing));
         };
         let version = meta.version_id.clone().unwrap_or_else(|| meta.etag.clone());
-        if self.catalog.lookup(&obj.bucket, &obj.key, &version).await?.is_some() {
-            self.catalog.record_duplicate(&obj.bucket, &obj.key, &version, &now()).await?;
+        if self
+            .catalog
+            .lookup(&obj.bucket, &obj.key, &version)
+            .await?
+            .is_some()
+        {
+            self.catalog
+                .record_duplicate(&obj.bucket, &obj.key, &version, &now())
+                .await?;
             let mut s = ObjectSummary::new(obj, Status::Duplicate);
             s.version = Some(version);
             s.reason = Some("this object version was already processed".into());
@@ -294,19 +330,36 @@ where
 
         let Some(cached) = self.dataset_for(&obj.key).await? else {
             let reason = "no dataset is declared for this key's prefix".to_string();
-            return self.quarantine_whole(obj, &meta, &version, None, reason, None).await;
+            return self
+                .quarantine_whole(obj, &meta, &version, None, reason, None)
+                .await;
         };
         let ds = &cached.dataset;
         if meta.size == 0 {
-            return self.quarantine_whole(obj, &meta, &version, Some(ds), "the object is empty".into(), None).await;
+            return self
+                .quarantine_whole(
+                    obj,
+                    &meta,
+                    &version,
+                    Some(ds),
+                    "the object is empty".into(),
+                    None,
+                )
+                .await;
         }
-        let ingest_date = meta.last_modified.unwrap_or_else(Utc::now).format("%Y-%m-%d").to_string();
+        let ingest_date = meta
+            .last_modified
+            .unwrap_or_else(Utc::now)
+            .format("%Y-%m-%d")
+            .to_string();
         let format = match detect_format(ds, &obj.key) {
             Some(f) => f,
             None => self.sniff(obj, &meta).await?,
         };
         if format == "parquet" {
-            return self.pass_parquet(obj, &meta, &version, ds, &ingest_date).await;
+            return self
+                .pass_parquet(obj, &meta, &version, ds, &ingest_date)
+                .await;
         }
         let text_format = match format {
             "tsv" => TextFormat::Tsv,
@@ -319,7 +372,11 @@ where
         }
         let spec = ConvertSpec {
             format: text_format,
-            delimiter: ds.source.delimiter.as_deref().and_then(|d| d.bytes().next()),
+            delimiter: ds
+                .source
+                .delimiter
+                .as_deref()
+                .and_then(|d| d.bytes().next()),
             header: ds.source.header.unwrap_or(true),
             schema: cached.schema.clone(),
             partition_columns: ds.partition_columns.clone(),
@@ -330,15 +387,32 @@ where
                 "{}/{}.rejected.{}",
                 ds.path_name(),
                 obj.key,
-                if text_format == TextFormat::JsonLines { "jsonl" } else { text_format_ext(text_format) }
+                if text_format == TextFormat::JsonLines {
+                    "jsonl"
+                } else {
+                    text_format_ext(text_format)
+                }
             ),
             tuning: self.config.landing.clone(),
         };
 
-        let body = self.store.get(&obj.bucket, &obj.key, Some(&meta.etag)).await?;
+        let body = self
+            .store
+            .get(&obj.bucket, &obj.key, Some(&meta.etag))
+            .await?;
         let handle = tokio::runtime::Handle::current();
-        let outputs = S3SinkFactory { store: self.store.clone(), handle: handle.clone(), bucket: self.config.clean_bucket.clone(), part_size: DEFAULT_PART_SIZE };
-        let rejects = S3SinkFactory { store: self.store.clone(), handle: handle.clone(), bucket: self.config.quarantine_bucket.clone(), part_size: DEFAULT_PART_SIZE };
+        let outputs = S3SinkFactory {
+            store: self.store.clone(),
+            handle: handle.clone(),
+            bucket: self.config.clean_bucket.clone(),
+            part_size: DEFAULT_PART_SIZE,
+        };
+        let rejects = S3SinkFactory {
+            store: self.store.clone(),
+            handle: handle.clone(),
+            bucket: self.config.quarantine_bucket.clone(),
+            part_size: DEFAULT_PART_SIZE,
+        };
         let spec_for_task = spec.clone();
         let converted = tokio::task::spawn_blocking(move || {
             let reader = SyncIoBridge::new_with_handle(body, handle);
@@ -348,14 +422,18 @@ where
         .map_err(|e| LandingError::Task(e.to_string()))?;
 
         match converted {
-            Ok(report) => self.publish_converted(obj, &meta, &version, ds, report).await,
+            Ok(report) => {
+                self.publish_converted(obj, &meta, &version, ds, report)
+                    .await
+            }
             Err(e @ (ConvertError::Unreadable { .. } | ConvertError::TooManyRejects { .. })) => {
                 let reason = e.to_string();
                 let report = match e {
                     ConvertError::TooManyRejects { report, .. } => Some(*report),
                     _ => None,
                 };
-                self.quarantine_whole(obj, &meta, &version, Some(ds), reason, report).await
+                self.quarantine_whole(obj, &meta, &version, Some(ds), reason, report)
+                    .await
             }
             Err(e) => Err(e.into()),
         }
@@ -363,8 +441,20 @@ where
 
     /// Looks at the first bytes to tell Parquet / JSON lines / delimited apart (gzip is handled by
     /// the converter; gzip with an unknown extension is read as delimited text).
-    async fn sniff(&self, obj: &ObjectRef, meta: &ObjectMeta) -> Result<&'static str, LandingError> {
-        let head = self.store.get_range(&obj.bucket, &obj.key, 0, meta.size.min(64).saturating_sub(1)).await?;
+    async fn sniff(
+        &self,
+        obj: &ObjectRef,
+        meta: &ObjectMeta,
+    ) -> Result<&'static str, LandingError> {
+        let head = self
+            .store
+            .get_range(
+                &obj.bucket,
+                &obj.key,
+                0,
+                meta.size.min(64).saturating_sub(1),
+            )
+            .await?;
         Ok(if head.starts_with(b"PAR1") {
             "parquet"
         } else if head.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
@@ -376,26 +466,52 @@ where
 
     async fn dataset_for(&self, key: &str) -> Result<Option<Arc<CachedDataset>>, LandingError> {
         let dir = key.rsplit_once('/').map_or("", |(d, _)| d).to_string();
-        if let Some(hit) = self.cache.lock().expect("cache lock").get(&dir).filter(|c| c.at.elapsed() < DATASET_CACHE_TTL).cloned() {
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .expect("cache lock")
+            .get(&dir)
+            .filter(|c| c.at.elapsed() < DATASET_CACHE_TTL)
+            .cloned()
+        {
             return Ok(Some(hit));
         }
-        let Some(dataset) = self.catalog.resolve(key).await? else { return Ok(None) };
+        let Some(dataset) = self.catalog.resolve(key).await? else {
+            return Ok(None);
+        };
         let schema = match &dataset.schema {
             Some(s) => Some(s.clone()),
             None => self.catalog.recorded_schema(&dataset.id).await?,
         };
-        let entry = Arc::new(CachedDataset { dataset, schema, at: Instant::now() });
-        self.cache.lock().expect("cache lock").insert(dir, entry.clone());
+        let entry = Arc::new(CachedDataset {
+            dataset,
+            schema,
+            at: Instant::now(),
+        });
+        self.cache
+            .lock()
+            .expect("cache lock")
+            .insert(dir, entry.clone());
         Ok(Some(entry))
     }
 
     fn report_key(ds: Option<&Dataset>, key: &str) -> String {
-        format!("{}/{key}.report.json", ds.map_or(UNROUTED_PREFIX, |d| d.path_name()))
+        format!(
+            "{}/{key}.report.json",
+            ds.map_or(UNROUTED_PREFIX, |d| d.path_name())
+        )
     }
 
     async fn put_report(&self, key: &str, report: Value) -> Result<(), LandingError> {
         let body = Bytes::from(serde_json::to_vec_pretty(&report).expect("reports serialise"));
-        self.store.put(&self.config.quarantine_bucket, key, body, "application/json").await?;
+        self.store
+            .put(
+                &self.config.quarantine_bucket,
+                key,
+                body,
+                "application/json",
+            )
+            .await?;
         Ok(())
     }
 
@@ -412,10 +528,23 @@ where
         reason: String,
         report: Option<ConvertReport>,
     ) -> Result<ObjectSummary, LandingError> {
-        let copy_key = format!("{}/{}", ds.map_or(UNROUTED_PREFIX, |d| d.path_name()), obj.key);
+        let copy_key = format!(
+            "{}/{}",
+            ds.map_or(UNROUTED_PREFIX, |d| d.path_name()),
+            obj.key
+        );
         let report_key = Self::report_key(ds, &obj.key);
-        self.store.copy(&obj.bucket, &obj.key, &self.config.quarantine_bucket, &copy_key).await?;
-        let (rows_read, rows_rejected) = report.as_ref().map_or((0, 0), |r| (r.rows_read, r.rows_read));
+        self.store
+            .copy(
+                &obj.bucket,
+                &obj.key,
+                &self.config.quarantine_bucket,
+                &copy_key,
+            )
+            .await?;
+        let (rows_read, rows_rejected) = report
+            .as_ref()
+            .map_or((0, 0), |r| (r.rows_read, r.rows_read));
         self.put_report(
             &report_key,
             json!({
@@ -519,14 +648,31 @@ where
     }
 
     /// Parquet is validated (magic bytes and footer) and copied through unchanged.
-    async fn pass_parquet(&self, obj: &ObjectRef, meta: &ObjectMeta, version: &str, ds: &Dataset, ingest_date: &str) -> Result<ObjectSummary, LandingError> {
+    async fn pass_parquet(
+        &self,
+        obj: &ObjectRef,
+        meta: &ObjectMeta,
+        version: &str,
+        ds: &Dataset,
+        ingest_date: &str,
+    ) -> Result<ObjectSummary, LandingError> {
         let footer = match self.read_parquet_footer(obj, meta).await? {
             Ok(f) => f,
-            Err(reason) => return self.quarantine_whole(obj, meta, version, Some(ds), reason, None).await,
+            Err(reason) => {
+                return self
+                    .quarantine_whole(obj, meta, version, Some(ds), reason, None)
+                    .await;
+            }
         };
         let partition = format!("ingest_date={ingest_date}");
-        let key = format!("{}/{partition}/{}-00000.parquet", ds.path_name(), output_stem(&obj.bucket, &obj.key));
-        self.store.copy(&obj.bucket, &obj.key, &self.config.clean_bucket, &key).await?;
+        let key = format!(
+            "{}/{partition}/{}-00000.parquet",
+            ds.path_name(),
+            output_stem(&obj.bucket, &obj.key)
+        );
+        self.store
+            .copy(&obj.bucket, &obj.key, &self.config.clean_bucket, &key)
+            .await?;
         let mut s = ObjectSummary::new(obj, Status::Copied);
         s.version = Some(version.to_string());
         s.dataset = Some(ds.id.clone());
@@ -555,31 +701,51 @@ where
         self.commit(s, &meta.etag, Some(stats)).await
     }
 
-    async fn read_parquet_footer(&self, obj: &ObjectRef, meta: &ObjectMeta) -> Result<Result<ParquetFooter, String>, LandingError> {
+    async fn read_parquet_footer(
+        &self,
+        obj: &ObjectRef,
+        meta: &ObjectMeta,
+    ) -> Result<Result<ParquetFooter, String>, LandingError> {
         if meta.size < 12 {
             return Ok(Err("not a Parquet file: too small".into()));
         }
-        let tail = self.store.get_range(&obj.bucket, &obj.key, meta.size - 8, meta.size - 1).await?;
+        let tail = self
+            .store
+            .get_range(&obj.bucket, &obj.key, meta.size - 8, meta.size - 1)
+            .await?;
         let head = self.store.get_range(&obj.bucket, &obj.key, 0, 3).await?;
         if &tail[4..] != b"PAR1" || &head[..] != b"PAR1" {
             return Ok(Err("not a Parquet file: magic bytes PAR1 missing".into()));
         }
         let len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
         if len + 12 > meta.size {
-            return Ok(Err(format!("corrupt Parquet footer: metadata length {len} exceeds the file")));
+            return Ok(Err(format!(
+                "corrupt Parquet footer: metadata length {len} exceeds the file"
+            )));
         }
-        let buf = self.store.get_range(&obj.bucket, &obj.key, meta.size - 8 - len, meta.size - 9).await?;
+        let buf = self
+            .store
+            .get_range(&obj.bucket, &obj.key, meta.size - 8 - len, meta.size - 9)
+            .await?;
         Ok(parse_parquet_metadata(&buf))
     }
 
-    async fn commit(&self, mut s: ObjectSummary, etag: &str, stats: Option<StatsDelta>) -> Result<ObjectSummary, LandingError> {
+    async fn commit(
+        &self,
+        mut s: ObjectSummary,
+        etag: &str,
+        stats: Option<StatsDelta>,
+    ) -> Result<ObjectSummary, LandingError> {
         let entry = LedgerEntry {
             bucket: s.bucket.clone(),
             key: s.key.clone(),
             version: s.version.clone().unwrap_or_default(),
             etag: etag.to_string(),
             dataset_id: s.dataset.clone(),
-            outcome: serde_json::to_value(&s.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+            outcome: serde_json::to_value(&s.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
             rows_read: s.rows_read,
             rows_written: s.rows_written,
             rows_rejected: s.rows_rejected,
@@ -606,7 +772,10 @@ fn text_format_ext(f: TextFormat) -> &'static str {
 }
 
 fn partitions_of(ds: &Dataset, outputs: &[OutputFile]) -> Vec<String> {
-    let mut parts: Vec<String> = outputs.iter().map(|o| format!("{}/{}", ds.path_name(), o.partition)).collect();
+    let mut parts: Vec<String> = outputs
+        .iter()
+        .map(|o| format!("{}/{}", ds.path_name(), o.partition))
+        .collect();
     parts.dedup();
     parts
 }
@@ -617,16 +786,24 @@ struct ParquetFooter {
 }
 
 fn parse_parquet_metadata(buf: &[u8]) -> Result<ParquetFooter, String> {
-    let md = parquet::file::metadata::ParquetMetaDataReader::decode_metadata(buf).map_err(|e| format!("corrupt Parquet footer: {e}"))?;
+    let md = parquet::file::metadata::ParquetMetaDataReader::decode_metadata(buf)
+        .map_err(|e| format!("corrupt Parquet footer: {e}"))?;
     let fm = md.file_metadata();
     let arrow = parquet::arrow::parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata())
         .map_err(|e| format!("unsupported Parquet schema: {e}"))?;
     let mut columns = Vec::new();
     for f in arrow.fields() {
         let ty = ColumnType::from_arrow(f.data_type()).unwrap_or(ColumnType::String);
-        columns.push(Column { name: f.name().clone(), ty, nullable: f.is_nullable() });
+        columns.push(Column {
+            name: f.name().clone(),
+            ty,
+            nullable: f.is_nullable(),
+        });
     }
-    Ok(ParquetFooter { rows: fm.num_rows().max(0) as u64, schema: TableSchema { columns } })
+    Ok(ParquetFooter {
+        rows: fm.num_rows().max(0) as u64,
+        schema: TableSchema { columns },
+    })
 }
 
 #[cfg(test)]
@@ -637,7 +814,10 @@ mod tests {
     fn stems_are_stable_and_safe() {
         let a = output_stem("b", "x/y/orders 2024.csv");
         assert_eq!(a, output_stem("b", "x/y/orders 2024.csv"));
-        assert!(a.starts_with("orders_2024.csv-") && a.len() == "orders_2024.csv-".len() + 8, "{a}");
+        assert!(
+            a.starts_with("orders_2024.csv-") && a.len() == "orders_2024.csv-".len() + 8,
+            "{a}"
+        );
         assert_ne!(a, output_stem("b", "z/orders 2024.csv"));
     }
 

@@ -40,7 +40,9 @@ impl ColumnType {
             ColumnType::Double => DataType::Float64,
             ColumnType::Boolean => DataType::Boolean,
             ColumnType::Date => DataType::Date32,
-            ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            ColumnType::Timestamp => {
+                DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into()))
+            }
         }
     }
 
@@ -289,9 +291,9 @@ impl ColumnBuilder {
             ColumnType::Double => Self::F64(Float64Builder::with_capacity(capacity)),
             ColumnType::Boolean => Self::Bool(BooleanBuilder::with_capacity(capacity)),
             ColumnType::Date => Self::Date(Date32Builder::with_capacity(capacity)),
-            ColumnType::Timestamp => {
-                Self::Ts(TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC"))
-            }
+            ColumnType::Timestamp => Self::Ts(
+                TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("+00:00"),
+            ),
         }
     }
 

@@ -14,8 +14,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let config = Arc::new(Config::from_env()?);
     let clients = aws::Clients::from_env().await;
-    let catalog = DynamoCatalog::new(clients.dynamodb.clone(), &config.catalog_table, &config.ledger_table);
-    let landing = Arc::new(Landing::new(S3Store::new(clients.s3.clone()), catalog, config));
+    let catalog = DynamoCatalog::new(
+        clients.dynamodb.clone(),
+        &config.catalog_table,
+        &config.ledger_table,
+    );
+    let landing = Arc::new(Landing::new(
+        S3Store::new(clients.s3.clone()),
+        catalog,
+        config,
+    ));
     run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let landing = landing.clone();
         async move { landing.handle(event.payload).await }

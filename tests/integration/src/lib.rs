@@ -1,1 +1,370 @@
+//! Test harness: a private moto server per test binary, started through `scripts/local_aws.py`
+//! (the same script the demo uses, so resource names match template.yaml), stopped at process
+//! exit. Nothing listens on anything but 127.0.0.1, and the process environment is never mutated:
+//! the server's variables are kept in [`TestEnv::vars`] and passed explicitly.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::primitives::ByteStream;
+use tributary::catalog::{Dataset, DynamoCatalog};
+use tributary::config::Config;
+use tributary::landing::Landing;
+use tributary::storage::S3Store;
+
+pub struct TestEnv {
+    pub vars: HashMap<String, String>,
+    pub config: Arc<Config>,
+    pub s3: aws_sdk_s3::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub state_dir: PathBuf,
+}
+
+static ENV: OnceLock<TestEnv> = OnceLock::new();
+static STATE_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
+}
+
+pub fn venv_python() -> PathBuf {
+    repo_root().join(".venv/bin/python")
+}
+
+extern "C" fn stop_moto() {
+    if let Some(dir) = STATE_DIR.get() {
+        let _ = Command::new(venv_python())
+            .arg(repo_root().join("scripts/local_aws.py"))
+            .args(["down", "--state-dir"])
+            .arg(dir)
+            .status();
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+fn start_moto() -> (PathBuf, HashMap<String, String>) {
+    let root = repo_root();
+    let status = Command::new("bash")
+        .arg(root.join("scripts/bootstrap.sh"))
+        .status()
+        .expect("run scripts/bootstrap.sh");
+    assert!(status.success(), "scripts/bootstrap.sh failed");
+    let dir = root.join("target/test-moto").join(format!(
+        "{}-{}",
+        std::process::id(),
+        env!("CARGO_CRATE_NAME")
+    ));
+    STATE_DIR.set(dir.clone()).expect("moto started once");
+    // SAFETY: registering a plain extern "C" function with no captured state.
+    unsafe { libc::atexit(stop_moto) };
+    let out = Command::new(venv_python())
+        .arg(root.join("scripts/local_aws.py"))
+        .args(["up", "--state-dir"])
+        .arg(&dir)
+        .output()
+        .expect("run scripts/local_aws.py up");
+    assert!(
+        out.status.success(),
+        "local_aws.py up failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.join("env")).expect("env file written by local_aws.py");
+    let vars = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                v.trim_matches('"').trim_matches('\'').to_string(),
+            )
+        })
+        .collect();
+    (dir, vars)
+}
+
+/// The shared test environment (starts moto on first use).
+pub fn env() -> &'static TestEnv {
+    ENV.get_or_init(|| {
+        let (state_dir, vars) = start_moto();
+        let config = Arc::new(
+            Config::from_lookup(|k| vars.get(k).cloned())
+                .expect("config from the local stack's env"),
+        );
+        let endpoint = vars["AWS_ENDPOINT_URL"].clone();
+        let region = Region::new(
+            vars.get("AWS_REGION")
+                .cloned()
+                .unwrap_or_else(|| "us-east-1".into()),
+        );
+        let creds = Credentials::new("test", "test", None, None, "tributary-tests");
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version_latest()
+                .endpoint_url(&endpoint)
+                .region(region.clone())
+                .credentials_provider(creds.clone())
+                .force_path_style(true)
+                .build(),
+        );
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version_latest()
+                .endpoint_url(&endpoint)
+                .region(region.clone())
+                .credentials_provider(creds.clone())
+                .build(),
+        );
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version_latest()
+                .endpoint_url(&endpoint)
+                .region(region)
+                .credentials_provider(creds)
+                .build(),
+        );
+        TestEnv {
+            vars,
+            config,
+            s3,
+            dynamodb,
+            sqs,
+            state_dir,
+        }
+    })
+}
+
+impl TestEnv {
+    pub fn landing(&self) -> Landing<S3Store, DynamoCatalog> {
+        Landing::new(
+            S3Store::new(self.s3.clone()),
+            self.catalog(),
+            self.config.clone(),
+        )
+    }
+
+    pub fn catalog(&self) -> DynamoCatalog {
+        DynamoCatalog::new(
+            self.dynamodb.clone(),
+            &self.config.catalog_table,
+            &self.config.ledger_table,
+        )
+    }
+
+    pub async fn put(&self, bucket: &str, key: &str, body: impl Into<Vec<u8>>) {
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(body.into()))
+            .send()
+            .await
+            .expect("put_object");
+    }
+
+    pub async fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let o = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get s3://{bucket}/{key}: {e:?}"));
+        o.body.collect().await.expect("body").into_bytes().to_vec()
+    }
+
+    pub async fn exists(&self, bucket: &str, key: &str) -> bool {
+        self.s3
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .is_ok()
+    }
+
+    pub async fn list(&self, bucket: &str, prefix: &str) -> Vec<(String, i64)> {
+        let out = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .expect("list");
+        out.contents()
+            .iter()
+            .map(|o| {
+                (
+                    o.key().unwrap_or_default().to_string(),
+                    o.size().unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+
+    /// Uploads a bundled sample file (tests/data/landing/<key>) to the landing bucket at `key`.
+    pub async fn land_sample(&self, key: &str) -> Vec<u8> {
+        let data =
+            std::fs::read(repo_root().join("tests/data/landing").join(key)).expect("sample file");
+        self.put(&self.config.landing_bucket, key, data.clone())
+            .await;
+        data
+    }
+
+    /// Declares the bundled sample dataset `id` (tests/data/datasets.json).
+    pub async fn declare_sample(&self, id: &str) -> Dataset {
+        let all: Vec<Dataset> = serde_json::from_slice(
+            &std::fs::read(repo_root().join("tests/data/datasets.json")).unwrap(),
+        )
+        .unwrap();
+        let ds = all
+            .into_iter()
+            .find(|d| d.id == id)
+            .expect("sample dataset");
+        tributary::catalog::DatasetCatalog::declare(&self.catalog(), &ds)
+            .await
+            .expect("declare");
+        ds
+    }
+
+    /// Declares a copy of sample dataset `id` under another id and landing prefix, so tests that
+    /// check a dataset's stats do not share them with concurrently running tests.
+    pub async fn declare_variant(&self, id: &str, new_id: &str, prefix: &str) -> Dataset {
+        let all: Vec<Dataset> = serde_json::from_slice(
+            &std::fs::read(repo_root().join("tests/data/datasets.json")).unwrap(),
+        )
+        .unwrap();
+        let mut ds = all
+            .into_iter()
+            .find(|d| d.id == id)
+            .expect("sample dataset");
+        ds.id = new_id.into();
+        ds.landing_prefix = prefix.into();
+        tributary::catalog::DatasetCatalog::declare(&self.catalog(), &ds)
+            .await
+            .expect("declare");
+        ds
+    }
+
+    /// Reads a catalog item's numeric attribute.
+    pub async fn stat(&self, dataset: &str, attr: &str) -> Option<u64> {
+        let out = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.config.catalog_table)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("dataset#{dataset}")),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S("stats".into()),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get stats");
+        out.item()?.get(attr)?.as_n().ok()?.parse().ok()
+    }
+
+    /// Downloads objects into a fresh temp dir (keeping their keys) for an independent reader.
+    pub async fn download(&self, bucket: &str, keys: &[String], tag: &str) -> PathBuf {
+        let dir = repo_root()
+            .join("target/test-downloads")
+            .join(format!("{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for k in keys {
+            let path = dir.join(k);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, self.get(bucket, k).await).unwrap();
+        }
+        dir
+    }
+}
+
+/// Loads an `events/` fixture.
+pub fn fixture(name: &str) -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("events").join(name)).expect("fixture"),
+    )
+    .expect("fixture JSON")
+}
+
+/// Runs a DuckDB query in the project's venv (an independent Parquet reader) and returns its rows
+/// as JSON values.
+pub fn duckdb(sql: &str) -> Vec<Vec<serde_json::Value>> {
+    let script = "import duckdb, json, sys\nrows = duckdb.sql(sys.argv[1]).fetchall()\nprint(json.dumps([[v if isinstance(v,(int,float,str,type(None),bool)) else str(v) for v in r] for r in rows]))";
+    let out = Command::new(venv_python())
+        .args(["-c", script, sql])
+        .output()
+        .expect("run duckdb");
+    assert!(
+        out.status.success(),
+        "duckdb failed for {sql}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("duckdb JSON")
+}
+
+/// Reads Parquet bytes into rows of display strings (NULL → empty string).
+pub fn parquet_rows(data: Vec<u8>) -> (Vec<String>, Vec<Vec<String>>) {
+    use arrow::util::display::array_value_to_string;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(data),
+    )
+    .unwrap();
+    let schema = builder.schema().clone();
+    let reader = builder.build().unwrap();
+    let names = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        for r in 0..batch.num_rows() {
+            rows.push(
+                batch
+                    .columns()
+                    .iter()
+                    .map(|c| {
+                        if c.is_null(r) {
+                            String::new()
+                        } else {
+                            array_value_to_string(c, r).unwrap()
+                        }
+                    })
+                    .collect(),
+            );
+        }
+    }
+    (names, rows)
+}
+
+/// Whether an input text value and an output display value denote the same value (numbers
+/// compared numerically, timestamps as instants, everything else as text).
+pub fn same_value(input: &str, output: &str) -> bool {
+    if input == output {
+        return true;
+    }
+    if let (Ok(a), Ok(b)) = (input.trim().parse::<f64>(), output.trim().parse::<f64>()) {
+        return a == b;
+    }
+    if let (Some(a), Some(b)) = (
+        tributary::schema::parse_timestamp(input.trim()),
+        tributary::schema::parse_timestamp(output.trim()),
+    ) {
+        return a == b;
+    }
+    if let Some(b) = tributary::schema::parse_bool(output) {
+        return tributary::schema::parse_bool(input) == Some(b);
+    }
+    false
+}
