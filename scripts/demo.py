@@ -45,6 +45,7 @@ LANDING_DIR = ROOT / "tests" / "data" / "landing"
 WORK = ROOT / ".local" / "demo"  # gitignored; keeps the watch log after the run
 WATCH_LOG = WORK / "watch.log"
 WATCH_STARTED = False  # set once this run's watch log exists (only then is its tail shown)
+WATCH_LOG_END = None  # log size when the watch was stopped: its shutdown chatter is not shown
 FUNCTION = "s3-landing"
 SQS_KEY = "hr/employees/employees.csv"  # delivered through the landing queue
 REDELIVER_S3_KEY = "sales/orders/2024/orders 2024-01-15.csv"  # same S3 notification, sent twice
@@ -106,7 +107,7 @@ def log_tail(lines=30, width=300):
     if not WATCH_STARTED:
         return ""
     try:
-        text = WATCH_LOG.read_text(errors="replace").splitlines()
+        text = WATCH_LOG.read_bytes()[:WATCH_LOG_END].decode(errors="replace").splitlines()
     except OSError:
         return f"\n({WATCH_LOG} cannot be read)"
     tail = "\n".join(clip(line, width) for line in text[-lines:]) or "(empty)"
@@ -206,8 +207,13 @@ class Watch:
     def stop(self):
         """SIGTERM, then SIGKILL, to our watch's process group and to the function's own group
         (cargo lambda starts the function in a group of its own and logs its pgid)."""
+        global WATCH_LOG_END
         if not self.proc:
             return
+        try:
+            WATCH_LOG_END = WATCH_LOG.stat().st_size
+        except OSError:
+            pass
         groups = [self.proc.pid]
         try:
             groups += [int(g) for g in re.findall(r"process group spawned pgid=(\d+)", WATCH_LOG.read_text(errors="replace"))]
@@ -519,7 +525,9 @@ def count_by(results):
 
 if __name__ == "__main__":
     # local_aws.py stops us with SIGTERM when it is interrupted: unwind, so `finally` stops the watch.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    def terminated(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, terminated)
     try:
         sys.exit(main())
     except DemoError as e:
@@ -527,6 +535,7 @@ if __name__ == "__main__":
         print(log_tail(), file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
+        print("\ndemo: interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception:
         import traceback

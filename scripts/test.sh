@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test on a fresh machine: installs the project's tools (.venv: moto, cargo-lambda,
+# cfn-lint, DuckDB), checks formatting, lints template.yaml, then runs the unit, integration and
+# end-to-end tests. Each test binary starts its own moto server on 127.0.0.1 and stops it on exit;
+# the end-to-end test serves the real function binary with `cargo lambda watch`.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "bootstrap (.venv)"
+bash scripts/bootstrap.sh
+export PATH="$root/.venv/bin:$PATH"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cfn-lint template.yaml"
+cfn-lint template.yaml
+
+step "local AWS stack script self-check"
+python3 scripts/local_aws.py run -- python3 -c "import os; assert os.environ['AWS_ENDPOINT_URL'].startswith('http://127.0.0.1:'); print('local stack up:', os.environ['AWS_ENDPOINT_URL'])"
+
+step "cargo test --workspace"
+cargo test --workspace --locked
