@@ -15,6 +15,9 @@ Steps:
  4. print what happened, then check it independently: the Parquet in the clean bucket is read
     with DuckDB and must hold exactly the rows the function reported as written.
 Exits non-zero, with the reason and the end of the `cargo lambda watch` log, if anything is off.
+
+`demo.py --seed-only` only declares the datasets and uploads the files (steps 1 and 3), for trying
+the function by hand against `scripts/local_aws.py up` (see the README).
 """
 import datetime as dt
 import json
@@ -158,6 +161,17 @@ def declare(ddb, table, datasets):
         parts = ", ".join(ds.get("partition_columns") or []) or "ingest_date"
         step(f"{ds['id']:<13} <- s3://landing/{prefix:<14} {ds.get('source', {}).get('format', '?'):<6} "
              f"{schema}; partitions: {parts}")
+
+
+def upload(s3, bucket):
+    """Puts every file of tests/data/landing at its relative path; returns key -> size/etag/version."""
+    uploaded = {}
+    for path in sorted(p for p in LANDING_DIR.rglob("*") if p.is_file()):
+        key = path.relative_to(LANDING_DIR).as_posix()
+        r = s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+        uploaded[key] = {"size": path.stat().st_size, "etag": r["ETag"].strip('"'), "version": r.get("VersionId")}
+        step(f"put s3://{bucket}/{key} ({human(path.stat().st_size)})")
+    return uploaded
 
 
 # ------------------------------------------------------------------ the function
@@ -329,7 +343,25 @@ def print_object(o, via, elapsed, clean, quarantine):
         print(f"    reason     {o['reason']}")
 
 
-def main():
+def seed_only():
+    """Declares the sample datasets and uploads the sample files, nothing else (for trying the
+    function by hand against `scripts/local_aws.py up`)."""
+    landing, catalog = env("TRIBUTARY_LANDING_BUCKET"), env("TRIBUTARY_CATALOG_TABLE")
+    s3, ddb, _ = clients()
+    heading(f"Declaring datasets in {catalog}")
+    declare(ddb, catalog, json.loads(DATASETS.read_text()))
+    heading(f"Uploading tests/data/landing to s3://{landing}")
+    upload(s3, landing)
+    print("\nnow invoke the function, e.g. `cargo lambda invoke s3-landing --invoke-address 127.0.0.1 "
+          "--data-file events/s3-put.json`")
+    return 0
+
+
+def main(argv):
+    if argv == ["--seed-only"]:
+        return seed_only()
+    if argv:
+        raise DemoError(f"usage: demo.py [--seed-only]  (got {' '.join(argv)})")
     t0 = time.monotonic()
     landing, clean, quarantine = env("TRIBUTARY_LANDING_BUCKET"), env("TRIBUTARY_CLEAN_BUCKET"), env("TRIBUTARY_QUARANTINE_BUCKET")
     catalog, ledger, queue_url = env("TRIBUTARY_CATALOG_TABLE"), env("TRIBUTARY_LEDGER_TABLE"), env("TRIBUTARY_LANDING_QUEUE_URL")
@@ -369,12 +401,7 @@ def main():
              + (" -- cargo lambda watch RECOMPILED the function" if recompiled else ", no recompilation"))
 
         heading(f"3. Landing {len(list(p for p in LANDING_DIR.rglob('*') if p.is_file()))} files in s3://{landing}")
-        uploaded = {}
-        for path in sorted(p for p in LANDING_DIR.rglob("*") if p.is_file()):
-            key = path.relative_to(LANDING_DIR).as_posix()
-            r = s3.put_object(Bucket=landing, Key=key, Body=path.read_bytes())
-            uploaded[key] = {"size": path.stat().st_size, "etag": r["ETag"].strip('"'), "version": r.get("VersionId")}
-            step(f"put s3://{landing}/{key} ({human(path.stat().st_size)})")
+        uploaded = upload(s3, landing)
 
         heading("4. Invoking s3-landing for each object")
         results = []  # (via, elapsed, summary)
@@ -529,7 +556,7 @@ if __name__ == "__main__":
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, terminated)
     try:
-        sys.exit(main())
+        sys.exit(main(sys.argv[1:]))
     except DemoError as e:
         print(f"\nDEMO FAILED: {e}", file=sys.stderr)
         print(log_tail(), file=sys.stderr)
