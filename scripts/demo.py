@@ -405,10 +405,12 @@ def main(argv):
 
         heading("4. Invoking s3-landing for each object")
         results = []  # (via, elapsed, summary)
+        sent = {}  # key -> the S3 notification sent, for the re-delivery
         for key, meta in uploaded.items():
             if key == SQS_KEY:
                 continue
-            elapsed, out = watch.invoke(s3_event(landing, key, **meta))
+            sent[key] = s3_event(landing, key, **meta)
+            elapsed, out = watch.invoke(sent[key])
             check(len(out.get("objects", [])) == 1, f"{key}: expected one object in the summary, got {json.dumps(out)[:300]}")
             results.append(("S3 notification", elapsed, out["objects"][0]))
             print_object(out["objects"][0], "S3 notification", elapsed, clean, quarantine)
@@ -434,11 +436,12 @@ def main(argv):
 
         # At-least-once delivery: the same object again must be a recorded no-op.
         heading("5. Re-delivering objects (must be recorded duplicates)")
-        redeliveries = [("same S3 notification again", REDELIVER_S3_KEY, s3_event),
-                        ("EventBridge Object Created", REDELIVER_EB_KEY, eventbridge_event)]
+        redeliveries = [("the same S3 notification again", REDELIVER_S3_KEY, sent[REDELIVER_S3_KEY]),
+                        ("EventBridge Object Created", REDELIVER_EB_KEY,
+                         eventbridge_event(landing, REDELIVER_EB_KEY, **uploaded[REDELIVER_EB_KEY]))]
         redelivered = []
-        for via, key, make in redeliveries:
-            elapsed, out = watch.invoke(make(landing, key, **uploaded[key]))
+        for via, key, event in redeliveries:
+            elapsed, out = watch.invoke(event)
             o = out["objects"][0]
             print_object(o, via, elapsed, clean, quarantine)
             check(o["status"] == "duplicate", f"re-delivery of {key} ({via}): expected status duplicate, got {o['status']}")

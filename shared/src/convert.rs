@@ -437,9 +437,13 @@ impl<'a> Run<'a> {
 
     /// Appends one validated row (cells in schema order) to its partition.
     fn accept(&mut self, cells: &[Cell<'_>], part_values: &[String]) -> Result<(), ConvertError> {
-        let idx = match (self.open.len(), self.index.get(part_values)) {
-            (_, Some(i)) => *i,
-            _ => self.open_partition(part_values)?,
+        let idx = if part_values.is_empty() && self.open.len() == 1 {
+            0 // unpartitioned: skip the lookup
+        } else {
+            match self.index.get(part_values) {
+                Some(i) => *i,
+                None => self.open_partition(part_values)?,
+            }
         };
         let pw = &mut self.open[idx];
         for (b, &ci) in pw.builders.iter_mut().zip(&self.file_columns) {
@@ -1081,11 +1085,12 @@ mod tests {
         assert_eq!(
             types,
             vec![
-                ("at", ColumnType::Timestamp),
                 ("id", ColumnType::Int64),
                 ("region", ColumnType::String),
+                ("at", ColumnType::Timestamp),
                 ("tags", ColumnType::String)
-            ]
+            ],
+            "columns in file order"
         );
         let keys: Vec<_> = r.outputs.iter().map(|o| o.key.as_str()).collect();
         assert_eq!(

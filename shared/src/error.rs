@@ -95,7 +95,19 @@ impl AwsError {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let message = DisplayErrorContext(&err).to_string();
+        // The service's own code and message when it answered; otherwise the whole source chain
+        // (timeouts, connection errors). Never the raw HTTP response: messages stay readable.
+        let message = match &err {
+            SdkError::ServiceError(se) => {
+                let e = se.err();
+                format!(
+                    "{}: {}",
+                    e.code().unwrap_or("ServiceError"),
+                    e.message().unwrap_or("(no message)")
+                )
+            }
+            other => truncate(&DisplayErrorContext(other).to_string(), 1000),
+        };
         let status = err.raw_response().map(|r| r.status().as_u16());
         let (code, retryable) = match &err {
             SdkError::TimeoutError(_)
@@ -125,6 +137,17 @@ impl AwsError {
     pub fn is_code(&self, code: &str) -> bool {
         self.code.as_deref() == Some(code)
     }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
 }
 
 impl Classify for AwsError {

@@ -139,8 +139,18 @@ pub enum Cell<'a> {
 
 const EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
+/// Parses `YYYY-MM-DD` (validated: no 30 February) into days since the epoch.
 pub fn parse_date(s: &str) -> Option<i32> {
-    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u32)
+        })
+    };
+    let d = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
     Some(d.num_days_from_ce_compat() - EPOCH_DAYS_FROM_CE)
 }
 

@@ -18,7 +18,10 @@ use tributary::convert::{ConvertSpec, TextFormat, convert};
 use tributary::storage::DirSinkFactory;
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 fn work_dir(scenario: &str) -> PathBuf {
@@ -41,9 +44,57 @@ impl Rng {
     }
 }
 
-const FIRST: &[&str] = &["Steven", "Neena", "Lex", "Alexander", "Bruce", "David", "Valli", "Diana", "Nancy", "Daniel", "John", "Ismael", "Luis", "Den", "Shelli", "Sigal", "Guy", "Karen"];
-const LAST: &[&str] = &["King", "Kochhar", "De Haan", "Hunold", "Ernst", "Austin", "Pataballa", "Lorentz", "Greenberg", "Faviet", "Chen", "Sciarra", "Urman", "Popp", "Raphaely", "Khoo", "Baida", "Tobias"];
-const JOBS: &[&str] = &["AD_PRES", "AD_VP", "IT_PROG", "FI_MGR", "FI_ACCOUNT", "PU_MAN", "PU_CLERK", "SA_REP", "ST_CLERK"];
+const FIRST: &[&str] = &[
+    "Steven",
+    "Neena",
+    "Lex",
+    "Alexander",
+    "Bruce",
+    "David",
+    "Valli",
+    "Diana",
+    "Nancy",
+    "Daniel",
+    "John",
+    "Ismael",
+    "Luis",
+    "Den",
+    "Shelli",
+    "Sigal",
+    "Guy",
+    "Karen",
+];
+const LAST: &[&str] = &[
+    "King",
+    "Kochhar",
+    "De Haan",
+    "Hunold",
+    "Ernst",
+    "Austin",
+    "Pataballa",
+    "Lorentz",
+    "Greenberg",
+    "Faviet",
+    "Chen",
+    "Sciarra",
+    "Urman",
+    "Popp",
+    "Raphaely",
+    "Khoo",
+    "Baida",
+    "Tobias",
+];
+const JOBS: &[&str] = &[
+    "AD_PRES",
+    "AD_VP",
+    "IT_PROG",
+    "FI_MGR",
+    "FI_ACCOUNT",
+    "PU_MAN",
+    "PU_CLERK",
+    "SA_REP",
+    "ST_CLERK",
+];
 
 /// Writes a DMS-like employees CSV of about `target_bytes` (reused when already there).
 fn employees_csv(path: &Path, target_bytes: u64) -> u64 {
@@ -60,7 +111,11 @@ fn employees_csv(path: &Path, target_bytes: u64) -> u64 {
     while written < target_bytes {
         let f = FIRST[rng.below(FIRST.len() as u64) as usize];
         let l = LAST[rng.below(LAST.len() as u64) as usize];
-        let commission = if rng.below(3) == 0 { format!("0.{}", 1 + rng.below(4)) } else { String::new() };
+        let commission = if rng.below(3) == 0 {
+            format!("0.{}", 1 + rng.below(4))
+        } else {
+            String::new()
+        };
         let line = format!(
             "{id},{f},{l},{}{}{},515.{}.{:04},{}-{:02}-{:02},{},{}.{:02},{commission},{},{}\n",
             &f[..1],
@@ -96,8 +151,14 @@ fn peak_rss_mib() -> f64 {
 
 /// Child process: converts `input` with Tributary's landing code, prints rows and peak RSS.
 fn tributary_convert(input: &Path, out: &Path) {
-    let datasets: Vec<Dataset> = serde_json::from_slice(&std::fs::read(repo_root().join("tests/data/datasets.json")).unwrap()).unwrap();
-    let ds = datasets.into_iter().find(|d| d.id == "hr.employees").unwrap();
+    let datasets: Vec<Dataset> = serde_json::from_slice(
+        &std::fs::read(repo_root().join("tests/data/datasets.json")).unwrap(),
+    )
+    .unwrap();
+    let ds = datasets
+        .into_iter()
+        .find(|d| d.id == "hr.employees")
+        .unwrap();
     let spec = ConvertSpec {
         format: TextFormat::Csv,
         delimiter: None,
@@ -111,60 +172,116 @@ fn tributary_convert(input: &Path, out: &Path) {
         tuning: LandingTuning::default(),
     };
     let _ = std::fs::remove_dir_all(out);
-    let sinks = DirSinkFactory { root: out.to_path_buf() };
-    let report = convert(std::fs::File::open(input).unwrap(), &spec, &sinks, &sinks).expect("conversion");
+    let sinks = DirSinkFactory {
+        root: out.to_path_buf(),
+    };
+    let report =
+        convert(std::fs::File::open(input).unwrap(), &spec, &sinks, &sinks).expect("conversion");
     let bytes: u64 = report.outputs.iter().map(|o| o.bytes).sum();
-    println!("rows_read={} rows_written={} rows_rejected={} output_bytes={bytes} peak_rss_mib={:.1}", report.rows_read, report.rows_written, report.rows_rejected, peak_rss_mib());
+    println!(
+        "rows_read={} rows_written={} rows_rejected={} output_bytes={bytes} peak_rss_mib={:.1}",
+        report.rows_read,
+        report.rows_written,
+        report.rows_rejected,
+        peak_rss_mib()
+    );
 }
 
 fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    line.split_whitespace().find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
 }
 
 fn duckdb(sql_setup: &[&str], sql: &str) -> f64 {
     let py = repo_root().join(".venv/bin/python");
     if !py.exists() {
-        let ok = Command::new("bash").arg(repo_root().join("scripts/bootstrap.sh")).status().map(|s| s.success()).unwrap_or(false);
-        assert!(ok, "scripts/bootstrap.sh failed: DuckDB is needed as the reference");
+        let ok = Command::new("bash")
+            .arg(repo_root().join("scripts/bootstrap.sh"))
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            ok,
+            "scripts/bootstrap.sh failed: DuckDB is needed as the reference"
+        );
     }
     let mut script = String::from("import duckdb, time, sys\ncon = duckdb.connect()\n");
     for s in sql_setup {
         script.push_str(&format!("con.execute({s:?})\n"));
     }
-    script.push_str(&format!("t = time.perf_counter()\ncon.execute({sql:?})\nprint(time.perf_counter() - t)\n"));
-    let out = Command::new(py).args(["-c", &script]).output().expect("run DuckDB");
-    assert!(out.status.success(), "DuckDB failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().parse().expect("DuckDB timing")
+    script.push_str(&format!(
+        "t = time.perf_counter()\ncon.execute({sql:?})\nprint(time.perf_counter() - t)\n"
+    ));
+    let out = Command::new(py)
+        .args(["-c", &script])
+        .output()
+        .expect("run DuckDB");
+    assert!(
+        out.status.success(),
+        "DuckDB failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("DuckDB timing")
 }
 
 fn landing() {
     let dir = work_dir("landing");
     let input = dir.join("employees.csv");
-    let target = std::env::var("TRIBUTARY_BENCH_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(1u64 << 30);
+    let target = std::env::var("TRIBUTARY_BENCH_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1u64 << 30);
     let t = Instant::now();
     let size = employees_csv(&input, target);
-    println!("input: {} ({:.0} MiB, generated or reused in {:.1}s)", input.display(), size as f64 / 1048576.0, t.elapsed().as_secs_f64());
+    println!(
+        "input: {} ({:.0} MiB, generated or reused in {:.1}s)",
+        input.display(),
+        size as f64 / 1048576.0,
+        t.elapsed().as_secs_f64()
+    );
 
     // Warm the page cache equally for both sides.
     let _ = std::fs::read(&input).map(|b| b.len());
 
     let me = std::env::current_exe().unwrap();
     let t = Instant::now();
-    let out = Command::new(&me).args(["__landing-convert"]).arg(&input).arg(dir.join("tributary-out")).output().expect("child");
+    let out = Command::new(&me)
+        .args(["__landing-convert"])
+        .arg(&input)
+        .arg(dir.join("tributary-out"))
+        .output()
+        .expect("child");
     let trib_s = t.elapsed().as_secs_f64();
-    assert!(out.status.success(), "tributary conversion failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tributary conversion failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
     println!("tributary: {trib_s:.2}s {line}");
-    let rss: f64 = field(&line, "peak_rss_mib").and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let rss: f64 = field(&line, "peak_rss_mib")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
 
     let duck_out = dir.join("duckdb-out.parquet");
     let duck_s = duckdb(
         &["SET threads=1"],
-        &format!("COPY (SELECT * FROM read_csv('{}', header=true)) TO '{}' (FORMAT parquet)", input.display(), duck_out.display()),
+        &format!(
+            "COPY (SELECT * FROM read_csv('{}', header=true)) TO '{}' (FORMAT parquet)",
+            input.display(),
+            duck_out.display()
+        ),
     );
     let duck_bytes = std::fs::metadata(&duck_out).map(|m| m.len()).unwrap_or(0);
     println!("duckdb (threads=1): {duck_s:.2}s output_bytes={duck_bytes}");
-    println!("RESULT landing time_ratio={:.3} peak_rss_mib={:.0}", trib_s / duck_s, rss);
+    println!(
+        "RESULT landing time_ratio={:.3} peak_rss_mib={:.0}",
+        trib_s / duck_s,
+        rss
+    );
 }
 
 fn main() {

@@ -34,12 +34,23 @@ impl Drop for Watch {
 impl Watch {
     fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+        text.lines()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// POSTs `body` and returns (status, parsed JSON body). Plain HTTP/1.1 over loopback.
@@ -47,14 +58,32 @@ fn post(port: u16, path: &str, body: &Value, timeout: Duration) -> std::io::Resu
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(timeout))?;
     let payload = body.to_string();
-    write!(s, "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}", payload.len())?;
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
+        payload.len()
+    )?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw);
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(rest) } else { rest.to_string() };
-    Ok((status, serde_json::from_str(&body).unwrap_or(Value::String(body))))
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    Ok((
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    ))
 }
 
 fn dechunk(mut s: &str) -> String {
@@ -75,7 +104,8 @@ async fn s3_landing_binary_under_cargo_lambda_watch() {
     let env = env();
     env.declare_sample("sales.orders").await;
     env.declare_sample("hr.employees").await;
-    env.land_sample("sales/orders/2024/orders 2024-01-15.csv").await;
+    env.land_sample("sales/orders/2024/orders 2024-01-15.csv")
+        .await;
     env.land_sample("hr/employees/employees.csv").await;
 
     let root = repo_root();
@@ -85,48 +115,108 @@ async fn s3_landing_binary_under_cargo_lambda_watch() {
     lines.push("TRIBUTARY_MAX_REJECT_RATIO=0.5".into());
     std::fs::write(&env_file, lines.join("\n")).unwrap();
     let log = env.state_dir.join("watch.log");
-    let path = format!("{}:{}", root.join(".venv/bin").display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        root.join(".venv/bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let mut cmd = Command::new(root.join(".venv/bin/cargo-lambda"));
-    cmd.args(["lambda", "watch", "--ignore-changes", "--invoke-address", "127.0.0.1", "--invoke-port", &port.to_string(), "--env-file"])
-        .arg(&env_file)
-        .args(["--package", "s3-landing"])
-        .current_dir(&root)
-        .env("PATH", path)
-        .envs(&env.vars)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::File::create(&log).unwrap().try_clone().unwrap());
+    cmd.args([
+        "lambda",
+        "watch",
+        "--ignore-changes",
+        "--invoke-address",
+        "127.0.0.1",
+        "--invoke-port",
+        &port.to_string(),
+        "--env-file",
+    ])
+    .arg(&env_file)
+    .args(["--package", "s3-landing"])
+    .current_dir(&root)
+    .env("PATH", path)
+    .envs(&env.vars)
+    .stdin(Stdio::null())
+    .stdout(std::fs::File::create(&log).unwrap())
+    .stderr(std::fs::File::create(&log).unwrap().try_clone().unwrap());
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let watch = Watch { child: cmd.spawn().expect("start cargo lambda watch"), log };
+    let watch = Watch {
+        child: cmd.spawn().expect("start cargo lambda watch"),
+        log,
+    };
 
     let deadline = Instant::now() + Duration::from_secs(120);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "cargo lambda watch did not listen:\n{}", watch.log_tail());
+        assert!(
+            Instant::now() < deadline,
+            "cargo lambda watch did not listen:\n{}",
+            watch.log_tail()
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
     let invoke = "/2015-03-31/functions/s3-landing/invocations";
     // The first invocation compiles the function if needed: allow for a cold build.
-    let (status, out) = tokio::task::spawn_blocking(move || post(port, invoke, &fixture("s3-put.json"), Duration::from_secs(900)))
-        .await
-        .unwrap()
-        .unwrap_or_else(|e| panic!("invoke failed: {e}"));
+    let (status, out) = tokio::task::spawn_blocking(move || {
+        post(
+            port,
+            invoke,
+            &fixture("s3-put.json"),
+            Duration::from_secs(900),
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap_or_else(|e| panic!("invoke failed: {e}"));
     assert_eq!(status, 200, "{out}\n{}", watch.log_tail());
     let o = &out["objects"][0];
     assert_eq!(o["status"], "converted", "{out:#}");
-    assert_eq!((o["rows_read"].as_u64(), o["rows_written"].as_u64(), o["rows_rejected"].as_u64()), (Some(30), Some(30), Some(0)));
+    assert_eq!(
+        (
+            o["rows_read"].as_u64(),
+            o["rows_written"].as_u64(),
+            o["rows_rejected"].as_u64()
+        ),
+        (Some(30), Some(30), Some(0))
+    );
     for output in o["outputs"].as_array().unwrap() {
-        assert!(env.exists(&env.config.clean_bucket, output["key"].as_str().unwrap()).await);
+        assert!(
+            env.exists(&env.config.clean_bucket, output["key"].as_str().unwrap())
+                .await
+        );
     }
 
     // SQS fixture through the binary: no failures; the same delivery again is a duplicate.
-    let (status, out) = post(port, invoke, &fixture("sqs-s3-put.json"), Duration::from_secs(120)).unwrap();
-    assert_eq!((status, &out), (200, &json!({ "batchItemFailures": [] })), "{}", watch.log_tail());
-    let (status, out) = post(port, invoke, &fixture("s3-put.json"), Duration::from_secs(120)).unwrap();
+    let (status, out) = post(
+        port,
+        invoke,
+        &fixture("sqs-s3-put.json"),
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    assert_eq!(
+        (status, &out),
+        (200, &json!({ "batchItemFailures": [] })),
+        "{}",
+        watch.log_tail()
+    );
+    let (status, out) = post(
+        port,
+        invoke,
+        &fixture("s3-put.json"),
+        Duration::from_secs(120),
+    )
+    .unwrap();
     assert_eq!(status, 200);
     assert_eq!(out["objects"][0]["status"], "duplicate", "{out:#}");
 
     // A malformed event is a typed error Step Functions can Catch.
-    let (status, out) = post(port, invoke, &json!({"not": "an event"}), Duration::from_secs(60)).unwrap();
+    let (status, out) = post(
+        port,
+        invoke,
+        &json!({"not": "an event"}),
+        Duration::from_secs(60),
+    )
+    .unwrap();
     assert_eq!(status, 500, "{out}");
     assert_eq!(out["errorType"], "Tributary.BadInput", "{out}");
     drop(watch);

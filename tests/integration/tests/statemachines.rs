@@ -11,7 +11,13 @@ fn error_names(v: &Value, key: &str, out: &mut Vec<String>) {
             for (k, x) in m {
                 if k == key {
                     for clause in x.as_array().into_iter().flatten() {
-                        out.extend(clause["ErrorEquals"].as_array().into_iter().flatten().filter_map(|e| e.as_str().map(str::to_string)));
+                        out.extend(
+                            clause["ErrorEquals"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|e| e.as_str().map(str::to_string)),
+                        );
                     }
                 }
                 error_names(x, key, out);
@@ -29,13 +35,34 @@ async fn landing_state_machine_is_valid_and_matches_error_types() {
     let (mut retry, mut catch) = (vec![], vec![]);
     error_names(&def, "Retry", &mut retry);
     error_names(&def, "Catch", &mut catch);
-    assert!(retry.contains(&ErrorKind::Retryable.error_type().to_string()), "{retry:?}");
-    assert!(catch.contains(&ErrorKind::BadInput.error_type().to_string()), "{catch:?}");
-    assert!(!retry.contains(&ErrorKind::BadInput.error_type().to_string()), "bad input must not be retried");
-    assert!(!retry.contains(&ErrorKind::Fatal.error_type().to_string()), "fatal errors must not be retried");
-    let tributary_names: Vec<&str> = [ErrorKind::Retryable, ErrorKind::BadInput, ErrorKind::Fatal].map(|k| k.error_type()).to_vec();
-    for n in retry.iter().chain(&catch).filter(|n| n.starts_with("Tributary.")) {
-        assert!(tributary_names.contains(&n.as_str()), "unknown error type {n}");
+    assert!(
+        retry.contains(&ErrorKind::Retryable.error_type().to_string()),
+        "{retry:?}"
+    );
+    assert!(
+        catch.contains(&ErrorKind::BadInput.error_type().to_string()),
+        "{catch:?}"
+    );
+    assert!(
+        !retry.contains(&ErrorKind::BadInput.error_type().to_string()),
+        "bad input must not be retried"
+    );
+    assert!(
+        !retry.contains(&ErrorKind::Fatal.error_type().to_string()),
+        "fatal errors must not be retried"
+    );
+    let tributary_names: Vec<&str> = [ErrorKind::Retryable, ErrorKind::BadInput, ErrorKind::Fatal]
+        .map(|k| k.error_type())
+        .to_vec();
+    for n in retry
+        .iter()
+        .chain(&catch)
+        .filter(|n| n.starts_with("Tributary."))
+    {
+        assert!(
+            tributary_names.contains(&n.as_str()),
+            "unknown error type {n}"
+        );
     }
 
     // The emulator's Step Functions accepts the definition (substituted as SAM would).
@@ -44,10 +71,15 @@ async fn landing_state_machine_is_valid_and_matches_error_types() {
         .behavior_version_latest()
         .endpoint_url(&env.vars["AWS_ENDPOINT_URL"])
         .region(aws_sdk_sfn::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sfn::config::Credentials::new("test", "test", None, None, "tests"))
+        .credentials_provider(aws_sdk_sfn::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
         .build();
     let sfn = aws_sdk_sfn::Client::from_conf(sdk);
-    let body = text.replace("${S3LandingFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:tributary-s3-landing");
+    let body = text.replace(
+        "${S3LandingFunctionArn}",
+        "arn:aws:lambda:us-east-1:123456789012:function:tributary-s3-landing",
+    );
     let created = sfn
         .create_state_machine()
         .name("tributary-landing")
