@@ -702,16 +702,7 @@ impl<'a> Run<'a> {
                     }
                     sample.push((rec.position().map_or(0, |p| p.line()), rec.clone()));
                 }
-                let cols = names
-                    .iter()
-                    .zip(&guesses)
-                    .map(|(n, g)| Column {
-                        name: n.clone(),
-                        ty: g.column_type(),
-                        nullable: true,
-                    })
-                    .collect();
-                (TableSchema { columns: cols }, true)
+                (TableSchema::inferred(&names, &guesses), true)
             }
         };
         self.set_schema(schema, inferred)?;
@@ -876,16 +867,7 @@ impl<'a> Run<'a> {
                 if names.is_empty() && !sample.is_empty() {
                     return Err(self.unreadable("no line of the sample is a JSON object"));
                 }
-                let cols = names
-                    .iter()
-                    .zip(&guesses)
-                    .map(|(n, g)| Column {
-                        name: n.clone(),
-                        ty: g.column_type(),
-                        nullable: true,
-                    })
-                    .collect();
-                (TableSchema { columns: cols }, true)
+                (TableSchema::inferred(&names, &guesses), true)
             }
         };
         self.set_schema(schema, inferred)?;

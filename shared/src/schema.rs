@@ -107,6 +107,20 @@ impl TableSchema {
         ))
     }
 
+    /// The schema inferred from per-column guesses: every column nullable.
+    pub fn inferred(names: &[String], guesses: &[TypeGuess]) -> TableSchema {
+        let columns = names
+            .iter()
+            .zip(guesses)
+            .map(|(n, g)| Column {
+                name: n.clone(),
+                ty: g.column_type(),
+                nullable: true,
+            })
+            .collect();
+        TableSchema { columns }
+    }
+
     pub fn index_of(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)
     }
