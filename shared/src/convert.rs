@@ -31,7 +31,8 @@ use serde::Serialize;
 use crate::config::LandingTuning;
 use crate::error::{Classify, ErrorKind};
 use crate::schema::{
-    Cell, Column, ColumnBuilder, ColumnType, TableSchema, TypeGuess, parse_json, parse_text,
+    Cell, ColumnBuilder, ColumnType, TableSchema, TypeGuess, parse_json, parse_numeric_bytes,
+    parse_text,
 };
 use crate::storage::{ObjectSink, SinkFactory, StorageError};
 
@@ -171,13 +172,36 @@ impl<R: Read> Read for Tracked<R> {
 
 /// Parquet writer settings shared by every Tributary output.
 pub fn writer_properties(row_group_rows: usize) -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(1).expect("level 1 is valid"),
-        ))
-        .set_max_row_group_row_count(Some(row_group_rows))
-        .set_created_by(format!("tributary {}", env!("CARGO_PKG_VERSION")))
-        .build()
+    writer_properties_for(row_group_rows, None)
+}
+
+/// Writer settings for a known schema: dictionary encoding only for string and boolean columns
+/// (numeric and temporal columns are mostly high-cardinality, where building a dictionary that
+/// is then abandoned costs time and saves nothing), and statistics per column chunk (what
+/// readers use for pruning) rather than per page.
+pub fn writer_properties_for(
+    row_group_rows: usize,
+    schema: Option<&arrow::datatypes::Schema>,
+) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Chunk);
+    for f in schema.iter().flat_map(|s| s.fields().iter()) {
+        if !matches!(
+            f.data_type(),
+            arrow::datatypes::DataType::Utf8 | arrow::datatypes::DataType::Boolean
+        ) {
+            b = b.set_column_dictionary_enabled(
+                parquet::schema::types::ColumnPath::from(f.name().as_str()),
+                false,
+            );
+        }
+    }
+    b.set_compression(Compression::ZSTD(
+        ZstdLevel::try_new(1).expect("level 1 is valid"),
+    ))
+    .set_max_row_group_row_count(Some(row_group_rows))
+    .set_created_by(format!("tributary {}", env!("CARGO_PKG_VERSION")))
+    .build()
 }
 
 /// Escapes a partition value as Hive does (`/`, `=`, `%`, control and a few other characters
@@ -349,6 +373,8 @@ impl<'a> Run<'a> {
             .filter(|i| !partition_columns.contains(i))
             .collect();
         self.file_schema = schema.without(&self.spec.partition_columns).arrow();
+        self.props =
+            writer_properties_for(self.spec.tuning.row_group_rows, Some(&self.file_schema));
         self.partition_columns = partition_columns;
         self.report.schema = schema.clone();
         self.report.schema_inferred = inferred;
@@ -764,6 +790,23 @@ impl<'a> Run<'a> {
             let mut failure: Option<(&str, String)> = None;
             for (col, &fi) in this.schema.columns.iter().zip(&mapping) {
                 let raw = &rec[fi];
+                if let Some(parsed) = parse_numeric_bytes(col, raw) {
+                    match parsed {
+                        Ok(c) => cells.push(c),
+                        Err(reason) if std::str::from_utf8(raw).is_ok() => {
+                            failure = Some(("invalid_value", reason));
+                            break;
+                        }
+                        Err(_) => {
+                            failure = Some((
+                                "invalid_utf8",
+                                format!("column {}: invalid UTF-8", col.name),
+                            ));
+                            break;
+                        }
+                    }
+                    continue;
+                }
                 let Ok(text) = std::str::from_utf8(raw) else {
                     failure = Some((
                         "invalid_utf8",
@@ -944,6 +987,7 @@ impl ColumnType {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::Column;
     use crate::storage::DirSinkFactory;
     use std::io::Write;
 

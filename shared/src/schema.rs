@@ -237,6 +237,40 @@ pub fn parse_text<'a>(col: &Column, s: &'a str) -> Result<Cell<'a>, String> {
     })
 }
 
+/// Fast path for numeric columns: parses the raw bytes directly (no separate UTF-8 pass).
+/// Returns `None` for non-numeric columns, which go through [`parse_text`].
+pub fn parse_numeric_bytes<'a>(col: &Column, raw: &[u8]) -> Option<Result<Cell<'a>, String>> {
+    if !matches!(
+        col.ty,
+        ColumnType::Int32 | ColumnType::Int64 | ColumnType::Double
+    ) {
+        return None;
+    }
+    if raw.is_empty() {
+        return Some(if col.nullable {
+            Ok(Cell::Null)
+        } else {
+            Err(format!("column {}: required value is empty", col.name))
+        });
+    }
+    let t = raw.trim_ascii();
+    let cell = match col.ty {
+        ColumnType::Int64 => lexical_core::parse::<i64>(t).ok().map(Cell::I64),
+        ColumnType::Int32 => lexical_core::parse::<i32>(t)
+            .ok()
+            .map(|v| Cell::I64(v as i64)),
+        _ => lexical_core::parse::<f64>(t).ok().map(Cell::F64),
+    };
+    Some(cell.ok_or_else(|| {
+        let shown = String::from_utf8_lossy(&raw[..raw.len().min(64)]);
+        format!(
+            "column {}: {shown:?} is not a valid {}",
+            col.name,
+            col.ty.glue()
+        )
+    }))
+}
+
 /// Converts a JSON value into a cell of `col`'s type. Strings are parsed for dates and timestamps;
 /// numbers must be JSON numbers; objects and arrays are kept as JSON text in string columns.
 pub fn parse_json<'a>(col: &Column, v: Option<&'a serde_json::Value>) -> Result<Cell<'a>, String> {
@@ -535,6 +569,32 @@ mod tests {
                 .unwrap_err()
                 .contains("required")
         );
+    }
+
+    #[test]
+    fn numeric_bytes_agree_with_text_parsing() {
+        for ty in [ColumnType::Int32, ColumnType::Int64, ColumnType::Double] {
+            for v in [
+                "0",
+                "-17",
+                " 42 ",
+                "3.25",
+                "1e3",
+                "x",
+                "9999999999",
+                "",
+                "+5",
+            ] {
+                let c = col(ty, true);
+                let fast = parse_numeric_bytes(&c, v.as_bytes()).unwrap();
+                let slow = parse_text(&c, v);
+                assert_eq!(fast.is_ok(), slow.is_ok(), "{ty:?} {v:?}");
+                if let (Ok(a), Ok(b)) = (fast, slow) {
+                    assert_eq!(a, b, "{ty:?} {v:?}");
+                }
+            }
+        }
+        assert!(parse_numeric_bytes(&col(ColumnType::String, true), b"1").is_none());
     }
 
     #[test]

@@ -205,7 +205,9 @@ fn duckdb(sql_setup: &[&str], sql: &str) -> f64 {
             "scripts/bootstrap.sh failed: DuckDB is needed as the reference"
         );
     }
-    let mut script = String::from("import duckdb, time, sys\ncon = duckdb.connect()\n");
+    let mut script = String::from(
+        "import duckdb, time, sys\ncon = duckdb.connect()\ncon.execute('SET enable_progress_bar=false')\n",
+    );
     for s in sql_setup {
         script.push_str(&format!("con.execute({s:?})\n"));
     }
