@@ -139,15 +139,14 @@ impl AwsError {
     }
 }
 
+/// Cuts a message to at most `max` bytes (on a character boundary), marking the cut.
 fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
+    let head = crate::schema::truncate(s, max);
+    if head.len() == s.len() {
+        head.to_string()
+    } else {
+        format!("{head}…")
     }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }
 
 impl Classify for AwsError {

@@ -318,7 +318,8 @@ pub fn parse_json<'a>(col: &Column, v: Option<&'a serde_json::Value>) -> Result<
     }
 }
 
-fn truncate(s: &str, max: usize) -> &str {
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+pub(crate) fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }

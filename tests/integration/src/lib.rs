@@ -214,8 +214,13 @@ impl TestEnv {
 
     /// Uploads a bundled sample file (tests/data/landing/<key>) to the landing bucket at `key`.
     pub async fn land_sample(&self, key: &str) -> Vec<u8> {
-        let data =
-            std::fs::read(repo_root().join("tests/data/landing").join(key)).expect("sample file");
+        self.land_sample_as(key, key).await
+    }
+
+    /// Uploads the bundled sample `sample` to the landing bucket under another key.
+    pub async fn land_sample_as(&self, sample: &str, key: &str) -> Vec<u8> {
+        let data = std::fs::read(repo_root().join("tests/data/landing").join(sample))
+            .expect("sample file");
         self.put(&self.config.landing_bucket, key, data.clone())
             .await;
         data
@@ -223,33 +228,19 @@ impl TestEnv {
 
     /// Declares the bundled sample dataset `id` (tests/data/datasets.json).
     pub async fn declare_sample(&self, id: &str) -> Dataset {
-        let all: Vec<Dataset> = serde_json::from_slice(
-            &std::fs::read(repo_root().join("tests/data/datasets.json")).unwrap(),
-        )
-        .unwrap();
-        let ds = all
-            .into_iter()
-            .find(|d| d.id == id)
-            .expect("sample dataset");
-        tributary::catalog::DatasetCatalog::declare(&self.catalog(), &ds)
-            .await
-            .expect("declare");
-        ds
+        self.declare(sample_dataset(id)).await
     }
 
     /// Declares a copy of sample dataset `id` under another id and landing prefix, so tests that
     /// check a dataset's stats do not share them with concurrently running tests.
     pub async fn declare_variant(&self, id: &str, new_id: &str, prefix: &str) -> Dataset {
-        let all: Vec<Dataset> = serde_json::from_slice(
-            &std::fs::read(repo_root().join("tests/data/datasets.json")).unwrap(),
-        )
-        .unwrap();
-        let mut ds = all
-            .into_iter()
-            .find(|d| d.id == id)
-            .expect("sample dataset");
+        let mut ds = sample_dataset(id);
         ds.id = new_id.into();
         ds.landing_prefix = prefix.into();
+        self.declare(ds).await
+    }
+
+    async fn declare(&self, ds: Dataset) -> Dataset {
         tributary::catalog::DatasetCatalog::declare(&self.catalog(), &ds)
             .await
             .expect("declare");
@@ -290,6 +281,17 @@ impl TestEnv {
         }
         dir
     }
+}
+
+/// A declaration from tests/data/datasets.json.
+pub fn sample_dataset(id: &str) -> Dataset {
+    let all: Vec<Dataset> = serde_json::from_slice(
+        &std::fs::read(repo_root().join("tests/data/datasets.json")).expect("datasets.json"),
+    )
+    .expect("datasets.json parses");
+    all.into_iter()
+        .find(|d| d.id == id)
+        .unwrap_or_else(|| panic!("no sample dataset {id}"))
 }
 
 /// Loads an `events/` fixture.

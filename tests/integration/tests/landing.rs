@@ -212,16 +212,7 @@ async fn sqs_partial_batch_failure_names_only_the_failing_message() {
     env.declare_variant("hr.employees", "hr.batch", "batch/employees/")
         .await;
     let key = "batch/employees/ok.csv";
-    env.put(
-        &env.config.landing_bucket,
-        key,
-        std::fs::read(
-            tributary_integration::repo_root()
-                .join("tests/data/landing/hr/employees/employees.csv"),
-        )
-        .unwrap(),
-    )
-    .await;
+    env.land_sample_as("hr/employees/employees.csv", key).await;
     let s3_body = |k: &str| {
         json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":env.config.landing_bucket},"object":{"key":k}}}]}).to_string()
     };
@@ -299,16 +290,7 @@ async fn duplicate_delivery_is_a_recorded_no_op() {
     env.declare_variant("hr.employees", "hr.dup", "dup/employees/")
         .await;
     let key = "dup/employees/employees.csv";
-    env.put(
-        &env.config.landing_bucket,
-        key,
-        std::fs::read(
-            tributary_integration::repo_root()
-                .join("tests/data/landing/hr/employees/employees.csv"),
-        )
-        .unwrap(),
-    )
-    .await;
+    env.land_sample_as("hr/employees/employees.csv", key).await;
     let event = json!({"bucket": env.config.landing_bucket, "key": key});
     let landing = env.landing();
     let first = landing.handle(event.clone()).await.unwrap();
@@ -353,16 +335,7 @@ async fn duplicate_delivery_is_a_recorded_no_op() {
 
     // Two deliveries racing: exactly one converts, the other is a duplicate, stats move once.
     let key2 = "dup/employees/race.csv";
-    env.put(
-        &env.config.landing_bucket,
-        key2,
-        std::fs::read(
-            tributary_integration::repo_root()
-                .join("tests/data/landing/hr/employees/employees.csv"),
-        )
-        .unwrap(),
-    )
-    .await;
+    env.land_sample_as("hr/employees/employees.csv", key2).await;
     let before = env.stat("hr.dup", "row_count").await.unwrap();
     let ev2 = json!({"bucket": env.config.landing_bucket, "key": key2});
     let other = env.landing();
@@ -437,16 +410,8 @@ async fn bad_input_is_quarantined_with_a_report_and_counts_reconcile() {
     );
 
     // Unparseable file → whole file quarantined, nothing published.
-    let garbage = std::fs::read(
-        tributary_integration::repo_root().join("tests/data/landing/web/clicks/garbage.jsonl"),
-    )
-    .unwrap();
-    env.put(
-        &env.config.landing_bucket,
-        "badclicks/garbage.jsonl",
-        garbage,
-    )
-    .await;
+    env.land_sample_as("web/clicks/garbage.jsonl", "badclicks/garbage.jsonl")
+        .await;
     let out = landing
         .handle(json!({"bucket": env.config.landing_bucket, "key": "badclicks/garbage.jsonl"}))
         .await
