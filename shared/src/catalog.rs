@@ -38,6 +38,12 @@ pub struct SourceSpec {
     pub header: Option<bool>,
     #[serde(default)]
     pub delimiter: Option<String>,
+    /// DMS `TimestampColumnName`: the column holding each change's commit time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_column: Option<String>,
+    /// A column carrying DMS's `AR_H_CHANGE_SEQ` (35 digits: timestamp, then a counter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_sequence_column: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -91,6 +97,42 @@ impl Dataset {
     pub fn path_name(&self) -> &str {
         &self.id
     }
+
+    /// Whether the dataset's files are AWS DMS full-load/CDC output (sequenced into the raw zone).
+    pub fn is_dms(&self) -> bool {
+        self.source
+            .format
+            .as_deref()
+            .is_some_and(|f| f.starts_with("dms"))
+    }
+
+    /// Checks what a declaration must hold to be usable.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.id.is_empty() || self.id.contains('/') || self.id.contains('=') {
+            return Err("id must be non-empty and contain no '/' or '='".into());
+        }
+        if !self.landing_prefix.ends_with('/') || self.landing_prefix.starts_with('/') {
+            return Err("landing_prefix must end with '/' and not start with it".into());
+        }
+        if let Some(schema) = &self.schema {
+            for c in self.primary_key.iter().chain(&self.partition_columns) {
+                if schema.index_of(c).is_none() {
+                    return Err(format!("column {c} is not in the schema"));
+                }
+            }
+        }
+        if self.is_dms() {
+            if self.schema.is_none() {
+                return Err(
+                    "a DMS dataset needs a declared schema (DMS files may have no header)".into(),
+                );
+            }
+            if self.primary_key.is_empty() {
+                return Err("a DMS dataset needs a primary_key".into());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Outcome of processing one source object, as recorded in the ledger.
@@ -111,6 +153,9 @@ pub struct LedgerEntry {
     pub outputs: Vec<String>,
     pub quarantine: Vec<String>,
     pub processed_at: String,
+    /// DMS files: rows by op and the `_seq` range written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<crate::landing::SequenceSummary>,
 }
 
 /// Stats delta applied to a dataset together with its ledger entry.
@@ -370,18 +415,10 @@ impl DatasetCatalog for DynamoCatalog {
     }
 
     async fn declare(&self, ds: &Dataset) -> Result<(), CatalogError> {
-        if ds.id.is_empty() || ds.id.contains('/') || ds.id.contains('=') {
-            return Err(CatalogError::Invalid {
-                id: ds.id.clone(),
-                reason: "id must be non-empty and contain no '/' or '='".into(),
-            });
-        }
-        if !ds.landing_prefix.ends_with('/') || ds.landing_prefix.starts_with('/') {
-            return Err(CatalogError::Invalid {
-                id: ds.id.clone(),
-                reason: "landing_prefix must end with '/' and not start with it".into(),
-            });
-        }
+        ds.validate().map_err(|reason| CatalogError::Invalid {
+            id: ds.id.clone(),
+            reason,
+        })?;
         let doc = serde_json::to_string(ds).map_err(|e| CatalogError::Invalid {
             id: ds.id.clone(),
             reason: e.to_string(),

@@ -47,13 +47,15 @@ pub const GIVE_UP_AFTER_ROWS: u64 = 10_000;
 /// Hive's name for a NULL or empty partition value.
 pub const HIVE_DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
-/// Text formats the converter reads. (Parquet input is passed through by the landing function.)
+/// Input formats: the converter reads the text formats; Parquet is read only by the CDC
+/// sequencer (s3-landing passes Parquet through unchanged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TextFormat {
     Csv,
     Tsv,
     JsonLines,
+    Parquet,
 }
 
 impl TextFormat {
@@ -183,6 +185,14 @@ pub fn writer_properties_for(
     row_group_rows: usize,
     schema: Option<&arrow::datatypes::Schema>,
 ) -> WriterProperties {
+    writer_properties_builder(row_group_rows, schema).build()
+}
+
+/// [`writer_properties_for`] before `build()`, for writers that tune single columns further.
+pub fn writer_properties_builder(
+    row_group_rows: usize,
+    schema: Option<&arrow::datatypes::Schema>,
+) -> parquet::file::properties::WriterPropertiesBuilder {
     let mut b = WriterProperties::builder()
         .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Chunk);
     for f in schema.iter().flat_map(|s| s.fields().iter()) {
@@ -201,7 +211,6 @@ pub fn writer_properties_for(
     ))
     .set_max_row_group_row_count(Some(row_group_rows))
     .set_created_by(format!("tributary {}", env!("CARGO_PKG_VERSION")))
-    .build()
 }
 
 /// Escapes a partition value as Hive does (`/`, `=`, `%`, control and a few other characters
@@ -246,30 +255,14 @@ pub fn convert<R: Read + Send>(
     outputs: &dyn SinkFactory,
     rejects: &dyn SinkFactory,
 ) -> Result<ConvertReport, ConvertError> {
-    let failed = Arc::new(AtomicBool::new(false));
-    let mut raw = BufReader::with_capacity(
-        1 << 20,
-        Tracked {
-            inner: input,
-            failed: failed.clone(),
-        },
-    );
-    let head = raw.fill_buf().map_err(ConvertError::Source)?;
-    let gzip = head.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn BufRead + '_> = if gzip {
-        Box::new(BufReader::with_capacity(
-            1 << 20,
-            flate2::bufread::MultiGzDecoder::new(raw),
-        ))
-    } else {
-        Box::new(raw)
-    };
+    let (reader, gzip, failed) = open_text(input)?;
     let mut run = Run::new(spec, outputs, rejects);
     run.report.compressed = gzip;
     run.report.format = Some(spec.format);
     let result = match spec.format {
         TextFormat::JsonLines => run.json_lines(reader),
         TextFormat::Csv | TextFormat::Tsv => run.delimited(reader),
+        TextFormat::Parquet => Err(run.unreadable("Parquet is not a text format")),
     };
     let result = result.map_err(|e| match e {
         // A decode error caused by the network is a source failure (retry), not bad data.
@@ -284,6 +277,43 @@ pub fn convert<R: Read + Send>(
             run.abort();
             Err(e)
         }
+    }
+}
+
+/// Buffers `input`, decompressing gzip (detected by its magic bytes). The flag turns true when
+/// the underlying read failed (a source/network failure rather than bad data).
+pub(crate) fn open_text<'r, R: Read + Send + 'r>(
+    input: R,
+) -> Result<(Box<dyn BufRead + Send + 'r>, bool, Arc<AtomicBool>), ConvertError> {
+    let failed = Arc::new(AtomicBool::new(false));
+    let mut raw = BufReader::with_capacity(
+        1 << 20,
+        Tracked {
+            inner: input,
+            failed: failed.clone(),
+        },
+    );
+    let head = raw.fill_buf().map_err(ConvertError::Source)?;
+    let gzip = head.starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn BufRead + Send + 'r> = if gzip {
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(raw),
+        ))
+    } else {
+        Box::new(raw)
+    };
+    Ok((reader, gzip, failed))
+}
+
+/// Maps a Parquet write error: failures of the sink underneath are sink (storage) errors.
+pub(crate) fn parquet_write_error(key: &str, e: ParquetError) -> ConvertError {
+    match e {
+        ParquetError::External(inner) => ConvertError::Sink {
+            key: key.to_string(),
+            source: io::Error::other(inner.to_string()),
+        },
+        e => ConvertError::Parquet(e),
     }
 }
 
@@ -323,7 +353,7 @@ struct Run<'a> {
 }
 
 /// Reuses a vector's allocation for a new lifetime (the vector is emptied first).
-fn recycle<'x, 'y>(mut v: Vec<Cell<'x>>) -> Vec<Cell<'y>> {
+pub(crate) fn recycle<'x, 'y>(mut v: Vec<Cell<'x>>) -> Vec<Cell<'y>> {
     v.clear();
     v.into_iter().map(|_| unreachable!()).collect()
 }
@@ -490,13 +520,9 @@ impl<'a> Run<'a> {
         }
         let arrays = pw.builders.iter_mut().map(|b| b.finish()).collect();
         let batch = RecordBatch::try_new(schema.clone(), arrays)?;
-        pw.writer.write(&batch).map_err(|e| match e {
-            ParquetError::External(inner) => ConvertError::Sink {
-                key: pw.key.clone(),
-                source: io::Error::other(inner.to_string()),
-            },
-            e => ConvertError::Parquet(e),
-        })?;
+        pw.writer
+            .write(&batch)
+            .map_err(|e| parquet_write_error(&pw.key, e))?;
         pw.pending = 0;
         Ok(())
     }

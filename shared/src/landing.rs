@@ -16,7 +16,7 @@
 //! modified or deleted; output names depend only on the source key, so a retry overwrites
 //! identically; `rows_read = rows_written + rows_rejected` in every summary and report.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,7 @@ use tokio_util::io::SyncIoBridge;
 use crate::catalog::{
     CatalogError, CommitOutcome, Dataset, DatasetCatalog, Ledger, LedgerEntry, StatsDelta,
 };
+use crate::cdc::{self, CdcSpec, DmsFile, Phase};
 use crate::config::Config;
 use crate::convert::{self, ConvertError, ConvertReport, ConvertSpec, OutputFile, TextFormat};
 use crate::error::{Classify, ErrorKind};
@@ -95,6 +96,10 @@ pub enum Status {
     Duplicate,
     /// The object no longer exists (deleted before processing).
     Missing,
+    /// A DMS file sequenced into the raw zone (possibly with some rows quarantined).
+    Sequenced,
+    /// Not this function's kind of dataset (cdc-sequencer given a non-DMS file): untouched.
+    Skipped,
 }
 
 /// The per-object summary a Step Functions state can pass on. Counts reconcile:
@@ -116,6 +121,18 @@ pub struct ObjectSummary {
     /// Quarantine keys written (copied object, rejected rows, report).
     pub quarantine: Vec<String>,
     pub reason: Option<String>,
+    /// DMS files: rows written by op, the `_seq` range and the file's phase.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<SequenceSummary>,
+}
+
+/// What the CDC sequencer adds to an object's summary.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct SequenceSummary {
+    pub phase: Phase,
+    pub rows_by_op: BTreeMap<String, u64>,
+    pub seq_first: Option<String>,
+    pub seq_last: Option<String>,
 }
 
 impl ObjectSummary {
@@ -134,6 +151,7 @@ impl ObjectSummary {
             partitions: vec![],
             quarantine: vec![],
             reason: None,
+            sequence: None,
         }
     }
 }
@@ -147,6 +165,8 @@ pub struct Totals {
     pub quarantined: u64,
     pub duplicates: u64,
     pub missing: u64,
+    pub sequenced: u64,
+    pub skipped: u64,
     pub rows_read: u64,
     pub rows_written: u64,
     pub rows_rejected: u64,
@@ -163,6 +183,8 @@ impl Totals {
                 Status::Quarantined => t.quarantined += 1,
                 Status::Duplicate => t.duplicates += 1,
                 Status::Missing => t.missing += 1,
+                Status::Sequenced => t.sequenced += 1,
+                Status::Skipped => t.skipped += 1,
             }
             t.rows_read += o.rows_read;
             t.rows_written += o.rows_written;
@@ -183,6 +205,7 @@ pub struct Landing<S, C> {
     store: S,
     catalog: C,
     config: Arc<Config>,
+    dms_only: bool,
     cache: Mutex<HashMap<String, Arc<CachedDataset>>>,
 }
 
@@ -235,6 +258,22 @@ fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+impl Landing<crate::storage::S3Store, crate::catalog::DynamoCatalog> {
+    /// The handler over the AWS SDK clients (S3 and the DynamoDB catalog and ledger tables).
+    pub fn with_clients(clients: &crate::aws::Clients, config: Arc<Config>) -> Self {
+        let catalog = crate::catalog::DynamoCatalog::new(
+            clients.dynamodb.clone(),
+            &config.catalog_table,
+            &config.ledger_table,
+        );
+        Self::new(
+            crate::storage::S3Store::new(clients.s3.clone()),
+            catalog,
+            config,
+        )
+    }
+}
+
 impl<S, C> Landing<S, C>
 where
     S: ObjectStore,
@@ -245,8 +284,15 @@ where
             store,
             catalog,
             config,
+            dms_only: false,
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The cdc-sequencer's view: only DMS datasets are processed; other objects are `skipped`.
+    pub fn dms_only(mut self) -> Self {
+        self.dms_only = true;
+        self
     }
 
     /// Entry point for any supported event: returns the invocation summary, or for SQS the
@@ -335,6 +381,16 @@ where
                 .await;
         };
         let ds = &cached.dataset;
+        if self.dms_only && !ds.is_dms() {
+            let mut s = ObjectSummary::new(obj, Status::Skipped);
+            s.version = Some(version);
+            s.dataset = Some(ds.id.clone());
+            s.reason = Some(format!(
+                "dataset {} is not a DMS dataset (source.format {:?}); s3-landing converts it",
+                ds.id, ds.source.format
+            ));
+            return Ok(s);
+        }
         if meta.size == 0 {
             return self
                 .quarantine_whole(
@@ -345,6 +401,11 @@ where
                     "the object is empty".into(),
                     None,
                 )
+                .await;
+        }
+        if ds.is_dms() {
+            return self
+                .sequence_dms(obj, &meta, &version, ds, cached.schema.clone())
                 .await;
         }
         let ingest_date = meta
@@ -423,7 +484,7 @@ where
 
         match converted {
             Ok(report) => {
-                self.publish_converted(obj, &meta, &version, ds, report)
+                self.publish_converted(obj, &meta, &version, ds, report, None)
                     .await
             }
             Err(e @ (ConvertError::Unreadable { .. } | ConvertError::TooManyRejects { .. })) => {
@@ -433,6 +494,118 @@ where
                     _ => None,
                 };
                 self.quarantine_whole(obj, &meta, &version, Some(ds), reason, report)
+                    .await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A DMS full-load or CDC file: sequenced into the raw zone by [`crate::cdc`]. Unreadable
+    /// files, files with too many bad rows and files whose names are not DMS names are quarantined
+    /// whole; single bad rows are quarantined with their line and reason.
+    async fn sequence_dms(
+        &self,
+        obj: &ObjectRef,
+        meta: &ObjectMeta,
+        version: &str,
+        ds: &Dataset,
+        schema: Option<TableSchema>,
+    ) -> Result<ObjectSummary, LandingError> {
+        let file = match DmsFile::parse(&obj.key) {
+            Ok(f) => f,
+            Err(reason) => {
+                return self
+                    .quarantine_whole(obj, meta, version, Some(ds), reason, None)
+                    .await;
+            }
+        };
+        let Some(schema) = schema.filter(|_| !ds.primary_key.is_empty()) else {
+            let reason = format!(
+                "dataset {} declares no schema or no primary_key, which DMS files need",
+                ds.id
+            );
+            return self
+                .quarantine_whole(obj, meta, version, Some(ds), reason, None)
+                .await;
+        };
+        let parquet = match detect_format(ds, &obj.key) {
+            Some("parquet") => true,
+            _ => obj.key.to_ascii_lowercase().ends_with(".parquet"),
+        };
+        let phase = file.phase;
+        let spec = CdcSpec {
+            schema,
+            primary_key: ds.primary_key.clone(),
+            partition_columns: ds.partition_columns.clone(),
+            header: ds.source.header,
+            delimiter: ds
+                .source
+                .delimiter
+                .as_deref()
+                .and_then(|d| d.bytes().next())
+                .unwrap_or(b','),
+            timestamp_column: ds.source.timestamp_column.clone(),
+            change_sequence_column: ds.source.change_sequence_column.clone(),
+            source_file: obj.key.clone(),
+            file,
+            output_prefix: format!("{}/", ds.path_name()),
+            output_stem: output_stem(&obj.bucket, &obj.key),
+            reject_key: format!("{}/{}.rejected.csv", ds.path_name(), obj.key),
+            tuning: self.config.landing.clone(),
+        };
+        let body = self
+            .store
+            .get(&obj.bucket, &obj.key, Some(&meta.etag))
+            .await?;
+        let handle = tokio::runtime::Handle::current();
+        let outputs = S3SinkFactory {
+            store: self.store.clone(),
+            handle: handle.clone(),
+            bucket: self.config.raw_bucket.clone(),
+            part_size: DEFAULT_PART_SIZE,
+        };
+        let rejects = S3SinkFactory {
+            store: self.store.clone(),
+            handle: handle.clone(),
+            bucket: self.config.quarantine_bucket.clone(),
+            part_size: DEFAULT_PART_SIZE,
+        };
+        let sequenced = tokio::task::spawn_blocking(move || {
+            let mut reader = SyncIoBridge::new_with_handle(body, handle);
+            if parquet {
+                // Parquet needs random access: spool to local disk (Lambda's /tmp) first.
+                let tmp = TempFile::new("dms.parquet");
+                let copied = std::fs::File::create(&tmp.0)
+                    .and_then(|mut f| std::io::copy(&mut reader, &mut f))
+                    .and_then(|_| std::fs::File::open(&tmp.0));
+                match copied {
+                    Ok(f) => cdc::sequence_parquet(f, &spec, &outputs, &rejects),
+                    Err(e) => Err(ConvertError::Source(e)),
+                }
+            } else {
+                cdc::sequence_csv(reader, &spec, &outputs, &rejects)
+            }
+        })
+        .await
+        .map_err(|e| LandingError::Task(e.to_string()))?;
+        match sequenced {
+            Ok(report) => {
+                let sequence = SequenceSummary {
+                    phase,
+                    rows_by_op: report.rows_by_op,
+                    seq_first: report.seq_first,
+                    seq_last: report.seq_last,
+                };
+                self.publish_converted(obj, meta, version, ds, report.base, Some(sequence))
+                    .await
+            }
+            Err(e @ (ConvertError::Unreadable { .. } | ConvertError::TooManyRejects { .. })) => {
+                let reason = e.to_string();
+                let report = match e {
+                    ConvertError::TooManyRejects { report, .. } => Some(*report),
+                    _ => None,
+                };
+                self.quarantine_whole(obj, meta, version, Some(ds), reason, report)
                     .await
             }
             Err(e) => Err(e.into()),
@@ -583,8 +756,17 @@ where
         self.commit(s, &meta.etag, stats).await
     }
 
+    /// The bucket a dataset's landing output goes to: raw for DMS datasets, else clean.
+    fn output_bucket(&self, ds: &Dataset) -> &str {
+        if ds.is_dms() {
+            &self.config.raw_bucket
+        } else {
+            &self.config.clean_bucket
+        }
+    }
+
     fn location(&self, ds: &Dataset) -> String {
-        format!("s3://{}/{}/", self.config.clean_bucket, ds.path_name())
+        format!("s3://{}/{}/", self.output_bucket(ds), ds.path_name())
     }
 
     async fn publish_converted(
@@ -594,8 +776,20 @@ where
         version: &str,
         ds: &Dataset,
         report: ConvertReport,
+        sequence: Option<SequenceSummary>,
     ) -> Result<ObjectSummary, LandingError> {
-        let mut s = ObjectSummary::new(obj, Status::Converted);
+        let status = if sequence.is_some() {
+            Status::Sequenced
+        } else {
+            Status::Converted
+        };
+        let outcome = if sequence.is_some() {
+            "sequenced"
+        } else {
+            "converted"
+        };
+        let mut s = ObjectSummary::new(obj, status);
+        s.sequence = sequence;
         s.version = Some(version.to_string());
         s.dataset = Some(ds.id.clone());
         s.rows_read = report.rows_read;
@@ -611,7 +805,7 @@ where
                 json!({
                     "source": Self::source_json(obj, meta, version),
                     "dataset": ds.id,
-                    "outcome": "converted",
+                    "outcome": outcome,
                     "reason": if report.rows_rejected > 0 { Some(format!("{} of {} rows rejected", report.rows_rejected, report.rows_read)) } else { None },
                     "rows_read": report.rows_read,
                     "rows_written": report.rows_written,
@@ -620,7 +814,7 @@ where
                     "rejections_by_reason": report.rejections_by_reason,
                     "rejections": report.rejections,
                     "warnings": report.warnings,
-                    "outputs": report.outputs.iter().map(|o| format!("s3://{}/{}", self.config.clean_bucket, o.key)).collect::<Vec<_>>(),
+                    "outputs": report.outputs.iter().map(|o| format!("s3://{}/{}", self.output_bucket(ds), o.key)).collect::<Vec<_>>(),
                     "processed_at": now(),
                 }),
             )
@@ -753,6 +947,7 @@ where
             outputs: s.outputs.iter().map(|o| o.key.clone()).collect(),
             quarantine: s.quarantine.clone(),
             processed_at: now(),
+            sequence: s.sequence.clone(),
         };
         if self.catalog.commit(&entry, stats.as_ref()).await? == CommitOutcome::AlreadyRecorded {
             // A concurrent delivery of the same version won the race; its outputs are identical.
@@ -763,11 +958,28 @@ where
     }
 }
 
+/// A local file removed when dropped.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(suffix: &str) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(std::env::temp_dir().join(format!("tributary-{}-{n}-{suffix}", std::process::id())))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 fn text_format_ext(f: TextFormat) -> &'static str {
     match f {
         TextFormat::Tsv => "tsv",
         TextFormat::JsonLines => "jsonl",
-        TextFormat::Csv => "csv",
+        TextFormat::Csv | TextFormat::Parquet => "csv",
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod catalog;
+pub mod cdc;
 pub mod config;
 pub mod convert;
 pub mod error;

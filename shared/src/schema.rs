@@ -154,8 +154,13 @@ pub enum Cell<'a> {
 const EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
 /// Parses `YYYY-MM-DD` (validated: no 30 February) into days since the epoch.
+/// Also accepts the US-style forms [`parse_timestamp`] does, at midnight (`6/7/94 0:00`).
 pub fn parse_date(s: &str) -> Option<i32> {
     let b = s.as_bytes();
+    if b.get(1..3).is_some_and(|b| b.contains(&b'/')) {
+        let us = parse_us_timestamp(s)?;
+        return (us.rem_euclid(86_400_000_000) == 0).then(|| us.div_euclid(86_400_000_000) as i32);
+    }
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
@@ -180,7 +185,13 @@ impl DaysFromCe for NaiveDate {
 
 /// Accepts RFC 3339 (any offset), `YYYY-MM-DD HH:MM:SS[.fraction]` and `YYYY-MM-DDTHH:MM:SS[.fraction]`
 /// (taken as UTC). Returns microseconds since the epoch.
+///
+/// Also accepts US-style `M/D/YY[YY] H:MM[:SS]` and `M/D/YY[YY]` (as Oracle and spreadsheet exports
+/// write them, e.g. `6/7/94 0:00`); two-digit years 70–99 are 19xx, 00–69 are 20xx.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
+    if s.as_bytes().get(1..3).is_some_and(|b| b.contains(&b'/')) {
+        return parse_us_timestamp(s);
+    }
     if s.len() < 19 {
         return None;
     }
@@ -193,6 +204,34 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
         }
     }
     None
+}
+
+fn parse_us_timestamp(s: &str) -> Option<i64> {
+    let (date, time) = match s.split_once(' ') {
+        Some((d, t)) => (d, Some(t.trim())),
+        None => (s, None),
+    };
+    let mut parts = date.split('/');
+    let (m, d, y) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || m.is_empty() || m.len() > 2 || d.is_empty() || d.len() > 2 {
+        return None;
+    }
+    let year: i32 = match y.len() {
+        2 => {
+            let yy: i32 = y.parse().ok()?;
+            if yy >= 70 { 1900 + yy } else { 2000 + yy }
+        }
+        4 => y.parse().ok()?,
+        _ => return None,
+    };
+    let day = NaiveDate::from_ymd_opt(year, m.parse().ok()?, d.parse().ok()?)?;
+    let t = match time {
+        None | Some("") => chrono::NaiveTime::MIN,
+        Some(t) => chrono::NaiveTime::parse_from_str(t, "%H:%M:%S%.f")
+            .or_else(|_| chrono::NaiveTime::parse_from_str(t, "%H:%M"))
+            .ok()?,
+    };
+    Some(day.and_time(t).and_utc().timestamp_micros())
 }
 
 pub fn parse_bool(s: &str) -> Option<bool> {
@@ -570,6 +609,36 @@ mod tests {
                 .unwrap_err()
                 .contains("required")
         );
+    }
+
+    #[test]
+    fn us_style_dates_as_oracle_exports_write_them() {
+        let day = |y, m, d| {
+            NaiveDate::from_ymd_opt(y, m, d)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+                .and_utc()
+                .timestamp_micros()
+        };
+        assert_eq!(parse_timestamp("6/7/94 0:00"), Some(day(1994, 6, 7)));
+        assert_eq!(parse_timestamp("12/31/2001"), Some(day(2001, 12, 31)));
+        assert_eq!(
+            parse_timestamp("1/13/05 13:30"),
+            Some(day(2005, 1, 13) + 48_600_000_000)
+        );
+        assert_eq!(
+            parse_date("6/7/94 0:00"),
+            Some((day(1994, 6, 7) / 86_400_000_000) as i32)
+        );
+        assert_eq!(
+            parse_date("6/7/94 1:00"),
+            None,
+            "a date column holds no time of day"
+        );
+        for bad in ["13/1/94 0:00", "2/30/94", "6/7/994", "6/7", "6/7/94 25:00"] {
+            assert_eq!(parse_timestamp(bad), None, "{bad}");
+        }
     }
 
     #[test]

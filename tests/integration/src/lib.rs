@@ -305,7 +305,7 @@ pub fn fixture(name: &str) -> serde_json::Value {
 /// Runs a DuckDB query in the project's venv (an independent Parquet reader) and returns its rows
 /// as JSON values.
 pub fn duckdb(sql: &str) -> Vec<Vec<serde_json::Value>> {
-    let script = "import duckdb, json, sys\nrows = duckdb.sql(sys.argv[1]).fetchall()\nprint(json.dumps([[v if isinstance(v,(int,float,str,type(None),bool)) else str(v) for v in r] for r in rows]))";
+    let script = "import duckdb, json, sys\nrel = duckdb.sql(sys.argv[1])\nrows = rel.fetchall() if rel is not None else []\nprint(json.dumps([[v if isinstance(v,(int,float,str,type(None),bool)) else str(v) for v in r] for r in rows]))";
     let out = Command::new(venv_python())
         .args(["-c", script, sql])
         .output()

@@ -1,0 +1,1541 @@
+//! Sequencing of AWS DMS full-load and CDC files: every change gets a synthetic sequence number
+//! (`_seq`) that orders it correctly within its table and is the same every time the file is
+//! processed; the sequenced rows are written as Parquet to the raw zone.
+//!
+//! # The sequence number
+//!
+//! `_seq` is a fixed-width, 72-character ASCII string whose byte order is the change order, so it
+//! sorts correctly as a string in every engine (Athena, Spark, DuckDB, Rust):
+//!
+//! ```text
+//! P-KKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKKK-FFFFFFFFFFFFFFFFFFFFFFF-RRRRRRRRRR
+//! 1 -           35 digits             -        23 digits      - 10 digits
+//! ```
+//!
+//! | field | width | content |
+//! | --- | --- | --- |
+//! | `P` phase | 1 digit | `0` full load, `1` CDC: every full-load row sorts before every change |
+//! | `K` change order | 35 digits | CDC: the change-sequence column (DMS `AR_H_CHANGE_SEQ`, 35 digits, timestamp `YYYYMMDDHHMMSS` then a counter) when the table has one; else the commit timestamp column as `YYYYMMDDHHMMSSffffff` (µs) padded with zeros; else the file's time from its name as `YYYYMMDDHHMMSS` + 9 fraction digits, padded with zeros. Full load: zeros. |
+//! | `F` file | 23 digits | CDC: the file name's time (`YYYYMMDD-HHMMSS[fraction]` → `YYYYMMDDHHMMSS` + fraction padded to 9 digits). Full load: parallel-load segment (3 digits, `LOAD_<segment>_<counter>`, else 000) + the hex counter of `LOADxxxxxxxx` in decimal (20 digits) |
+//! | `R` row | 10 digits | the row's position among the file's data rows, from 1 |
+//!
+//! The three `-` separators sit at fixed positions and never affect the order. In bits: 72 bytes
+//! carry ≈ 229 bits of information (P 1, K ≈ 116.3, F ≈ 76.4, R ≈ 33.2): K holds any 35-digit
+//! change sequence losslessly, F any 64-bit load counter or nanosecond file time, R up to
+//! 9,999,999,999 rows per file (a larger file is refused, never wrapped).
+//!
+//! The three CDC ordering sources share the `YYYYMMDDHHMMSS` prefix, so rows of tables whose
+//! files mix them still interleave by time at one-second granularity; within one table, use one
+//! source consistently for a strict commit order.
+//!
+//! # Invariants
+//! - **Total and deterministic**: `(K, F, R)` is unique per row of a table (a file is identified
+//!   by its name's time or counter, and `R` by the row's position), and every field depends only
+//!   on the file's name and content, never on arrival order or processing time.
+//! - **Nothing lost**: `rows_read = rows_written + rows_rejected`; rejected rows are kept verbatim
+//!   with their line number and reason.
+//! - **Bounded memory**: rows stream from the input to one Parquet writer per partition; when the
+//!   buffered row groups of all writers exceed [`WRITER_BUFFER_BUDGET`], the largest is flushed.
+//! - **One object per (input file, partition)**, named from the source key only, so a re-run
+//!   overwrites identically. Each object's footer records `tributary.seq_min`/`seq_max`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Read, Write};
+
+use arrow::array::Array;
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use chrono::{Datelike, NaiveDate, NaiveTime, Timelike};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Encoding;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+use serde::Serialize;
+
+use crate::config::LandingTuning;
+use crate::convert::{
+    BATCH_ROWS, ConvertError, ConvertReport, GIVE_UP_AFTER_ROWS, MAX_REPORTED_REJECTIONS,
+    OutputFile, RowRejection, TextFormat, escape_partition_value, open_text, parquet_write_error,
+    writer_properties_builder,
+};
+use crate::schema::{
+    Cell, Column, ColumnBuilder, ColumnType, TableSchema, parse_numeric_bytes, parse_text,
+    parse_timestamp,
+};
+use crate::storage::{ObjectSink, SinkFactory};
+
+/// Width of `_seq` in bytes.
+pub const SEQ_WIDTH: usize = 72;
+const K_AT: usize = 2;
+const K_LEN: usize = 35;
+const F_AT: usize = 38;
+const F_LEN: usize = 23;
+const R_AT: usize = 62;
+const R_LEN: usize = 10;
+/// Largest row position `R` can hold.
+pub const MAX_ROWS_PER_FILE: u64 = 9_999_999_999;
+/// Encoded row groups buffered across all open partition writers before the largest is flushed.
+pub const WRITER_BUFFER_BUDGET: usize = 48 << 20;
+
+/// System columns of the raw tier, in order, before the data columns.
+pub const OP: &str = "_op";
+pub const SEQ: &str = "_seq";
+pub const SOURCE_FILE: &str = "_source_file";
+pub const COMMIT_TS: &str = "_commit_ts";
+
+/// Footer metadata keys of raw-tier objects.
+pub const META_SEQ_MIN: &str = "tributary.seq_min";
+pub const META_SEQ_MAX: &str = "tributary.seq_max";
+pub const META_SOURCE: &str = "tributary.source_file";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    FullLoad,
+    Cdc,
+}
+
+/// What a DMS file's name says: its phase and its place among the table's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DmsFile {
+    pub phase: Phase,
+    ordinal: [u8; F_LEN],
+    /// `K` for rows ordered by file time (CDC files without a timestamp or sequence column).
+    file_time: [u8; K_LEN],
+}
+
+fn put_decimal(out: &mut [u8], mut v: u64) -> bool {
+    for b in out.iter_mut().rev() {
+        *b = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    v == 0
+}
+
+impl DmsFile {
+    /// Parses the last path segment of a DMS output key (extensions such as `.csv`, `.csv.gz`
+    /// and `.parquet` are ignored): `LOAD<hex>` or `LOAD_<segment>_<hex>` for the full load,
+    /// `YYYYMMDD-HHMMSS[fraction]` for CDC.
+    pub fn parse(key: &str) -> Result<Self, String> {
+        let name = key.rsplit('/').next().unwrap_or(key);
+        let stem = name.split('.').next().unwrap_or(name);
+        let bad = || {
+            format!(
+                "{name:?} is not a DMS file name: expected LOAD<hex counter> (full load) or \
+                 YYYYMMDD-HHMMSS[fraction] (CDC)"
+            )
+        };
+        if let Some(rest) = stem.strip_prefix("LOAD") {
+            let (segment, counter) = match rest.strip_prefix('_') {
+                Some(r) => {
+                    let (seg, ctr) = r.split_once('_').ok_or_else(bad)?;
+                    (seg.parse::<u64>().ok().filter(|s| *s <= 999), ctr)
+                }
+                None => (Some(0), rest),
+            };
+            let segment = segment.ok_or_else(bad)?;
+            if counter.is_empty() || counter.len() > 16 {
+                return Err(bad());
+            }
+            let counter = u64::from_str_radix(counter, 16).map_err(|_| bad())?;
+            let mut ordinal = [b'0'; F_LEN];
+            put_decimal(&mut ordinal[..3], segment);
+            put_decimal(&mut ordinal[3..], counter);
+            return Ok(DmsFile {
+                phase: Phase::FullLoad,
+                ordinal,
+                file_time: [b'0'; K_LEN],
+            });
+        }
+        let b = stem.as_bytes();
+        if b.len() < 15 || b.len() > 24 || b[8] != b'-' {
+            return Err(bad());
+        }
+        if !b[..8].iter().chain(&b[9..]).all(u8::is_ascii_digit) {
+            return Err(bad());
+        }
+        let num = |r: std::ops::Range<usize>| stem[r].parse::<u32>().unwrap_or(u32::MAX);
+        NaiveDate::from_ymd_opt(num(0..4) as i32, num(4..6), num(6..8)).ok_or_else(bad)?;
+        NaiveTime::from_hms_opt(num(9..11), num(11..13), num(13..15)).ok_or_else(bad)?;
+        let mut ordinal = [b'0'; F_LEN];
+        ordinal[..8].copy_from_slice(&b[..8]);
+        ordinal[8..14].copy_from_slice(&b[9..15]);
+        ordinal[14..14 + (b.len() - 15)].copy_from_slice(&b[15..]);
+        let mut file_time = [b'0'; K_LEN];
+        file_time[..F_LEN].copy_from_slice(&ordinal);
+        Ok(DmsFile {
+            phase: Phase::Cdc,
+            ordinal,
+            file_time,
+        })
+    }
+
+    /// The `F` field.
+    pub fn ordinal(&self) -> &str {
+        std::str::from_utf8(&self.ordinal).expect("digits")
+    }
+}
+
+/// Builds `_seq` values for the rows of one file; only `K` and `R` change from row to row.
+#[derive(Clone)]
+pub struct SeqWriter {
+    buf: [u8; SEQ_WIDTH],
+    last_micros: Option<i64>,
+}
+
+impl SeqWriter {
+    pub fn new(file: &DmsFile) -> Self {
+        let mut buf = [b'0'; SEQ_WIDTH];
+        buf[0] = match file.phase {
+            Phase::FullLoad => b'0',
+            Phase::Cdc => b'1',
+        };
+        buf[1] = b'-';
+        buf[K_AT + K_LEN] = b'-';
+        buf[F_AT..F_AT + F_LEN].copy_from_slice(&file.ordinal);
+        buf[F_AT + F_LEN] = b'-';
+        if file.phase == Phase::Cdc {
+            buf[K_AT..K_AT + K_LEN].copy_from_slice(&file.file_time);
+        }
+        Self {
+            buf,
+            last_micros: None,
+        }
+    }
+
+    /// Sets `K` from a change-sequence value; `false` (nothing changed) unless it is 35 digits.
+    pub fn set_change_sequence(&mut self, v: &[u8]) -> bool {
+        if v.len() != K_LEN || !v.iter().all(u8::is_ascii_digit) {
+            return false;
+        }
+        self.buf[K_AT..K_AT + K_LEN].copy_from_slice(v);
+        self.last_micros = None;
+        true
+    }
+
+    /// Sets `K` from a commit time (µs since the epoch, UTC); `false` outside years 0–9999.
+    pub fn set_commit_micros(&mut self, us: i64) -> bool {
+        if self.last_micros == Some(us) {
+            return true;
+        }
+        let Some(t) = chrono::DateTime::from_timestamp_micros(us) else {
+            return false;
+        };
+        let n = t.naive_utc();
+        if !(0..=9999).contains(&n.year()) {
+            return false;
+        }
+        let k = &mut self.buf[K_AT..K_AT + K_LEN];
+        put_decimal(&mut k[0..4], n.year() as u64);
+        put_decimal(&mut k[4..6], n.month() as u64);
+        put_decimal(&mut k[6..8], n.day() as u64);
+        put_decimal(&mut k[8..10], n.hour() as u64);
+        put_decimal(&mut k[10..12], n.minute() as u64);
+        put_decimal(&mut k[12..14], n.second() as u64);
+        put_decimal(&mut k[14..20], (n.nanosecond() / 1000) as u64);
+        k[20..].fill(b'0');
+        self.last_micros = Some(us);
+        true
+    }
+
+    /// Sets `R`; `false` if it does not fit.
+    pub fn set_row(&mut self, row: u64) -> bool {
+        row <= MAX_ROWS_PER_FILE && put_decimal(&mut self.buf[R_AT..R_AT + R_LEN], row)
+    }
+
+    pub fn bytes(&self) -> &[u8; SEQ_WIDTH] {
+        &self.buf
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf).expect("ASCII")
+    }
+}
+
+/// How one DMS file is to be sequenced.
+#[derive(Debug, Clone)]
+pub struct CdcSpec {
+    /// The table's data columns (declared).
+    pub schema: TableSchema,
+    pub primary_key: Vec<String>,
+    pub partition_columns: Vec<String>,
+    /// `Some(true)`: the first row names the columns (DMS `AddColumnName`); `None`: detected.
+    pub header: Option<bool>,
+    pub delimiter: u8,
+    pub timestamp_column: Option<String>,
+    pub change_sequence_column: Option<String>,
+    /// The landing key, stored in `_source_file`.
+    pub source_file: String,
+    pub file: DmsFile,
+    /// `<dataset>/`; objects go to `<prefix><k=v/...>/<stem>.parquet`.
+    pub output_prefix: String,
+    pub output_stem: String,
+    pub reject_key: String,
+    pub tuning: LandingTuning,
+}
+
+/// Counts reconcile: `rows_read == rows_written + rows_rejected`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CdcReport {
+    #[serde(flatten)]
+    pub base: ConvertReport,
+    pub phase: Option<Phase>,
+    /// Rows written, by op (`I`, `U`, `D`).
+    pub rows_by_op: BTreeMap<String, u64>,
+    pub seq_first: Option<String>,
+    pub seq_last: Option<String>,
+    pub header: bool,
+    pub op_column: bool,
+}
+
+/// The raw-tier schema of a table: system columns, then the data columns that are not partition
+/// columns. Data columns are nullable here: a DMS delete may carry only the key.
+pub fn raw_schema(schema: &TableSchema, partition_columns: &[String]) -> TableSchema {
+    let sys = |name: &str, ty, nullable| Column {
+        name: name.into(),
+        ty,
+        nullable,
+    };
+    let mut columns = vec![
+        sys(OP, ColumnType::String, false),
+        sys(SEQ, ColumnType::String, false),
+        sys(SOURCE_FILE, ColumnType::String, false),
+        sys(COMMIT_TS, ColumnType::Timestamp, true),
+    ];
+    for c in &schema.without(partition_columns).columns {
+        columns.push(Column {
+            nullable: true,
+            ..c.clone()
+        });
+    }
+    TableSchema { columns }
+}
+
+/// Writer settings of raw-tier objects: `_seq` is delta-encoded (consecutive values share most
+/// of their bytes), never dictionary-encoded.
+pub fn raw_writer_properties(
+    row_group_rows: usize,
+    arrow: &arrow::datatypes::Schema,
+) -> WriterProperties {
+    writer_properties_builder(row_group_rows, Some(arrow))
+        .set_column_dictionary_enabled(ColumnPath::from(SEQ), false)
+        .set_column_encoding(ColumnPath::from(SEQ), Encoding::DELTA_BYTE_ARRAY)
+        .build()
+}
+
+/// Sequences a delimited DMS file (gzip detected by magic bytes).
+pub fn sequence_csv<R: Read + Send>(
+    input: R,
+    spec: &CdcSpec,
+    outputs: &dyn SinkFactory,
+    rejects: &dyn SinkFactory,
+) -> Result<CdcReport, ConvertError> {
+    let (reader, gzip, failed) = open_text(input)?;
+    let mut run = Run::new(spec, outputs, rejects);
+    run.report.base.compressed = gzip;
+    run.report.base.format = Some(TextFormat::Csv);
+    let result = run.csv(reader).map_err(|e| match e {
+        ConvertError::Unreadable { .. } if failed.load(std::sync::atomic::Ordering::Relaxed) => {
+            ConvertError::Source(io::Error::other("source stream failed while reading"))
+        }
+        e => e,
+    });
+    match result {
+        Ok(()) => run.finish(),
+        Err(e) => {
+            run.abort();
+            Err(e)
+        }
+    }
+}
+
+/// Sequences a DMS Parquet file (read from a local file: Parquet needs random access). Values
+/// are rendered as text and validated exactly like CSV fields, so both formats behave alike.
+pub fn sequence_parquet(
+    file: std::fs::File,
+    spec: &CdcSpec,
+    outputs: &dyn SinkFactory,
+    rejects: &dyn SinkFactory,
+) -> Result<CdcReport, ConvertError> {
+    let mut run = Run::new(spec, outputs, rejects);
+    run.report.base.format = Some(TextFormat::Parquet);
+    let result = run.parquet(file);
+    match result {
+        Ok(()) => run.finish(),
+        Err(e) => {
+            run.abort();
+            Err(e)
+        }
+    }
+}
+
+/// Where each field is in a record.
+struct Layout {
+    width: usize,
+    op: Option<usize>,
+    ts: Option<usize>,
+    cseq: Option<usize>,
+    /// Field index per schema column.
+    data: Vec<usize>,
+}
+
+struct Out {
+    values: Vec<(String, String)>,
+    path: String,
+    key: String,
+    builders: Vec<ColumnBuilder>,
+    pending: usize,
+    rows: u64,
+    writer: ArrowWriter<Box<dyn ObjectSink>>,
+    seq_min: [u8; SEQ_WIDTH],
+    seq_max: [u8; SEQ_WIDTH],
+}
+
+struct Run<'a> {
+    spec: &'a CdcSpec,
+    outputs: &'a dyn SinkFactory,
+    rejects: &'a dyn SinkFactory,
+    report: CdcReport,
+    raw: SchemaRef,
+    props: WriterProperties,
+    /// Schema column index → position among the data builders (None for partition columns).
+    data_slot: Vec<Option<usize>>,
+    partition_idx: Vec<usize>,
+    key_idx: Vec<usize>,
+    outs: Vec<Out>,
+    index: HashMap<Vec<u8>, usize>,
+    reject_writer: Option<csv::Writer<Box<dyn ObjectSink>>>,
+    reject_header: Option<csv::ByteRecord>,
+    seq: SeqWriter,
+    seq_min: Option<[u8; SEQ_WIDTH]>,
+    seq_max: Option<[u8; SEQ_WIDTH]>,
+    part_key: Vec<u8>,
+}
+
+impl<'a> Run<'a> {
+    fn new(spec: &'a CdcSpec, outputs: &'a dyn SinkFactory, rejects: &'a dyn SinkFactory) -> Self {
+        let raw_table = raw_schema(&spec.schema, &spec.partition_columns);
+        let raw = raw_table.arrow();
+        let props = raw_writer_properties(spec.tuning.row_group_rows, &raw);
+        let mut slot = 0;
+        let data_slot = spec
+            .schema
+            .columns
+            .iter()
+            .map(|c| {
+                if spec.partition_columns.iter().any(|p| p == &c.name) {
+                    None
+                } else {
+                    slot += 1;
+                    Some(slot - 1)
+                }
+            })
+            .collect();
+        let idx = |names: &[String]| {
+            names
+                .iter()
+                .filter_map(|n| spec.schema.index_of(n))
+                .collect::<Vec<_>>()
+        };
+        let report = CdcReport {
+            phase: Some(spec.file.phase),
+            base: ConvertReport {
+                schema: raw_table,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Self {
+            spec,
+            outputs,
+            rejects,
+            report,
+            raw,
+            props,
+            data_slot,
+            partition_idx: idx(&spec.partition_columns),
+            key_idx: idx(&spec.primary_key),
+            outs: Vec::new(),
+            index: HashMap::new(),
+            reject_writer: None,
+            reject_header: None,
+            seq: SeqWriter::new(&spec.file),
+            seq_min: None,
+            seq_max: None,
+            part_key: Vec::new(),
+        }
+    }
+
+    fn unreadable(&self, reason: impl Into<String>) -> ConvertError {
+        ConvertError::Unreadable {
+            format: self.report.base.format.unwrap_or(TextFormat::Csv),
+            reason: reason.into(),
+        }
+    }
+
+    fn cdc(&self) -> bool {
+        self.spec.file.phase == Phase::Cdc
+    }
+
+    /// Decides the layout from the header (names) or, without one, from the first record's width:
+    /// `[Op,] [timestamp,] data columns… [, change sequence]` (the order DMS writes them in).
+    fn layout(
+        &mut self,
+        names: Option<&[String]>,
+        first_width: usize,
+    ) -> Result<Layout, ConvertError> {
+        let spec = self.spec;
+        if spec.partition_columns.len() != self.partition_idx.len()
+            || spec.primary_key.len() != self.key_idx.len()
+        {
+            return Err(self.unreadable("a key or partition column is not in the table's schema"));
+        }
+        match names {
+            Some(names) => {
+                let find = |n: &str| names.iter().position(|h| h.eq_ignore_ascii_case(n));
+                let op = find("Op");
+                if op.is_none() && self.cdc() {
+                    return Err(self.unreadable("a CDC file's header has no Op column"));
+                }
+                let ts = match &spec.timestamp_column {
+                    Some(t) => Some(find(t).ok_or_else(|| {
+                        self.unreadable(format!("the header has no timestamp column {t}"))
+                    })?),
+                    None => None,
+                };
+                let cseq = spec.change_sequence_column.as_deref().and_then(find);
+                let mut data = Vec::with_capacity(spec.schema.columns.len());
+                for c in &spec.schema.columns {
+                    data.push(find(&c.name).ok_or_else(|| {
+                        self.unreadable(format!("the header has no column {}", c.name))
+                    })?);
+                }
+                let known = |i: usize| {
+                    Some(i) == op || Some(i) == ts || Some(i) == cseq || data.contains(&i)
+                };
+                let extra: Vec<&String> = names
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !known(*i))
+                    .map(|(_, n)| n)
+                    .collect();
+                if !extra.is_empty() {
+                    self.report.base.warnings.push(format!(
+                        "columns not in the table's schema were dropped: {extra:?}"
+                    ));
+                }
+                Ok(Layout {
+                    width: names.len(),
+                    op,
+                    ts,
+                    cseq,
+                    data,
+                })
+            }
+            None => {
+                let base = spec.schema.columns.len()
+                    + usize::from(spec.timestamp_column.is_some())
+                    + usize::from(spec.change_sequence_column.is_some());
+                let has_op = self.cdc() || first_width == base + 1;
+                let mut at = 0;
+                let mut next = || {
+                    at += 1;
+                    at - 1
+                };
+                let op = has_op.then(&mut next);
+                let ts = spec.timestamp_column.as_ref().map(|_| next());
+                let data = spec.schema.columns.iter().map(|_| next()).collect();
+                let cseq = spec.change_sequence_column.as_ref().map(|_| next());
+                Ok(Layout {
+                    width: at,
+                    op,
+                    ts,
+                    cseq,
+                    data,
+                })
+            }
+        }
+    }
+
+    fn is_header(&self, rec: &csv::ByteRecord) -> bool {
+        let first = rec.get(0).unwrap_or_default();
+        let first = String::from_utf8_lossy(first);
+        let first = first.trim().trim_start_matches('\u{feff}');
+        first.eq_ignore_ascii_case("Op")
+            || self
+                .spec
+                .timestamp_column
+                .as_deref()
+                .is_some_and(|t| first.eq_ignore_ascii_case(t))
+            || self
+                .spec
+                .schema
+                .columns
+                .first()
+                .is_some_and(|c| first.eq_ignore_ascii_case(&c.name))
+    }
+
+    fn header_names(&self, rec: &csv::ByteRecord) -> Result<Vec<String>, ConvertError> {
+        rec.iter()
+            .map(|f| {
+                std::str::from_utf8(f)
+                    .map(|s| s.trim().trim_start_matches('\u{feff}').to_string())
+                    .map_err(|_| self.unreadable("the header row is not valid UTF-8"))
+            })
+            .collect()
+    }
+
+    fn csv<B: io::BufRead>(&mut self, reader: B) -> Result<(), ConvertError> {
+        let mut rdr = csv::ReaderBuilder::new()
+            .delimiter(self.spec.delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(1 << 16)
+            .from_reader(reader);
+        let mut rec = csv::ByteRecord::new();
+        let read = |rdr: &mut csv::Reader<B>, rec: &mut csv::ByteRecord| {
+            rdr.read_byte_record(rec)
+                .map_err(|e| ConvertError::Unreadable {
+                    format: TextFormat::Csv,
+                    reason: match e.into_kind() {
+                        csv::ErrorKind::Io(io) => format!("decoding failed: {io}"),
+                        other => format!("{other:?}"),
+                    },
+                })
+        };
+        if !read(&mut rdr, &mut rec)? {
+            return Ok(());
+        }
+        let header = self.spec.header.unwrap_or_else(|| self.is_header(&rec));
+        self.report.header = header;
+        let layout = if header {
+            let names = self.header_names(&rec)?;
+            self.reject_header = Some(rec.clone());
+            let layout = self.layout(Some(&names), names.len())?;
+            if !read(&mut rdr, &mut rec)? {
+                self.report.op_column = layout.op.is_some();
+                return Ok(());
+            }
+            layout
+        } else {
+            self.layout(None, rec.len())?
+        };
+        self.report.op_column = layout.op.is_some();
+        let mut cells: Vec<Cell<'static>> = Vec::with_capacity(self.spec.schema.columns.len());
+        loop {
+            let line = rec.position().map_or(0, |p| p.line());
+            self.row(&layout, line, &rec, &mut cells)?;
+            if self.report.base.rows_read % 4096 == 0 {
+                self.check_progress()?;
+            }
+            if !read(&mut rdr, &mut rec)? {
+                return Ok(());
+            }
+        }
+    }
+
+    fn parquet(&mut self, file: std::fs::File) -> Result<(), ConvertError> {
+        use arrow::util::display::{ArrayFormatter, FormatOptions};
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| self.unreadable(format!("not a readable Parquet file: {e}")))?;
+        let names: Vec<String> = builder
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let reader = builder
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(|e| self.unreadable(format!("not a readable Parquet file: {e}")))?;
+        self.report.header = true;
+        self.reject_header = Some(csv::ByteRecord::from(names.clone()));
+        let layout = self.layout(Some(&names), names.len())?;
+        self.report.op_column = layout.op.is_some();
+        let options = FormatOptions::default();
+        let mut rec = csv::ByteRecord::new();
+        let mut field = Vec::with_capacity(64);
+        let mut cells: Vec<Cell<'static>> = Vec::with_capacity(self.spec.schema.columns.len());
+        let mut line = 0u64;
+        for batch in reader {
+            let batch =
+                batch.map_err(|e| self.unreadable(format!("reading Parquet data failed: {e}")))?;
+            let columns = batch.columns();
+            let formatters = columns
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| self.unreadable(format!("unsupported Parquet column: {e}")))?;
+            for i in 0..batch.num_rows() {
+                rec.clear();
+                for (c, f) in columns.iter().zip(&formatters) {
+                    field.clear();
+                    if !c.is_null(i) {
+                        write!(field, "{}", f.value(i))
+                            .map_err(|e| self.unreadable(e.to_string()))?;
+                    }
+                    rec.push_field(&field);
+                }
+                line += 1;
+                self.row(&layout, line, &rec, &mut cells)?;
+            }
+            self.check_progress()?;
+        }
+        Ok(())
+    }
+
+    fn reject(
+        &mut self,
+        line: u64,
+        category: &str,
+        reason: String,
+        rec: &csv::ByteRecord,
+    ) -> Result<(), ConvertError> {
+        let r = &mut self.report.base;
+        r.rows_rejected += 1;
+        *r.rejections_by_reason
+            .entry(category.to_string())
+            .or_default() += 1;
+        if r.rejections.len() < MAX_REPORTED_REJECTIONS {
+            r.rejections.push(RowRejection { line, reason });
+        }
+        if self.reject_writer.is_none() {
+            let key = self.spec.reject_key.clone();
+            let sink =
+                self.rejects
+                    .create(&key, "text/csv")
+                    .map_err(|source| ConvertError::Sink {
+                        key: key.clone(),
+                        source,
+                    })?;
+            self.report.base.rejected_rows_key = Some(key);
+            let mut w = csv::WriterBuilder::new()
+                .flexible(true)
+                .delimiter(self.spec.delimiter)
+                .from_writer(sink);
+            if let Some(h) = &self.reject_header {
+                w.write_byte_record(h)
+                    .map_err(|e| self.reject_io(e.into()))?;
+            }
+            self.reject_writer = Some(w);
+        }
+        let w = self.reject_writer.as_mut().expect("opened above");
+        let written = w.write_byte_record(rec);
+        written.map_err(|e| self.reject_io(e.into()))
+    }
+
+    fn reject_io(&self, source: io::Error) -> ConvertError {
+        ConvertError::Sink {
+            key: self.spec.reject_key.clone(),
+            source,
+        }
+    }
+
+    /// Validates, sequences and routes one data row.
+    fn row(
+        &mut self,
+        layout: &Layout,
+        line: u64,
+        rec: &csv::ByteRecord,
+        cells_buf: &mut Vec<Cell<'static>>,
+    ) -> Result<(), ConvertError> {
+        self.report.base.rows_read += 1;
+        let position = self.report.base.rows_read;
+        if !self.seq.set_row(position) {
+            return Err(self.unreadable(format!("more than {MAX_ROWS_PER_FILE} rows in one file")));
+        }
+        if rec.len() != layout.width {
+            let reason = format!("expected {} fields, found {}", layout.width, rec.len());
+            return self.reject(line, "wrong_column_count", reason, rec);
+        }
+        let op: &'static str = match layout.op.map(|i| rec[i].trim_ascii()) {
+            None => "I",
+            Some(b"I") => "I",
+            Some(b"U") => "U",
+            Some(b"D") => "D",
+            Some(other) => {
+                let reason = format!(
+                    "Op {:?} is not I, U or D",
+                    String::from_utf8_lossy(&other[..other.len().min(32)])
+                );
+                return self.reject(line, "unknown_op", reason, rec);
+            }
+        };
+        let cdc = self.cdc();
+        // Commit time and the order key K.
+        let mut commit = Cell::Null;
+        if let Some(i) = layout.ts {
+            let raw = rec[i].trim_ascii();
+            if !raw.is_empty() {
+                match std::str::from_utf8(raw).ok().and_then(parse_timestamp) {
+                    Some(us) => commit = Cell::Ts(us),
+                    None => {
+                        let reason = format!(
+                            "commit timestamp {:?} is not yyyy-MM-dd HH:mm:ss[.ffffff]",
+                            String::from_utf8_lossy(&raw[..raw.len().min(40)])
+                        );
+                        return self.reject(line, "invalid_commit_timestamp", reason, rec);
+                    }
+                }
+            }
+        }
+        if cdc {
+            if let Some(i) = layout.cseq {
+                if !self.seq.set_change_sequence(rec[i].trim_ascii()) {
+                    let reason = format!(
+                        "change sequence {:?} is not 35 digits",
+                        String::from_utf8_lossy(&rec[i][..rec[i].len().min(40)])
+                    );
+                    return self.reject(line, "invalid_change_sequence", reason, rec);
+                }
+            } else if layout.ts.is_some() {
+                let ok = match commit {
+                    Cell::Ts(us) => self.seq.set_commit_micros(us),
+                    _ => false,
+                };
+                if !ok {
+                    let reason = "commit timestamp is missing or out of range (it orders this table's changes)".to_string();
+                    return self.reject(line, "invalid_commit_timestamp", reason, rec);
+                }
+            }
+        }
+        // Data columns.
+        let mut cells: Vec<Cell<'_>> = crate::convert::recycle(std::mem::take(cells_buf));
+        let mut failure: Option<(&str, String)> = None;
+        for (ci, (col, &fi)) in self
+            .spec
+            .schema
+            .columns
+            .iter()
+            .zip(&layout.data)
+            .enumerate()
+        {
+            let raw = &rec[fi];
+            if raw.is_empty() {
+                if self.key_idx.contains(&ci) {
+                    failure = Some(("missing_key", format!("key column {} is empty", col.name)));
+                    break;
+                }
+                // A delete may carry only its key.
+                if op == "D" || col.nullable {
+                    cells.push(Cell::Null);
+                    continue;
+                }
+            }
+            let parsed = match parse_numeric_bytes(col, raw) {
+                Some(p) => p,
+                None => match std::str::from_utf8(raw) {
+                    Ok(text) => parse_text(col, text),
+                    Err(_) => Err(format!("column {}: invalid UTF-8", col.name)),
+                },
+            };
+            match parsed {
+                Ok(c) => cells.push(c),
+                Err(reason) => {
+                    let cat =
+                        if reason.ends_with("invalid UTF-8") || std::str::from_utf8(raw).is_err() {
+                            "invalid_utf8"
+                        } else {
+                            "invalid_value"
+                        };
+                    failure = Some((cat, reason));
+                    break;
+                }
+            }
+        }
+        if let Some((cat, reason)) = failure {
+            *cells_buf = crate::convert::recycle(cells);
+            return self.reject(line, cat, reason, rec);
+        }
+        let result = self.accept(op, &commit, &cells);
+        *cells_buf = crate::convert::recycle(cells);
+        result
+    }
+
+    fn accept(
+        &mut self,
+        op: &'static str,
+        commit: &Cell<'_>,
+        cells: &[Cell<'_>],
+    ) -> Result<(), ConvertError> {
+        // Canonical partition values of this row, as the lookup key.
+        self.part_key.clear();
+        for &pi in &self.partition_idx {
+            canonical(&cells[pi], &mut self.part_key);
+            self.part_key.push(0x1f);
+        }
+        let idx = match self.index.get(self.part_key.as_slice()) {
+            Some(&i) => i,
+            None => self.open(cells)?,
+        };
+        let seq = *self.seq.bytes();
+        let out = &mut self.outs[idx];
+        out.builders[0].append(&Cell::Str(op));
+        out.builders[1].append(&Cell::Str(self.seq.as_str()));
+        out.builders[2].append(&Cell::Str(&self.spec.source_file));
+        out.builders[3].append(commit);
+        for (cell, slot) in cells.iter().zip(&self.data_slot) {
+            if let Some(s) = slot {
+                out.builders[4 + s].append(cell);
+            }
+        }
+        if seq < out.seq_min {
+            out.seq_min = seq;
+        }
+        if seq > out.seq_max {
+            out.seq_max = seq;
+        }
+        out.pending += 1;
+        out.rows += 1;
+        self.report.base.rows_written += 1;
+        *self.report.rows_by_op.entry(op.to_string()).or_default() += 1;
+        if self.seq_min.is_none_or(|m| seq < m) {
+            self.seq_min = Some(seq);
+        }
+        if self.seq_max.is_none_or(|m| seq > m) {
+            self.seq_max = Some(seq);
+        }
+        if out.pending >= BATCH_ROWS {
+            Self::flush(out, &self.raw)?;
+            self.keep_within_budget()?;
+        }
+        Ok(())
+    }
+
+    fn flush(out: &mut Out, schema: &SchemaRef) -> Result<(), ConvertError> {
+        if out.pending == 0 {
+            return Ok(());
+        }
+        let arrays = out.builders.iter_mut().map(|b| b.finish()).collect();
+        let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+        out.writer
+            .write(&batch)
+            .map_err(|e| parquet_write_error(&out.key, e))?;
+        out.pending = 0;
+        Ok(())
+    }
+
+    /// Closes the row group of the writer buffering the most when all of them together hold
+    /// more than [`WRITER_BUFFER_BUDGET`].
+    fn keep_within_budget(&mut self) -> Result<(), ConvertError> {
+        let total: usize = self.outs.iter().map(|o| o.writer.in_progress_size()).sum();
+        if total <= WRITER_BUFFER_BUDGET {
+            return Ok(());
+        }
+        if let Some(o) = self
+            .outs
+            .iter_mut()
+            .max_by_key(|o| o.writer.in_progress_size())
+        {
+            let key = o.key.clone();
+            o.writer.flush().map_err(|e| parquet_write_error(&key, e))?;
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, cells: &[Cell<'_>]) -> Result<usize, ConvertError> {
+        let mut values = Vec::new();
+        for &pi in &self.partition_idx {
+            let mut v = Vec::new();
+            canonical(&cells[pi], &mut v);
+            values.push((
+                self.spec.schema.columns[pi].name.clone(),
+                String::from_utf8(v).expect("canonical values are UTF-8"),
+            ));
+        }
+        let path = values
+            .iter()
+            .map(|(k, v)| format!("{k}={}", escape_partition_value(v)))
+            .collect::<Vec<_>>()
+            .join("/");
+        let key = if path.is_empty() {
+            format!(
+                "{}{}.parquet",
+                self.spec.output_prefix, self.spec.output_stem
+            )
+        } else {
+            format!(
+                "{}{path}/{}.parquet",
+                self.spec.output_prefix, self.spec.output_stem
+            )
+        };
+        let sink = self
+            .outputs
+            .create(&key, "application/vnd.apache.parquet")
+            .map_err(|source| ConvertError::Sink {
+                key: key.clone(),
+                source,
+            })?;
+        let writer = ArrowWriter::try_new(sink, self.raw.clone(), Some(self.props.clone()))?;
+        let builders = self
+            .report
+            .base
+            .schema
+            .columns
+            .iter()
+            .map(|c| ColumnBuilder::new(c.ty, BATCH_ROWS))
+            .collect();
+        self.outs.push(Out {
+            values,
+            path,
+            key,
+            builders,
+            pending: 0,
+            rows: 0,
+            writer,
+            seq_min: [b'9'; SEQ_WIDTH],
+            seq_max: [b'0'; SEQ_WIDTH],
+        });
+        self.index
+            .insert(self.part_key.clone(), self.outs.len() - 1);
+        Ok(self.outs.len() - 1)
+    }
+
+    fn check_progress(&self) -> Result<(), ConvertError> {
+        let r = &self.report.base;
+        if r.rows_written == 0 && r.rows_rejected >= GIVE_UP_AFTER_ROWS {
+            return Err(ConvertError::TooManyRejects {
+                report: Box::new(r.clone()),
+                max_ratio: self.spec.tuning.max_reject_ratio,
+            });
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<CdcReport, ConvertError> {
+        let r = &self.report.base;
+        if r.rows_read > 0 {
+            let ratio = r.rows_rejected as f64 / r.rows_read as f64;
+            if ratio > self.spec.tuning.max_reject_ratio {
+                let e = ConvertError::TooManyRejects {
+                    report: Box::new(r.clone()),
+                    max_ratio: self.spec.tuning.max_reject_ratio,
+                };
+                self.abort();
+                return Err(e);
+            }
+        }
+        // Rejected rows first: they must be durable before good rows are published.
+        if let Some(w) = self.reject_writer.take() {
+            let sink = w
+                .into_inner()
+                .map_err(|e| self.reject_io(io::Error::other(e.to_string())))?;
+            sink.finish().map_err(|e| self.reject_io(e))?;
+        }
+        let raw = self.raw.clone();
+        let mut finished = Vec::with_capacity(self.outs.len());
+        let mut outs = std::mem::take(&mut self.outs).into_iter();
+        while let Some(mut out) = outs.next() {
+            let closed = Self::flush(&mut out, &raw).and_then(|_| {
+                for (k, v) in [
+                    (META_SEQ_MIN, &out.seq_min[..]),
+                    (META_SEQ_MAX, &out.seq_max[..]),
+                    (META_SOURCE, self.spec.source_file.as_bytes()),
+                ] {
+                    out.writer.append_key_value_metadata(KeyValue::new(
+                        k.to_string(),
+                        String::from_utf8_lossy(v).into_owned(),
+                    ));
+                }
+                let sink = out.writer.into_inner()?;
+                sink.finish().map_err(|source| ConvertError::Sink {
+                    key: out.key.clone(),
+                    source,
+                })
+            });
+            match closed {
+                Ok(bytes) => finished.push(OutputFile {
+                    key: out.key,
+                    partition: out.path,
+                    partition_values: out.values,
+                    rows: out.rows,
+                    bytes,
+                }),
+                Err(e) => {
+                    self.outs = outs.collect();
+                    self.abort();
+                    return Err(e);
+                }
+            }
+        }
+        let mut report = std::mem::take(&mut self.report);
+        finished.sort_by(|a, b| a.key.cmp(&b.key));
+        report.base.outputs = finished;
+        let text = |s: Option<[u8; SEQ_WIDTH]>| s.map(|b| String::from_utf8_lossy(&b).into_owned());
+        report.seq_first = text(self.seq_min);
+        report.seq_last = text(self.seq_max);
+        debug_assert_eq!(
+            report.base.rows_read,
+            report.base.rows_written + report.base.rows_rejected
+        );
+        Ok(report)
+    }
+
+    fn abort(&mut self) {
+        for out in self.outs.drain(..) {
+            if let Ok(sink) = out.writer.into_inner() {
+                sink.abort();
+            }
+        }
+        if let Some(w) = self.reject_writer.take() {
+            if let Ok(s) = w.into_inner() {
+                s.abort();
+            }
+        }
+    }
+}
+
+/// The canonical text of a partition value (`YYYY-MM-DD` for dates, plain decimals for
+/// integers); NULL is empty (Hive's default partition).
+fn canonical(cell: &Cell<'_>, out: &mut Vec<u8>) {
+    match cell {
+        Cell::Null => {}
+        Cell::Str(s) => out.extend_from_slice(s.as_bytes()),
+        Cell::Owned(s) => out.extend_from_slice(s.as_bytes()),
+        Cell::I64(v) => {
+            let _ = write!(out, "{v}");
+        }
+        Cell::F64(v) => {
+            let _ = write!(out, "{v}");
+        }
+        Cell::Bool(v) => {
+            let _ = write!(out, "{v}");
+        }
+        Cell::Date(d) => {
+            let day = chrono::DateTime::from_timestamp(*d as i64 * 86_400, 0)
+                .map(|t| t.date_naive().to_string())
+                .unwrap_or_default();
+            out.extend_from_slice(day.as_bytes());
+        }
+        Cell::Ts(us) => {
+            let t = chrono::DateTime::from_timestamp_micros(*us)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+                .unwrap_or_default();
+            out.extend_from_slice(t.as_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::DirSinkFactory;
+    use proptest::prelude::*;
+    use std::path::PathBuf;
+
+    fn employees() -> TableSchema {
+        let col = |name: &str, ty, nullable| Column {
+            name: name.into(),
+            ty,
+            nullable,
+        };
+        TableSchema {
+            columns: vec![
+                col("EMPLOYEE_ID", ColumnType::Int64, false),
+                col("LAST_NAME", ColumnType::String, false),
+                col("HIRE_DATE", ColumnType::Date, true),
+                col("SALARY", ColumnType::Double, true),
+                col("DEPARTMENT_ID", ColumnType::Int64, true),
+            ],
+        }
+    }
+
+    fn spec(key: &str) -> CdcSpec {
+        CdcSpec {
+            schema: employees(),
+            primary_key: vec!["EMPLOYEE_ID".into()],
+            partition_columns: vec!["DEPARTMENT_ID".into()],
+            header: None,
+            delimiter: b',',
+            timestamp_column: Some("ts".into()),
+            change_sequence_column: None,
+            source_file: key.into(),
+            file: DmsFile::parse(key).unwrap(),
+            output_prefix: "hr.emp/".into(),
+            output_stem: key.rsplit('/').next().unwrap().replace('.', "_"),
+            reject_key: "hr.emp/rejected.csv".into(),
+            tuning: LandingTuning::default(),
+        }
+    }
+
+    fn dirs(name: &str) -> (PathBuf, DirSinkFactory, DirSinkFactory) {
+        let root =
+            std::env::temp_dir().join(format!("tributary-cdc-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        (
+            root.clone(),
+            DirSinkFactory {
+                root: root.join("out"),
+            },
+            DirSinkFactory {
+                root: root.join("rej"),
+            },
+        )
+    }
+
+    /// Every (partition, _op, _seq, EMPLOYEE_ID, SALARY) written, sorted by `_seq`.
+    fn rows(
+        root: &std::path::Path,
+        report: &CdcReport,
+    ) -> Vec<(String, String, String, i64, Option<f64>)> {
+        use arrow::array::{AsArray, Float64Array, Int64Array};
+        let mut out = Vec::new();
+        for o in &report.base.outputs {
+            let f = std::fs::File::open(root.join("out").join(&o.key)).unwrap();
+            let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+                .unwrap()
+                .build()
+                .unwrap();
+            for b in r {
+                let b = b.unwrap();
+                let op = b.column_by_name(OP).unwrap().as_string::<i32>().clone();
+                let seq = b.column_by_name(SEQ).unwrap().as_string::<i32>().clone();
+                let id = b
+                    .column_by_name("EMPLOYEE_ID")
+                    .unwrap()
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .clone();
+                let sal = b
+                    .column_by_name("SALARY")
+                    .unwrap()
+                    .as_any()
+                    .downcast_ref::<Float64Array>()
+                    .unwrap()
+                    .clone();
+                for i in 0..b.num_rows() {
+                    out.push((
+                        o.partition.clone(),
+                        op.value(i).to_string(),
+                        seq.value(i).to_string(),
+                        id.value(i),
+                        (!sal.is_null(i)).then(|| sal.value(i)),
+                    ));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.2.cmp(&b.2));
+        out
+    }
+
+    #[test]
+    fn dms_file_names() {
+        let l1 = DmsFile::parse("HR/EMP/LOAD00000001.csv").unwrap();
+        let la = DmsFile::parse("HR/EMP/LOAD0000000A.csv.gz").unwrap();
+        let l10 = DmsFile::parse("HR/EMP/LOAD00000010.parquet").unwrap();
+        let p2 = DmsFile::parse("HR/EMP/LOAD_2_00000001.csv").unwrap();
+        assert_eq!(l1.phase, Phase::FullLoad);
+        assert_eq!(l1.ordinal(), "00000000000000000000001");
+        assert_eq!(la.ordinal(), "00000000000000000000010");
+        assert!(l1.ordinal() < la.ordinal() && la.ordinal() < l10.ordinal());
+        assert_eq!(p2.ordinal(), "00200000000000000000001");
+        let c3 = DmsFile::parse("HR/EMP/2024/11/05/20241105-134501123.csv").unwrap();
+        let c4 = DmsFile::parse("HR/EMP/20141029-1134010000.csv").unwrap();
+        assert_eq!(c3.phase, Phase::Cdc);
+        assert_eq!(c3.ordinal(), "20241105134501123000000");
+        assert_eq!(c4.ordinal(), "20141029113401000000000");
+        for bad in [
+            "x/data.csv",
+            "LOADXYZ.csv",
+            "20241305-134501123.csv",
+            "20241105-256001.csv",
+            "20241105_134501.csv",
+            "LOAD.csv",
+        ] {
+            assert!(
+                DmsFile::parse(bad)
+                    .unwrap_err()
+                    .contains("not a DMS file name"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn seq_layout_is_fixed_and_readable() {
+        let f = DmsFile::parse("t/20241105-134501123.csv").unwrap();
+        let mut s = SeqWriter::new(&f);
+        s.set_row(7);
+        assert_eq!(
+            s.as_str(),
+            "1-20241105134501123000000000000000000-20241105134501123000000-0000000007"
+        );
+        assert!(s.set_commit_micros(1_730_814_300_000_001)); // 2024-11-05 13:45:00.000001
+        assert_eq!(&s.as_str()[2..37], "20241105134500000001000000000000000");
+        assert!(s.set_change_sequence(b"20241105134500000000000000000000042"));
+        assert!(!s.set_change_sequence(b"2024110513450000000000000000000004"));
+        assert!(!s.set_change_sequence(b"2024110513450000000000000000000004x"));
+        assert!(!s.set_row(MAX_ROWS_PER_FILE + 1));
+        assert_eq!(s.as_str().len(), SEQ_WIDTH);
+        let l = SeqWriter::new(&DmsFile::parse("t/LOAD00000001.csv").unwrap());
+        assert!(l.as_str() < s.as_str(), "full load sorts before CDC");
+    }
+
+    const FULL: &str = "2024-11-05 13:00:00,100,King,1987-06-17,24000,90\n2024-11-05 13:00:00,104,Ernst,1991-05-21,6000,60\n";
+    const CDC: &str = "Op,ts,EMPLOYEE_ID,LAST_NAME,HIRE_DATE,SALARY,DEPARTMENT_ID\n\
+U,2024-11-05 13:40:00.000001,104,Ernst,5/21/91 0:00,6500,60\n\
+U,2024-11-05 13:41:00,104,Ernst,5/21/91 0:00,7000,60\n\
+D,2024-11-05 13:42:00,100,,,,90\n\
+X,2024-11-05 13:42:30,101,Kochhar,,17000,90\n\
+U,2024-11-05 13:43:00,104,Ernst\n\
+U,2024-11-05 13:43:30,104,Ernst,,a lot,60\n\
+U,2024-11-05 13:44:00,,Nobody,,1,60\n\
+I,2024-11-05 13:45:00,100,King,1987-06-17,25000,90\n";
+
+    #[test]
+    fn full_load_then_cdc_sequenced_with_rejects_reconciled() {
+        let (root, out, rej) = dirs("basic");
+        let full = sequence_csv(FULL.as_bytes(), &spec("t/LOAD00000001.csv"), &out, &rej).unwrap();
+        assert!(!full.header && !full.op_column);
+        assert_eq!(full.rows_by_op.get("I"), Some(&2));
+        let cdc = sequence_csv(
+            CDC.as_bytes(),
+            &spec("t/20241105-134501123.csv"),
+            &out,
+            &rej,
+        )
+        .unwrap();
+        assert!(cdc.header && cdc.op_column);
+        let b = &cdc.base;
+        assert_eq!((b.rows_read, b.rows_written, b.rows_rejected), (8, 4, 4));
+        assert_eq!(
+            b.rejections_by_reason,
+            BTreeMap::from([
+                ("invalid_value".to_string(), 1),
+                ("missing_key".to_string(), 1),
+                ("unknown_op".to_string(), 1),
+                ("wrong_column_count".to_string(), 1),
+            ])
+        );
+        assert_eq!(
+            b.rejections.iter().map(|r| r.line).collect::<Vec<_>>(),
+            vec![5, 6, 7, 8]
+        );
+        let rejected = std::fs::read_to_string(root.join("rej/hr.emp/rejected.csv")).unwrap();
+        assert_eq!(rejected.lines().count(), 5, "header + 4 rows: {rejected}");
+        assert!(rejected.starts_with("Op,ts,"));
+        assert_eq!(
+            cdc.rows_by_op,
+            BTreeMap::from([("D".into(), 1), ("I".into(), 1), ("U".into(), 2)])
+        );
+        let mut all = rows(&root, &full);
+        all.extend(rows(&root, &cdc));
+        all.sort_by(|a, b| a.2.cmp(&b.2));
+        let history: Vec<(&str, i64, Option<f64>)> =
+            all.iter().map(|r| (r.1.as_str(), r.3, r.4)).collect();
+        assert_eq!(
+            history,
+            vec![
+                ("I", 100, Some(24000.0)),
+                ("I", 104, Some(6000.0)),
+                ("U", 104, Some(6500.0)),
+                ("U", 104, Some(7000.0)),
+                ("D", 100, None),
+                ("I", 100, Some(25000.0)),
+            ]
+        );
+        assert_eq!(cdc.seq_first.as_deref(), Some(all[2].2.as_str()));
+        assert_eq!(cdc.seq_last.as_deref(), Some(all[5].2.as_str()));
+        let parts: Vec<&str> = cdc.base.outputs.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(
+            parts,
+            vec![
+                "hr.emp/DEPARTMENT_ID=60/20241105-134501123_csv.parquet",
+                "hr.emp/DEPARTMENT_ID=90/20241105-134501123_csv.parquet"
+            ]
+        );
+        // Footer metadata carries the object's sequence range.
+        let f = std::fs::File::open(root.join("out").join(parts[1])).unwrap();
+        let md = parquet::file::reader::FileReader::metadata(
+            &parquet::file::serialized_reader::SerializedFileReader::new(f).unwrap(),
+        )
+        .clone();
+        let kv = md.file_metadata().key_value_metadata().unwrap();
+        let get = |k: &str| {
+            kv.iter()
+                .find(|e| e.key == k)
+                .and_then(|e| e.value.clone())
+                .unwrap()
+        };
+        assert_eq!(get(META_SEQ_MIN), all[4].2);
+        assert_eq!(get(META_SEQ_MAX), all[5].2);
+        assert_eq!(get(META_SOURCE), "t/20241105-134501123.csv");
+    }
+
+    #[test]
+    fn headerless_cdc_and_op_in_full_load_are_detected() {
+        let (_root, out, rej) = dirs("layout");
+        let body = "I,2024-11-05 13:00:00,100,King,,1,90\n";
+        let r = sequence_csv(body.as_bytes(), &spec("t/LOAD00000001.csv"), &out, &rej).unwrap();
+        assert!(r.op_column && !r.header);
+        let r = sequence_csv(
+            body.as_bytes(),
+            &spec("t/20241105-134501123.csv"),
+            &out,
+            &rej,
+        )
+        .unwrap();
+        assert!(r.op_column && !r.header && r.base.rows_written == 1);
+        // Header only: a CDC file without changes is fine.
+        let r = sequence_csv(
+            "Op,ts,EMPLOYEE_ID,LAST_NAME,HIRE_DATE,SALARY,DEPARTMENT_ID\n".as_bytes(),
+            &spec("t/20241105-134501123.csv"),
+            &out,
+            &rej,
+        )
+        .unwrap();
+        assert_eq!((r.base.rows_read, r.base.outputs.len()), (0, 0));
+        // A header without a declared column makes the file unreadable.
+        let e = sequence_csv(
+            "Op,ts,EMPLOYEE_ID\nI,2024-11-05 13:00:00,1\n".as_bytes(),
+            &spec("t/20241105-134501123.csv"),
+            &out,
+            &rej,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("no column LAST_NAME"), "{e}");
+    }
+
+    #[test]
+    fn change_sequence_column_orders_changes_across_files() {
+        let (root, out, rej) = dirs("cseq");
+        let mut s = spec("t/20241105-140000000.csv");
+        s.change_sequence_column = Some("seq".into());
+        s.timestamp_column = None;
+        // The later file holds the earlier change.
+        let late = "U,104,Ernst,,7000,60,20241105135900000000000000000000002\n";
+        let r_late = sequence_csv(late.as_bytes(), &s, &out, &rej).unwrap();
+        let mut s2 = s.clone();
+        s2.file = DmsFile::parse("t/20241105-150000000.csv").unwrap();
+        s2.output_stem = "stem2".into();
+        let early = "U,104,Ernst,,6500,60,20241105135800000000000000000000001\nU,104,Ernst,,1,60,not-a-sequence\n";
+        let r_early = sequence_csv(early.as_bytes(), &s2, &out, &rej).unwrap();
+        assert_eq!(
+            r_early
+                .base
+                .rejections_by_reason
+                .get("invalid_change_sequence"),
+            Some(&1)
+        );
+        let mut all = rows(&root, &r_late);
+        all.extend(rows(&root, &r_early));
+        all.sort_by(|a, b| a.2.cmp(&b.2));
+        assert_eq!(
+            all.iter().map(|r| r.4).collect::<Vec<_>>(),
+            vec![Some(6500.0), Some(7000.0)]
+        );
+    }
+
+    #[test]
+    fn too_many_rejects_publish_nothing() {
+        let (root, out, rej) = dirs("rejects");
+        let body = "Z,2024-11-05 13:00:00,1,a,,1,1\nZ,2024-11-05 13:00:00,2,b,,1,1\nI,2024-11-05 13:00:00,3,c,,1,1\n";
+        let e = sequence_csv(
+            body.as_bytes(),
+            &spec("t/20241105-134501123.csv"),
+            &out,
+            &rej,
+        )
+        .unwrap_err();
+        assert!(matches!(e, ConvertError::TooManyRejects { .. }), "{e}");
+        let published = walk(&root.join("out"));
+        assert!(
+            published.iter().all(|p| !p.ends_with(".parquet")),
+            "{published:?}"
+        );
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<String> {
+        let mut found = Vec::new();
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                found.extend(walk(&e.path()));
+            } else {
+                found.push(e.path().display().to_string());
+            }
+        }
+        found
+    }
+
+    /// The `_seq` of each row, in the file's row order (SALARY holds the row index).
+    fn seqs_for(body: &str, key: &str, name: &str) -> Vec<String> {
+        let (root, out, rej) = dirs(name);
+        let r = sequence_csv(body.as_bytes(), &spec(key), &out, &rej).unwrap();
+        let mut v: Vec<(u64, String)> = rows(&root, &r)
+            .into_iter()
+            .map(|r| (r.4.unwrap_or(0.0) as u64, r.2))
+            .collect();
+        v.sort();
+        let _ = std::fs::remove_dir_all(root);
+        v.into_iter().map(|(_, s)| s).collect()
+    }
+
+    fn body_of(rows: &[(u8, u32)]) -> String {
+        let mut s = String::new();
+        for (i, (op, sec)) in rows.iter().enumerate() {
+            let op = ["I", "U", "D"][*op as usize % 3];
+            s.push_str(&format!(
+                "{op},2024-11-05 13:{:02}:{:02},{},n{i},,{},{}\n",
+                sec / 60 % 60,
+                sec % 60,
+                i % 7 + 1,
+                i,
+                i % 3
+            ));
+        }
+        s
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Within a file (ordered by file time), `_seq` follows row order; re-processing gives
+        /// the same numbers.
+        #[test]
+        fn monotonic_within_a_file_and_deterministic(rows in proptest::collection::vec((0u8..3, 0u32..3600), 1..60), tag in 0u32..1000) {
+            let mut s = spec("t/20241105-134501123.csv");
+            s.timestamp_column = None;
+            let body: String = body_of(&rows).lines().map(|l| { let mut f: Vec<&str> = l.split(',').collect(); f.remove(1); f.join(",") + "\n" }).collect();
+            let (root, out, rej) = dirs(&format!("mono{tag}"));
+            let r = sequence_csv(body.as_bytes(), &s, &out, &rej).unwrap();
+            let first: Vec<_> = self::rows(&root, &r);
+            let r2 = sequence_csv(body.as_bytes(), &s, &out, &rej).unwrap();
+            let second: Vec<_> = self::rows(&root, &r2);
+            prop_assert_eq!(&first, &second);
+            // Sorted by _seq, the rows come back in file order (the salary column holds the row index).
+            let order: Vec<f64> = first.iter().map(|r| r.4.unwrap()).collect();
+            let expected: Vec<f64> = (0..rows.len()).map(|i| i as f64).collect();
+            prop_assert_eq!(order, expected);
+            let _ = std::fs::remove_dir_all(root);
+        }
+
+        /// Across files, CDC rows order by commit time, then file, then row; full-load rows come
+        /// first, whatever order the files are processed in.
+        #[test]
+        fn total_order_across_files(files in proptest::collection::vec(proptest::collection::vec((0u8..3, 0u32..120), 1..8), 1..5), tag in 0u32..1000) {
+            let mut expected: Vec<(u8, u32, usize, usize, String)> = Vec::new();
+            let mut seqs: Vec<String> = Vec::new();
+            let load = "2024-11-05 12:00:00,1,x,,1,1\n";
+            for (n, s) in seqs_for(load, "t/LOAD00000001.csv", &format!("load{tag}")).into_iter().enumerate() {
+                expected.push((0, 0, 0, n, s.clone()));
+                seqs.push(s);
+            }
+            for (fi, rows) in files.iter().enumerate().rev() {
+                let key = format!("t/20241105-1400{:02}000.csv", fi);
+                for (ri, s) in seqs_for(&body_of(rows), &key, &format!("f{tag}-{fi}")).into_iter().enumerate() {
+                    seqs.push(s.clone());
+                    expected.push((1, rows[ri].1, fi, ri, s));
+                }
+            }
+            expected.sort_by(|a, b| (a.0, a.1, a.2, a.3).cmp(&(b.0, b.1, b.2, b.3)));
+            seqs.sort();
+            let mut unique = seqs.clone();
+            unique.dedup();
+            prop_assert_eq!(unique.len(), seqs.len(), "sequence numbers are unique");
+            prop_assert_eq!(seqs, expected.into_iter().map(|e| e.4).collect::<Vec<_>>());
+        }
+    }
+}
