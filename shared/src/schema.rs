@@ -195,6 +195,9 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     if s.len() < 19 {
         return None;
     }
+    if let Some(us) = parse_plain_timestamp(s.as_bytes()) {
+        return Some(us);
+    }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_micros());
     }
@@ -204,6 +207,41 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
         }
     }
     None
+}
+
+/// Fast path for the most common layout, `YYYY-MM-DD[ T]HH:MM:SS[.f{1,9}]` without an offset
+/// (what DMS writes for its timestamp column); anything else goes to the general parsers.
+fn parse_plain_timestamp(b: &[u8]) -> Option<i64> {
+    if b.len() < 19 || !matches!(b[10], b' ' | b'T') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u32)
+        })
+    };
+    let micros = match &b[19..] {
+        [] => 0,
+        [b'.', frac @ ..] if (1..=9).contains(&frac.len()) => {
+            let mut v: i64 = 0;
+            for (i, &c) in frac.iter().enumerate() {
+                if !c.is_ascii_digit() {
+                    return None;
+                }
+                if i < 6 {
+                    v = v * 10 + (c - b'0') as i64;
+                }
+            }
+            v * 10i64.pow(6u32.saturating_sub(frac.len() as u32))
+        }
+        _ => return None,
+    };
+    let day = parse_date(std::str::from_utf8(&b[..10]).ok()?)? as i64;
+    let (h, m, sec) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    if h > 23 || m > 59 || sec > 59 {
+        return None;
+    }
+    Some(((day * 86_400 + (h * 3600 + m * 60 + sec) as i64) * 1_000_000) + micros)
 }
 
 fn parse_us_timestamp(s: &str) -> Option<i64> {
@@ -227,9 +265,15 @@ fn parse_us_timestamp(s: &str) -> Option<i64> {
     let day = NaiveDate::from_ymd_opt(year, m.parse().ok()?, d.parse().ok()?)?;
     let t = match time {
         None | Some("") => chrono::NaiveTime::MIN,
-        Some(t) => chrono::NaiveTime::parse_from_str(t, "%H:%M:%S%.f")
-            .or_else(|_| chrono::NaiveTime::parse_from_str(t, "%H:%M"))
-            .ok()?,
+        // The common `H:MM` without a parser round trip.
+        Some(t) if t.len() <= 5 && t.as_bytes().get(t.len().saturating_sub(3)) == Some(&b':') => {
+            let (h, m) = t.split_once(':')?;
+            if h.is_empty() || m.len() != 2 {
+                return None;
+            }
+            chrono::NaiveTime::from_hms_opt(h.parse().ok()?, m.parse().ok()?, 0)?
+        }
+        Some(t) => chrono::NaiveTime::parse_from_str(t, "%H:%M:%S%.f").ok()?,
     };
     Some(day.and_time(t).and_utc().timestamp_micros())
 }
@@ -608,6 +652,36 @@ mod tests {
             parse_text(&col(ColumnType::String, false), "")
                 .unwrap_err()
                 .contains("required")
+        );
+    }
+
+    #[test]
+    fn plain_timestamps_fast_path_agrees_with_chrono() {
+        for s in [
+            "2024-11-05 13:45:01",
+            "2024-11-05 13:45:01.1",
+            "2024-11-05T13:45:01.123456",
+            "1969-12-31 23:59:59.999999999",
+            "2000-02-29 00:00:00.000001",
+        ] {
+            let chrono = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
+                .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f"))
+                .unwrap()
+                .and_utc()
+                .timestamp_micros();
+            assert_eq!(parse_plain_timestamp(s.as_bytes()), Some(chrono), "{s}");
+        }
+        for bad in [
+            "2023-02-29 00:00:00",
+            "2024-11-05 24:00:00",
+            "2024-11-05 13:45:01.",
+            "2024-11-05 13:45:01+01:00",
+        ] {
+            assert_eq!(parse_plain_timestamp(bad.as_bytes()), None, "{bad}");
+        }
+        assert_eq!(
+            parse_timestamp("2024-11-05 13:45:01+01:00"),
+            Some(1_730_810_701_000_000)
         );
     }
 

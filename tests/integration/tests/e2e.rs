@@ -1,4 +1,4 @@
-//! End to end: the real `s3-landing` binary served by `cargo lambda watch` (from the project's
+//! End to end: the real `s3-landing` and `cdc-sequencer` binaries served by `cargo lambda watch` (from the project's
 //! venv), invoked over the Lambda invoke API with the `events/` fixtures, against this binary's
 //! own moto server. Runs alone in its test binary, so its keys never collide with other tests.
 
@@ -132,7 +132,6 @@ async fn s3_landing_binary_under_cargo_lambda_watch() {
         "--env-file",
     ])
     .arg(&env_file)
-    .args(["--package", "s3-landing"])
     .current_dir(&root)
     .env("PATH", path)
     .envs(&env.vars)
@@ -219,5 +218,41 @@ async fn s3_landing_binary_under_cargo_lambda_watch() {
     .unwrap();
     assert_eq!(status, 500, "{out}");
     assert_eq!(out["errorType"], "Tributary.BadInput", "{out}");
+
+    // The cdc-sequencer binary, served by the same watch, with the DMS CDC fixture event.
+    env.declare_sample("hr.employees_cdc").await;
+    env.land_sample("dms/HR/EMPLOYEES/2024/11/05/20241105-134501123.csv")
+        .await;
+    let cdc = "/2015-03-31/functions/cdc-sequencer/invocations";
+    let (status, out) = tokio::task::spawn_blocking(move || {
+        post(
+            port,
+            cdc,
+            &fixture("dms-cdc-put.json"),
+            Duration::from_secs(900),
+        )
+    })
+    .await
+    .unwrap()
+    .unwrap_or_else(|e| panic!("invoke failed: {e}"));
+    assert_eq!(status, 200, "{out}\n{}", watch.log_tail());
+    let o = &out["objects"][0];
+    assert_eq!(o["status"], "sequenced", "{out:#}");
+    assert_eq!(
+        o["rows_by_op"],
+        json!({ "D": 1, "I": 1, "U": 3 }),
+        "{out:#}"
+    );
+    assert_eq!(o["seq_first"].as_str().map(str::len), Some(72));
+    for output in o["outputs"].as_array().unwrap() {
+        assert!(
+            env.exists(&env.config.raw_bucket, output["key"].as_str().unwrap())
+                .await
+        );
+    }
+    // Both functions share the ledger: an object s3-landing processed is a no-op here.
+    let (status, out) = post(port, cdc, &fixture("s3-put.json"), Duration::from_secs(60)).unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(out["objects"][0]["status"], "duplicate", "{out:#}");
     drop(watch);
 }

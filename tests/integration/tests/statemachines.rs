@@ -28,9 +28,40 @@ fn error_names(v: &Value, key: &str, out: &mut Vec<String>) {
     }
 }
 
+/// Replaces every `${Name}` placeholder with a Lambda ARN, as SAM's DefinitionSubstitutions do.
+fn substitute(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let end = rest[start..].find('}').expect("closed placeholder") + start;
+        out.push_str(&rest[..start]);
+        let name = &rest[start + 2..end];
+        out.push_str(&format!(
+            "arn:aws:lambda:us-east-1:123456789012:function:tributary-{}",
+            name.trim_end_matches("FunctionArn").to_ascii_lowercase()
+        ));
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn landing_state_machine_is_valid_and_matches_error_types() {
-    let text = std::fs::read_to_string(repo_root().join("statemachines/landing.asl.json")).unwrap();
+async fn state_machines_are_valid_and_match_error_types() {
+    let mut names: Vec<_> = std::fs::read_dir(repo_root().join("statemachines"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".asl.json"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 2, "{names:?}");
+    for path in names {
+        check_definition(&path).await;
+    }
+}
+
+async fn check_definition(path: &std::path::Path) {
+    let text = std::fs::read_to_string(path).unwrap();
     let def: Value = serde_json::from_str(&text).unwrap();
     let (mut retry, mut catch) = (vec![], vec![]);
     error_names(&def, "Retry", &mut retry);
@@ -76,17 +107,24 @@ async fn landing_state_machine_is_valid_and_matches_error_types() {
         ))
         .build();
     let sfn = aws_sdk_sfn::Client::from_conf(sdk);
-    let body = text.replace(
-        "${S3LandingFunctionArn}",
-        "arn:aws:lambda:us-east-1:123456789012:function:tributary-s3-landing",
-    );
+    let body = substitute(&text);
+    let name = path
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .trim_end_matches(".asl.json")
+        .to_string();
     let created = sfn
         .create_state_machine()
-        .name("tributary-landing")
+        .name(format!("tributary-{name}"))
         .definition(body)
         .role_arn("arn:aws:iam::123456789012:role/tributary-landing")
         .send()
         .await
         .expect("definition accepted");
-    assert!(created.state_machine_arn().contains("tributary-landing"));
+    assert!(
+        created
+            .state_machine_arn()
+            .contains(&format!("tributary-{name}"))
+    );
 }
