@@ -50,6 +50,11 @@ WATCH_LOG = WORK / "watch.log"
 WATCH_STARTED = False  # set once this run's watch log exists (only then is its tail shown)
 WATCH_LOG_END = None  # log size when the watch was stopped: its shutdown chatter is not shown
 FUNCTION = "s3-landing"
+CDC_FUNCTION = "cdc-sequencer"
+DMS_PREFIX = "dms/"  # DMS output (tests/data/landing/dms): sequenced by cdc-sequencer
+# Shuffled, with a file delivered twice: the raw tier must not depend on arrival order.
+DMS_ORDER = ["2024/11/06/20241106-090000000.csv", "LOAD00000002.csv", "2024/11/05/20241105-134501123.csv",
+             "LOAD00000001.csv", "2024/11/05/20241105-140002456.csv", "2024/11/06/20241106-090000000.csv"]
 SQS_KEY = "hr/employees/employees.csv"  # delivered through the landing queue
 REDELIVER_S3_KEY = "sales/orders/2024/orders 2024-01-15.csv"  # same S3 notification, sent twice
 REDELIVER_EB_KEY = "web/clicks/clicks-2024-01-15.jsonl.gz"  # again, as an EventBridge event
@@ -187,7 +192,8 @@ class Watch:
     def __init__(self):
         self.port = free_port()
         self.proc = None
-        self.url = f"http://127.0.0.1:{self.port}/2015-03-31/functions/{FUNCTION}/invocations"
+        self.base = f"http://127.0.0.1:{self.port}/2015-03-31/functions"
+        self.url = f"{self.base}/{FUNCTION}/invocations"
 
     def start(self):
         cargo = shutil.which("cargo")
@@ -199,7 +205,7 @@ class Watch:
             child_env["PATH"] = venv_bin + os.pathsep + child_env.get("PATH", "")
         # --ignore-changes: serve the binary just built; do not rebuild while someone edits the code.
         cmd = [cargo, "lambda", "watch", "--ignore-changes", "--invoke-address", "127.0.0.1",
-               "--invoke-port", str(self.port), "--package", FUNCTION]
+               "--invoke-port", str(self.port)]
         global WATCH_STARTED
         WORK.mkdir(parents=True, exist_ok=True)
         WATCH_STARTED = True
@@ -245,9 +251,10 @@ class Watch:
             except subprocess.TimeoutExpired:
                 continue
 
-    def invoke(self, event, timeout=INVOKE_TIMEOUT, expect_error=False):
-        """POSTs an event to the function; returns (elapsed seconds, response JSON)."""
-        req = urllib.request.Request(self.url, data=json.dumps(event).encode(), method="POST",
+    def invoke(self, event, timeout=INVOKE_TIMEOUT, expect_error=False, function=FUNCTION):
+        """POSTs an event to a function (s3-landing by default); returns (elapsed seconds, response JSON)."""
+        url = f"{self.base}/{function}/invocations"
+        req = urllib.request.Request(url, data=json.dumps(event).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
         start = time.monotonic()
         try:
@@ -256,16 +263,16 @@ class Watch:
         except urllib.error.HTTPError as e:
             body, status = e.read(), e.code
         except (urllib.error.URLError, TimeoutError, OSError) as e:
-            raise DemoError(f"invoking {FUNCTION} failed after {time.monotonic() - start:.1f} s: {e}")
+            raise DemoError(f"invoking {function} failed after {time.monotonic() - start:.1f} s: {e}")
         elapsed = time.monotonic() - start
         try:
             payload = json.loads(body)
         except ValueError:
-            raise DemoError(f"{FUNCTION} answered HTTP {status} with a body that is not JSON: {body[:500]!r}")
+            raise DemoError(f"{function} answered HTTP {status} with a body that is not JSON: {body[:500]!r}")
         if status != 200 and not expect_error:
-            raise DemoError(f"{FUNCTION} failed (HTTP {status}): {payload.get('errorType')}: {clip(payload.get('errorMessage'))}")
+            raise DemoError(f"{function} failed (HTTP {status}): {payload.get('errorType')}: {clip(payload.get('errorMessage'))}")
         if expect_error and status == 200:
-            raise DemoError(f"{FUNCTION} accepted an event it should have rejected: {json.dumps(payload)[:300]}")
+            raise DemoError(f"{function} accepted an event it should have rejected: {json.dumps(payload)[:300]}")
         return elapsed, payload
 
 
@@ -380,12 +387,12 @@ def main(argv):
     datasets = json.loads(DATASETS.read_text())
     declare(ddb, catalog, datasets)
 
-    heading(f"2. Building and serving {FUNCTION}")
+    heading(f"2. Building and serving {FUNCTION} and {CDC_FUNCTION}")
     start = time.monotonic()
-    step(f"cargo build -p {FUNCTION}")
-    build = subprocess.run(["cargo", "build", "-p", FUNCTION], cwd=ROOT)
+    step(f"cargo build -p {FUNCTION} -p {CDC_FUNCTION}")
+    build = subprocess.run(["cargo", "build", "-p", FUNCTION, "-p", CDC_FUNCTION], cwd=ROOT)
     if build.returncode:
-        raise DemoError(f"cargo build -p {FUNCTION} failed (exit {build.returncode})")
+        raise DemoError(f"cargo build -p {FUNCTION} -p {CDC_FUNCTION} failed (exit {build.returncode})")
     build_s = time.monotonic() - start
     step(f"built in {build_s:.1f} s")
     watch = Watch()
@@ -407,7 +414,7 @@ def main(argv):
         results = []  # (via, elapsed, summary)
         sent = {}  # key -> the S3 notification sent, for the re-delivery
         for key, meta in uploaded.items():
-            if key == SQS_KEY:
+            if key == SQS_KEY or key.startswith(DMS_PREFIX):
                 continue
             sent[key] = s3_event(landing, key, **meta)
             elapsed, out = watch.invoke(sent[key])
@@ -451,6 +458,24 @@ def main(argv):
                              ExpressionAttributeValues={":pk": {"S": f"object#{landing}/{key}"}})["Items"]
             print(f"    ledger     {len(item)} entry, duplicate_deliveries={plain(item[0]).get('duplicate_deliveries') if item else '?'}")
 
+        heading(f"5b. Sequencing the DMS files with {CDC_FUNCTION} (shuffled, one delivered twice)")
+        sequenced = []
+        for name in DMS_ORDER:
+            key = f"{DMS_PREFIX}HR/EMPLOYEES/{name}"
+            elapsed, out = watch.invoke(s3_event(landing, key, **uploaded[key]), function=CDC_FUNCTION,
+                                        timeout=FIRST_INVOKE_TIMEOUT if not sequenced else INVOKE_TIMEOUT)
+            o = out["objects"][0]
+            print_object(o, f"{CDC_FUNCTION}, S3 notification", elapsed, env("TRIBUTARY_RAW_BUCKET"), quarantine)
+            if o["status"] == "sequenced":
+                print(f"    {o['phase']:<9}  rows by op {o['rows_by_op']}  partitions {len(o['partitions'])}")
+                print(f"    _seq       {o['seq_first']}")
+                print(f"       ..      {o['seq_last']}")
+            expected = "duplicate" if any(x["key"] == key for _, _, x in sequenced) else "sequenced"
+            check(o["status"] == expected, f"{key} via {CDC_FUNCTION}: expected {expected}, got {o['status']}")
+            sequenced.append((CDC_FUNCTION, elapsed, o))
+        results += [r for r in sequenced if r[2]["status"] != "duplicate"]
+        redelivered += [r for r in sequenced if r[2]["status"] == "duplicate"]
+
         heading("6. A malformed event (must fail as Tributary.BadInput)")
         elapsed, err = watch.invoke({"hello": "world"}, expect_error=True)
         print(f"{{\"hello\": \"world\"}}  [{elapsed * 1000:.0f} ms] -> HTTP 500 {err.get('errorType')}: {err.get('errorMessage')}")
@@ -470,10 +495,18 @@ def main(argv):
     clean_keys = list_keys(s3, clean)
     for key, size in clean_keys:
         print(f"{human(size):>10}  {key}")
-    listed = {out["key"] for _, _, o in results for out in o.get("outputs", [])}
+    listed = {out["key"] for _, _, o in results if o["status"] != "sequenced" for out in o.get("outputs", [])}
     check(listed == {k for k, _ in clean_keys},
           f"clean bucket and reported outputs differ: unreported {sorted({k for k, _ in clean_keys} - listed)}, "
           f"missing {sorted(listed - {k for k, _ in clean_keys})}")
+
+    raw = env("TRIBUTARY_RAW_BUCKET")
+    heading(f"7b. Raw zone (sequenced CDC): s3://{raw}")
+    raw_keys = list_keys(s3, raw)
+    for key, size in raw_keys:
+        print(f"{human(size):>10}  {key}")
+    listed = {out["key"] for _, _, o in results if o["status"] == "sequenced" for out in o.get("outputs", [])}
+    check(listed == {k for k, _ in raw_keys}, f"raw bucket and reported outputs differ: {sorted(listed ^ {k for k, _ in raw_keys})}")
 
     heading(f"8. Quarantine: s3://{quarantine}")
     for key, size in list_keys(s3, quarantine):
@@ -506,12 +539,13 @@ def main(argv):
         check(item.get("row_count", 0) == written.get(ds_id, 0),
               f"{ds_id}: stats row_count {item.get('row_count', 0)} != rows written {written.get(ds_id, 0)}")
 
-    heading("10. Independent check: the clean Parquet read back with DuckDB")
+    heading("10. Independent check: the clean and raw Parquet read back with DuckDB")
     with tempfile.TemporaryDirectory(prefix="tributary-demo-") as tmp:
-        for key, _ in clean_keys:
-            dest = Path(tmp) / key
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(clean, key, str(dest))
+        for bucket, keys in ((clean, clean_keys), (raw, raw_keys)):
+            for key, _ in keys:
+                dest = Path(tmp) / key
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, key, str(dest))
         db = duckdb.connect()
         for ds in datasets:
             ds_id = ds["id"]
@@ -527,7 +561,21 @@ def main(argv):
                 print("columns: " + ", ".join(f"{c[0]} {c[1]}" for c in cols))
                 ids = [c[0] for c in cols if c[0].lower().endswith("id")]  # EMPLOYEE_ID, order_id, event_id
                 order = f'"{ids[0]}"' if ids else "ALL"
-                db.sql(f"SELECT * FROM {source} ORDER BY {order} LIMIT 3").show(max_width=140)
+                if ds.get("source", {}).get("format", "").startswith("dms"):
+                    print("the sequenced change history of employees 104 and 107, in _seq order:")
+                    db.sql(f"SELECT _op, _seq, _commit_ts, EMPLOYEE_ID, SALARY, DEPARTMENT_ID FROM {source} "
+                           "WHERE EMPLOYEE_ID IN (104, 107) ORDER BY _seq").show(max_width=160)
+                    dup = db.sql(f"SELECT count(*) - count(DISTINCT _seq) FROM {source}").fetchone()[0]
+                    print(f"duplicate _seq values: {dup}")
+                    check(dup == 0, f"{ds_id}: {dup} duplicate _seq values")
+                    latest = db.sql(f"SELECT EMPLOYEE_ID, SALARY FROM {source} QUALIFY row_number() OVER "
+                                    "(PARTITION BY EMPLOYEE_ID ORDER BY _seq DESC) = 1 AND _op <> 'D' "
+                                    "ORDER BY 1").fetchall()
+                    print(f"latest version per key (DuckDB, from the raw tier): {len(latest)} employees; "
+                          f"104 earns {dict(latest).get(104)}, 107 {dict(latest).get(107)}, 178 deleted: {178 not in dict(latest)}")
+                    check(dict(latest).get(104) == 7200 and 178 not in dict(latest), "latest versions of 104/178 are wrong")
+                else:
+                    db.sql(f"SELECT * FROM {source} ORDER BY {order} LIMIT 3").show(max_width=140)
 
     heading("Result")
     objects = len(results)
