@@ -35,19 +35,23 @@
 //! - **Nothing lost**: `rows_read = rows_written + rows_rejected`; rejected rows are kept verbatim
 //!   with their line number and reason.
 //! - **Bounded memory**: rows stream from the input to one Parquet writer per partition; when the
-//!   buffered row groups of all writers exceed [`WRITER_BUFFER_BUDGET`], the largest is flushed.
+//!   row groups buffered by all writers exceed [`WRITER_BUFFER_BUDGET`], the largest is closed
+//!   early. Per open partition, at most [`PARTITION_BATCH_ROWS`] rows wait in Arrow builders and pages hold
+//!   at most [`PAGE_ROWS`] rows.
 //! - **One object per (input file, partition)**, named from the source key only, so a re-run
 //!   overwrites identically. Each object's footer records `tributary.seq_min`/`seq_max`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 
-use arrow::array::Array;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use chrono::{Datelike, NaiveDate, NaiveTime, Timelike};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::Encoding;
+use parquet::basic::{Compression, Encoding};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
@@ -77,6 +81,10 @@ const R_LEN: usize = 10;
 pub const MAX_ROWS_PER_FILE: u64 = 9_999_999_999;
 /// Encoded row groups buffered across all open partition writers before the largest is flushed.
 pub const WRITER_BUFFER_BUDGET: usize = 48 << 20;
+/// Rows a partition collects in Arrow builders before they go to its Parquet writer.
+pub const PARTITION_BATCH_ROWS: usize = 4096;
+/// Rows per data page of raw-tier objects (bounds each column writer's page buffer).
+pub const PAGE_ROWS: usize = 4096;
 
 /// System columns of the raw tier, in order, before the data columns.
 pub const OP: &str = "_op";
@@ -239,6 +247,36 @@ impl SeqWriter {
         true
     }
 
+    /// Sets `K` straight from a timestamp's text when it is written `YYYY-MM-DD[ T]HH:MM:SS[.f…]`
+    /// with no offset (already validated by the parser, so UTC). `false`: use
+    /// [`Self::set_commit_micros`].
+    pub fn set_commit_text(&mut self, t: &[u8]) -> bool {
+        let plain = t.len() >= 19
+            && t[4] == b'-'
+            && t[7] == b'-'
+            && matches!(t[10], b' ' | b'T')
+            && t[13] == b':'
+            && t[16] == b':'
+            && (t.len() == 19
+                || (t[19] == b'.' && t.len() <= 29 && t[20..].iter().all(u8::is_ascii_digit)));
+        if !plain {
+            return false;
+        }
+        let k = &mut self.buf[K_AT..K_AT + K_LEN];
+        k[0..4].copy_from_slice(&t[0..4]);
+        k[4..6].copy_from_slice(&t[5..7]);
+        k[6..8].copy_from_slice(&t[8..10]);
+        k[8..10].copy_from_slice(&t[11..13]);
+        k[10..12].copy_from_slice(&t[14..16]);
+        k[12..14].copy_from_slice(&t[17..19]);
+        let frac = t.get(20..).unwrap_or_default();
+        let n = frac.len().min(6);
+        k[14..14 + n].copy_from_slice(&frac[..n]);
+        k[14 + n..].fill(b'0');
+        self.last_micros = None;
+        true
+    }
+
     /// Sets `R`; `false` if it does not fit.
     pub fn set_row(&mut self, row: u64) -> bool {
         row <= MAX_ROWS_PER_FILE && put_decimal(&mut self.buf[R_AT..R_AT + R_LEN], row)
@@ -312,15 +350,39 @@ pub fn raw_schema(schema: &TableSchema, partition_columns: &[String]) -> TableSc
     TableSchema { columns }
 }
 
-/// Writer settings of raw-tier objects: `_seq` is delta-encoded (consecutive values share most
-/// of their bytes), never dictionary-encoded.
+/// Writer settings of raw-tier objects: Snappy; `_seq` delta-encoded (consecutive values share
+/// most of their bytes), never dictionary-encoded.
 pub fn raw_writer_properties(
     row_group_rows: usize,
     arrow: &arrow::datatypes::Schema,
+    key_columns: &[String],
 ) -> WriterProperties {
-    writer_properties_builder(row_group_rows, Some(arrow))
+    let mut b = writer_properties_builder(row_group_rows, Some(arrow))
+        // The raw zone is a hot intermediate read back by compaction: Snappy (what most engines
+        // write by default) costs a fraction of ZSTD's time; curated snapshots use ZSTD.
+        .set_compression(Compression::SNAPPY);
+    // Statistics where readers prune: `_op`, `_seq`, `_commit_ts` and the key; not on every
+    // payload column, nor on `_source_file` (one value per object).
+    for f in arrow.fields() {
+        let system = f.name().starts_with('_') && f.name() != SOURCE_FILE;
+        if !system {
+            // Plain strings: building a dictionary per column chunk costs more here than it
+            // saves; compaction re-encodes the data for readers.
+            b = b.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
+        }
+        if !system && !key_columns.iter().any(|k| k == f.name()) {
+            b = b.set_column_statistics_enabled(
+                ColumnPath::from(f.name().as_str()),
+                parquet::file::properties::EnabledStatistics::None,
+            );
+        }
+    }
+    // `_source_file` repeats one value: delta encoding stores it once per page, with no hashing.
+    b.set_column_dictionary_enabled(ColumnPath::from(SOURCE_FILE), false)
+        .set_column_encoding(ColumnPath::from(SOURCE_FILE), Encoding::DELTA_BYTE_ARRAY)
         .set_column_dictionary_enabled(ColumnPath::from(SEQ), false)
         .set_column_encoding(ColumnPath::from(SEQ), Encoding::DELTA_BYTE_ARRAY)
+        .set_data_page_row_count_limit(PAGE_ROWS)
         .build()
 }
 
@@ -411,13 +473,17 @@ struct Run<'a> {
     seq_min: Option<[u8; SEQ_WIDTH]>,
     seq_max: Option<[u8; SEQ_WIDTH]>,
     part_key: Vec<u8>,
+    /// [`PARTITION_BATCH_ROWS`] copies of the source key.
+    source_column: ArrayRef,
+    /// Rows written with op I, U, D.
+    op_counts: [u64; 3],
 }
 
 impl<'a> Run<'a> {
     fn new(spec: &'a CdcSpec, outputs: &'a dyn SinkFactory, rejects: &'a dyn SinkFactory) -> Self {
         let raw_table = raw_schema(&spec.schema, &spec.partition_columns);
         let raw = raw_table.arrow();
-        let props = raw_writer_properties(spec.tuning.row_group_rows, &raw);
+        let props = raw_writer_properties(spec.tuning.row_group_rows, &raw, &spec.primary_key);
         let mut slot = 0;
         let data_slot = spec
             .schema
@@ -464,6 +530,10 @@ impl<'a> Run<'a> {
             seq_min: None,
             seq_max: None,
             part_key: Vec::new(),
+            op_counts: [0; 3],
+            source_column: Arc::new(arrow::array::StringArray::from_iter_values(
+                std::iter::repeat_n(spec.source_file.as_str(), PARTITION_BATCH_ROWS),
+            )),
         }
     }
 
@@ -766,11 +836,15 @@ impl<'a> Run<'a> {
         let cdc = self.cdc();
         // Commit time and the order key K.
         let mut commit = Cell::Null;
+        let mut commit_text: Option<&[u8]> = None;
         if let Some(i) = layout.ts {
             let raw = rec[i].trim_ascii();
             if !raw.is_empty() {
                 match std::str::from_utf8(raw).ok().and_then(parse_timestamp) {
-                    Some(us) => commit = Cell::Ts(us),
+                    Some(us) => {
+                        commit = Cell::Ts(us);
+                        commit_text = Some(raw);
+                    }
                     None => {
                         let reason = format!(
                             "commit timestamp {:?} is not yyyy-MM-dd HH:mm:ss[.ffffff]",
@@ -791,8 +865,9 @@ impl<'a> Run<'a> {
                     return self.reject(line, "invalid_change_sequence", reason, rec);
                 }
             } else if layout.ts.is_some() {
-                let ok = match commit {
-                    Cell::Ts(us) => self.seq.set_commit_micros(us),
+                let ok = match (commit_text, &commit) {
+                    (Some(t), _) if self.seq.set_commit_text(t) => true,
+                    (_, Cell::Ts(us)) => self.seq.set_commit_micros(*us),
                     _ => false,
                 };
                 if !ok {
@@ -801,7 +876,12 @@ impl<'a> Run<'a> {
                 }
             }
         }
-        // Data columns.
+        // Data columns. One UTF-8 check for the whole record when every field starts on a
+        // character boundary (then each field is valid UTF-8 on its own).
+        let record_utf8 = std::str::from_utf8(rec.as_slice()).is_ok()
+            && rec
+                .iter()
+                .all(|f| f.first().is_none_or(|&c| (c as i8) >= -0x40));
         let mut cells: Vec<Cell<'_>> = crate::convert::recycle(std::mem::take(cells_buf));
         let mut failure: Option<(&str, String)> = None;
         for (ci, (col, &fi)) in self
@@ -826,6 +906,11 @@ impl<'a> Run<'a> {
             }
             let parsed = match parse_numeric_bytes(col, raw) {
                 Some(p) => p,
+                None if record_utf8 => {
+                    // SAFETY: the record is valid UTF-8 and this field starts and ends on
+                    // character boundaries (checked above), so the field is valid UTF-8.
+                    parse_text(col, unsafe { std::str::from_utf8_unchecked(raw) })
+                }
                 None => match std::str::from_utf8(raw) {
                     Ok(text) => parse_text(col, text),
                     Err(_) => Err(format!("column {}: invalid UTF-8", col.name)),
@@ -874,41 +959,52 @@ impl<'a> Run<'a> {
         let out = &mut self.outs[idx];
         out.builders[0].append(&Cell::Str(op));
         out.builders[1].append(&Cell::Str(self.seq.as_str()));
-        out.builders[2].append(&Cell::Str(&self.spec.source_file));
         out.builders[3].append(commit);
         for (cell, slot) in cells.iter().zip(&self.data_slot) {
             if let Some(s) = slot {
                 out.builders[4 + s].append(cell);
             }
         }
-        if seq < out.seq_min {
-            out.seq_min = seq;
-        }
-        if seq > out.seq_max {
+        // Rows mostly arrive in `_seq` order: usually one comparison.
+        if out.rows == 0 {
+            (out.seq_min, out.seq_max) = (seq, seq);
+        } else if seq > out.seq_max {
             out.seq_max = seq;
+        } else if seq < out.seq_min {
+            out.seq_min = seq;
         }
         out.pending += 1;
         out.rows += 1;
         self.report.base.rows_written += 1;
-        *self.report.rows_by_op.entry(op.to_string()).or_default() += 1;
-        if self.seq_min.is_none_or(|m| seq < m) {
-            self.seq_min = Some(seq);
-        }
-        if self.seq_max.is_none_or(|m| seq > m) {
-            self.seq_max = Some(seq);
-        }
-        if out.pending >= BATCH_ROWS {
-            Self::flush(out, &self.raw)?;
+        self.op_counts[match op {
+            "I" => 0,
+            "U" => 1,
+            _ => 2,
+        }] += 1;
+        if out.pending >= PARTITION_BATCH_ROWS {
+            Self::flush(out, &self.raw, &self.source_column)?;
             self.keep_within_budget()?;
         }
         Ok(())
     }
 
-    fn flush(out: &mut Out, schema: &SchemaRef) -> Result<(), ConvertError> {
+    fn flush(out: &mut Out, schema: &SchemaRef, source: &ArrayRef) -> Result<(), ConvertError> {
         if out.pending == 0 {
             return Ok(());
         }
-        let arrays = out.builders.iter_mut().map(|b| b.finish()).collect();
+        // `_source_file` is one value per file: a slice of a prebuilt column, not built per row.
+        let arrays = out
+            .builders
+            .iter_mut()
+            .enumerate()
+            .map(|(i, b)| {
+                if i == 2 {
+                    source.slice(0, out.pending)
+                } else {
+                    b.finish()
+                }
+            })
+            .collect();
         let batch = RecordBatch::try_new(schema.clone(), arrays)?;
         out.writer
             .write(&batch)
@@ -920,15 +1016,11 @@ impl<'a> Run<'a> {
     /// Closes the row group of the writer buffering the most when all of them together hold
     /// more than [`WRITER_BUFFER_BUDGET`].
     fn keep_within_budget(&mut self) -> Result<(), ConvertError> {
-        let total: usize = self.outs.iter().map(|o| o.writer.in_progress_size()).sum();
+        let total: usize = self.outs.iter().map(|o| o.writer.memory_size()).sum();
         if total <= WRITER_BUFFER_BUDGET {
             return Ok(());
         }
-        if let Some(o) = self
-            .outs
-            .iter_mut()
-            .max_by_key(|o| o.writer.in_progress_size())
-        {
+        if let Some(o) = self.outs.iter_mut().max_by_key(|o| o.writer.memory_size()) {
             let key = o.key.clone();
             o.writer.flush().map_err(|e| parquet_write_error(&key, e))?;
         }
@@ -975,7 +1067,7 @@ impl<'a> Run<'a> {
             .schema
             .columns
             .iter()
-            .map(|c| ColumnBuilder::new(c.ty, BATCH_ROWS))
+            .map(|c| ColumnBuilder::new(c.ty, PARTITION_BATCH_ROWS))
             .collect();
         self.outs.push(Out {
             values,
@@ -1025,10 +1117,19 @@ impl<'a> Run<'a> {
             sink.finish().map_err(|e| self.reject_io(e))?;
         }
         let raw = self.raw.clone();
+        let source = self.source_column.clone();
         let mut finished = Vec::with_capacity(self.outs.len());
         let mut outs = std::mem::take(&mut self.outs).into_iter();
         while let Some(mut out) = outs.next() {
-            let closed = Self::flush(&mut out, &raw).and_then(|_| {
+            if out.rows > 0 {
+                if self.seq_min.is_none_or(|m| out.seq_min < m) {
+                    self.seq_min = Some(out.seq_min);
+                }
+                if self.seq_max.is_none_or(|m| out.seq_max > m) {
+                    self.seq_max = Some(out.seq_max);
+                }
+            }
+            let closed = Self::flush(&mut out, &raw, &source).and_then(|_| {
                 for (k, v) in [
                     (META_SEQ_MIN, &out.seq_min[..]),
                     (META_SEQ_MAX, &out.seq_max[..]),
@@ -1061,6 +1162,11 @@ impl<'a> Run<'a> {
             }
         }
         let mut report = std::mem::take(&mut self.report);
+        for (op, n) in ["I", "U", "D"].iter().zip(self.op_counts) {
+            if n > 0 {
+                report.rows_by_op.insert(op.to_string(), n);
+            }
+        }
         finished.sort_by(|a, b| a.key.cmp(&b.key));
         report.base.outputs = finished;
         let text = |s: Option<[u8; SEQ_WIDTH]>| s.map(|b| String::from_utf8_lossy(&b).into_owned());
@@ -1427,6 +1533,21 @@ I,2024-11-05 13:45:00,100,King,1987-06-17,25000,90\n";
             all.iter().map(|r| r.4).collect::<Vec<_>>(),
             vec![Some(6500.0), Some(7000.0)]
         );
+    }
+
+    #[test]
+    fn utf8_is_checked_per_field_even_when_the_record_is_valid() {
+        let (root, out, rej) = dirs("utf8");
+        let mut body: Vec<u8> = Vec::new();
+        body.extend_from_slice("I,2024-11-05 13:00:00,1,Ĳsselmeer-Müller,,1,1\n".as_bytes());
+        body.extend_from_slice(b"I,2024-11-05 13:00:01,2,ab\xff,,1,1\n");
+        // "é" split across two fields: the record's bytes are valid UTF-8, the fields are not.
+        body.extend_from_slice(b"I,2024-11-05 13:00:02,3,x\xc3,\xa9,1,1\n");
+        body.extend_from_slice(b"I,2024-11-05 13:00:03,4,ok,,1,1\n");
+        let r = sequence_csv(&body[..], &spec("t/20241105-134501123.csv"), &out, &rej).unwrap();
+        assert_eq!((r.base.rows_written, r.base.rows_rejected), (2, 2));
+        assert_eq!(r.base.rejections_by_reason.get("invalid_utf8"), Some(&2), "{r:?}");
+        let _ = rows(&root, &r);
     }
 
     #[test]

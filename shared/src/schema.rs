@@ -245,37 +245,55 @@ fn parse_plain_timestamp(b: &[u8]) -> Option<i64> {
 }
 
 fn parse_us_timestamp(s: &str) -> Option<i64> {
-    let (date, time) = match s.split_once(' ') {
-        Some((d, t)) => (d, Some(t.trim())),
-        None => (s, None),
-    };
-    let mut parts = date.split('/');
-    let (m, d, y) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || m.is_empty() || m.len() > 2 || d.is_empty() || d.len() > 2 {
-        return None;
-    }
-    let year: i32 = match y.len() {
-        2 => {
-            let yy: i32 = y.parse().ok()?;
-            if yy >= 70 { 1900 + yy } else { 2000 + yy }
+    let b = s.as_bytes();
+    let mut at = 0;
+    // Reads 1..=max digits, then expects `sep` (or the end when `sep` is None).
+    let mut number = |max: usize, sep: Option<u8>| -> Option<(u32, usize)> {
+        let start = at;
+        let mut v = 0u32;
+        while at < b.len() && b[at].is_ascii_digit() && at - start < max {
+            v = v * 10 + (b[at] - b'0') as u32;
+            at += 1;
         }
-        4 => y.parse().ok()?,
+        let len = at - start;
+        if len == 0 {
+            return None;
+        }
+        match sep {
+            Some(c) if b.get(at) == Some(&c) => at += 1,
+            Some(_) => return None,
+            None => {}
+        }
+        Some((v, len))
+    };
+    let (m, _) = number(2, Some(b'/'))?;
+    let (d, _) = number(2, Some(b'/'))?;
+    let (y, ylen) = number(4, None)?;
+    let year = match ylen {
+        2 if y >= 70 => 1900 + y as i32,
+        2 => 2000 + y as i32,
+        4 => y as i32,
         _ => return None,
     };
-    let day = NaiveDate::from_ymd_opt(year, m.parse().ok()?, d.parse().ok()?)?;
-    let t = match time {
-        None | Some("") => chrono::NaiveTime::MIN,
-        // The common `H:MM` without a parser round trip.
-        Some(t) if t.len() <= 5 && t.as_bytes().get(t.len().saturating_sub(3)) == Some(&b':') => {
-            let (h, m) = t.split_once(':')?;
-            if h.is_empty() || m.len() != 2 {
-                return None;
+    let day = NaiveDate::from_ymd_opt(year, m, d)?;
+    let rest = s[at..].trim();
+    let secs = if rest.is_empty() {
+        0
+    } else {
+        let t = match rest.len() {
+            // The common `H:MM` / `HH:MM` without a parser round trip.
+            4 | 5 => {
+                let (h, mm) = rest.split_once(':')?;
+                if mm.len() != 2 || !h.bytes().chain(mm.bytes()).all(|c| c.is_ascii_digit()) {
+                    return None;
+                }
+                chrono::NaiveTime::from_hms_opt(h.parse().ok()?, mm.parse().ok()?, 0)?
             }
-            chrono::NaiveTime::from_hms_opt(h.parse().ok()?, m.parse().ok()?, 0)?
-        }
-        Some(t) => chrono::NaiveTime::parse_from_str(t, "%H:%M:%S%.f").ok()?,
+            _ => chrono::NaiveTime::parse_from_str(rest, "%H:%M:%S%.f").ok()?,
+        };
+        return Some(day.and_time(t).and_utc().timestamp_micros());
     };
-    Some(day.and_time(t).and_utc().timestamp_micros())
+    Some(day.and_hms_opt(0, 0, secs)?.and_utc().timestamp_micros())
 }
 
 pub fn parse_bool(s: &str) -> Option<bool> {
