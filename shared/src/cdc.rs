@@ -1229,7 +1229,6 @@ mod tests {
     use super::*;
     use crate::storage::DirSinkFactory;
     use proptest::prelude::*;
-    use std::path::PathBuf;
 
     fn employees() -> TableSchema {
         let col = |name: &str, ty, nullable| Column {
@@ -1266,19 +1265,8 @@ mod tests {
         }
     }
 
-    fn dirs(name: &str) -> (PathBuf, DirSinkFactory, DirSinkFactory) {
-        let root =
-            std::env::temp_dir().join(format!("tributary-cdc-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        (
-            root.clone(),
-            DirSinkFactory {
-                root: root.join("out"),
-            },
-            DirSinkFactory {
-                root: root.join("rej"),
-            },
-        )
+    fn dirs(name: &str) -> (std::path::PathBuf, DirSinkFactory, DirSinkFactory) {
+        crate::storage::test_dirs("cdc", name)
     }
 
     /// Every (partition, _op, _seq, EMPLOYEE_ID, SALARY) written, sorted by `_seq`.
@@ -1546,7 +1534,11 @@ I,2024-11-05 13:45:00,100,King,1987-06-17,25000,90\n";
         body.extend_from_slice(b"I,2024-11-05 13:00:03,4,ok,,1,1\n");
         let r = sequence_csv(&body[..], &spec("t/20241105-134501123.csv"), &out, &rej).unwrap();
         assert_eq!((r.base.rows_written, r.base.rows_rejected), (2, 2));
-        assert_eq!(r.base.rejections_by_reason.get("invalid_utf8"), Some(&2), "{r:?}");
+        assert_eq!(
+            r.base.rejections_by_reason.get("invalid_utf8"),
+            Some(&2),
+            "{r:?}"
+        );
         let _ = rows(&root, &r);
     }
 

@@ -1033,18 +1033,7 @@ mod tests {
     }
 
     fn dirs(name: &str) -> (std::path::PathBuf, DirSinkFactory, DirSinkFactory) {
-        let root =
-            std::env::temp_dir().join(format!("tributary-convert-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        (
-            root.clone(),
-            DirSinkFactory {
-                root: root.join("out"),
-            },
-            DirSinkFactory {
-                root: root.join("rej"),
-            },
-        )
+        crate::storage::test_dirs("convert", name)
     }
 
     fn read_parquet(path: &std::path::Path) -> Vec<RecordBatch> {

@@ -457,46 +457,79 @@ where
             tuning: self.config.landing.clone(),
         };
 
-        let body = self
-            .store
-            .get(&obj.bucket, &obj.key, Some(&meta.etag))
+        let bucket = self.config.clean_bucket.clone();
+        let converted = self
+            .stream_through(obj, &meta, bucket, move |reader, outputs, rejects| {
+                convert::convert(reader, &spec, &outputs, &rejects)
+            })
             .await?;
-        let handle = tokio::runtime::Handle::current();
-        let outputs = S3SinkFactory {
-            store: self.store.clone(),
-            handle: handle.clone(),
-            bucket: self.config.clean_bucket.clone(),
-            part_size: DEFAULT_PART_SIZE,
-        };
-        let rejects = S3SinkFactory {
-            store: self.store.clone(),
-            handle: handle.clone(),
-            bucket: self.config.quarantine_bucket.clone(),
-            part_size: DEFAULT_PART_SIZE,
-        };
-        let spec_for_task = spec.clone();
-        let converted = tokio::task::spawn_blocking(move || {
-            let reader = SyncIoBridge::new_with_handle(body, handle);
-            convert::convert(reader, &spec_for_task, &outputs, &rejects)
-        })
-        .await
-        .map_err(|e| LandingError::Task(e.to_string()))?;
-
         match converted {
             Ok(report) => {
                 self.publish_converted(obj, &meta, &version, ds, report, None)
                     .await
             }
-            Err(e @ (ConvertError::Unreadable { .. } | ConvertError::TooManyRejects { .. })) => {
+            Err(e) => self.quarantine_bad_file(obj, &meta, &version, ds, e).await,
+        }
+    }
+
+    /// Streams the object (pinned to the ETag seen by `HEAD`) into `work` on a blocking thread,
+    /// with multipart sinks writing outputs to `bucket` and rejected rows to quarantine.
+    async fn stream_through<T, F>(
+        &self,
+        obj: &ObjectRef,
+        meta: &ObjectMeta,
+        bucket: String,
+        work: F,
+    ) -> Result<Result<T, ConvertError>, LandingError>
+    where
+        T: Send + 'static,
+        F: FnOnce(
+                SyncIoBridge<crate::storage::ObjectBody>,
+                S3SinkFactory<S>,
+                S3SinkFactory<S>,
+            ) -> Result<T, ConvertError>
+            + Send
+            + 'static,
+    {
+        let body = self
+            .store
+            .get(&obj.bucket, &obj.key, Some(&meta.etag))
+            .await?;
+        let handle = tokio::runtime::Handle::current();
+        let sinks = |bucket: String| S3SinkFactory {
+            store: self.store.clone(),
+            handle: handle.clone(),
+            bucket,
+            part_size: DEFAULT_PART_SIZE,
+        };
+        let (outputs, rejects) = (sinks(bucket), sinks(self.config.quarantine_bucket.clone()));
+        let reader = SyncIoBridge::new_with_handle(body, handle.clone());
+        tokio::task::spawn_blocking(move || work(reader, outputs, rejects))
+            .await
+            .map_err(|e| LandingError::Task(e.to_string()))
+    }
+
+    /// A file the converter or sequencer gave up on: bad input is quarantined whole (with the
+    /// rejection report so far); any other error is returned (retryable or fatal).
+    async fn quarantine_bad_file(
+        &self,
+        obj: &ObjectRef,
+        meta: &ObjectMeta,
+        version: &str,
+        ds: &Dataset,
+        e: ConvertError,
+    ) -> Result<ObjectSummary, LandingError> {
+        match e {
+            ConvertError::Unreadable { .. } | ConvertError::TooManyRejects { .. } => {
                 let reason = e.to_string();
                 let report = match e {
                     ConvertError::TooManyRejects { report, .. } => Some(*report),
                     _ => None,
                 };
-                self.quarantine_whole(obj, &meta, &version, Some(ds), reason, report)
+                self.quarantine_whole(obj, meta, version, Some(ds), reason, report)
                     .await
             }
-            Err(e) => Err(e.into()),
+            e => Err(e.into()),
         }
     }
 
@@ -553,26 +586,12 @@ where
             reject_key: format!("{}/{}.rejected.csv", ds.path_name(), obj.key),
             tuning: self.config.landing.clone(),
         };
-        let body = self
-            .store
-            .get(&obj.bucket, &obj.key, Some(&meta.etag))
-            .await?;
-        let handle = tokio::runtime::Handle::current();
-        let outputs = S3SinkFactory {
-            store: self.store.clone(),
-            handle: handle.clone(),
-            bucket: self.config.raw_bucket.clone(),
-            part_size: DEFAULT_PART_SIZE,
-        };
-        let rejects = S3SinkFactory {
-            store: self.store.clone(),
-            handle: handle.clone(),
-            bucket: self.config.quarantine_bucket.clone(),
-            part_size: DEFAULT_PART_SIZE,
-        };
-        let sequenced = tokio::task::spawn_blocking(move || {
-            let mut reader = SyncIoBridge::new_with_handle(body, handle);
-            if parquet {
+        let bucket = self.config.raw_bucket.clone();
+        let sequenced = self
+            .stream_through(obj, meta, bucket, move |mut reader, outputs, rejects| {
+                if !parquet {
+                    return cdc::sequence_csv(reader, &spec, &outputs, &rejects);
+                }
                 // Parquet needs random access: spool to local disk (Lambda's /tmp) first.
                 let tmp = TempFile::new("dms.parquet");
                 let copied = std::fs::File::create(&tmp.0)
@@ -582,12 +601,8 @@ where
                     Ok(f) => cdc::sequence_parquet(f, &spec, &outputs, &rejects),
                     Err(e) => Err(ConvertError::Source(e)),
                 }
-            } else {
-                cdc::sequence_csv(reader, &spec, &outputs, &rejects)
-            }
-        })
-        .await
-        .map_err(|e| LandingError::Task(e.to_string()))?;
+            })
+            .await?;
         match sequenced {
             Ok(report) => {
                 let sequence = SequenceSummary {
@@ -599,16 +614,7 @@ where
                 self.publish_converted(obj, meta, version, ds, report.base, Some(sequence))
                     .await
             }
-            Err(e @ (ConvertError::Unreadable { .. } | ConvertError::TooManyRejects { .. })) => {
-                let reason = e.to_string();
-                let report = match e {
-                    ConvertError::TooManyRejects { report, .. } => Some(*report),
-                    _ => None,
-                };
-                self.quarantine_whole(obj, meta, version, Some(ds), reason, report)
-                    .await
-            }
-            Err(e) => Err(e.into()),
+            Err(e) => self.quarantine_bad_file(obj, meta, version, ds, e).await,
         }
     }
 

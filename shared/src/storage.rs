@@ -706,3 +706,22 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
+
+/// A fresh temp directory with `out/` and `rej/` sink factories, for converter tests.
+#[cfg(test)]
+pub(crate) fn test_dirs(
+    tag: &str,
+    name: &str,
+) -> (std::path::PathBuf, DirSinkFactory, DirSinkFactory) {
+    let root = std::env::temp_dir().join(format!("tributary-{tag}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    (
+        root.clone(),
+        DirSinkFactory {
+            root: root.join("out"),
+        },
+        DirSinkFactory {
+            root: root.join("rej"),
+        },
+    )
+}

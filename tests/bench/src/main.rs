@@ -98,6 +98,38 @@ const JOBS: &[&str] = &[
     "ST_CLERK",
 ];
 
+/// `FIRST_NAME,LAST_NAME,EMAIL,PHONE_NUMBER` of a generated employee, and a commission (or "").
+fn person(rng: &mut Rng, id: u64) -> (String, String) {
+    let f = FIRST[rng.below(FIRST.len() as u64) as usize];
+    let l = LAST[rng.below(LAST.len() as u64) as usize];
+    let commission = if rng.below(3) == 0 {
+        format!("0.{}", 1 + rng.below(4))
+    } else {
+        String::new()
+    };
+    let person = format!(
+        "{f},{l},{}{}{},515.{}.{:04}",
+        &f[..1],
+        l.to_uppercase().replace(' ', ""),
+        id % 1000,
+        100 + rng.below(900),
+        rng.below(10000)
+    );
+    (person, commission)
+}
+
+/// `JOB_ID,SALARY,COMMISSION_PCT,MANAGER_ID,DEPARTMENT_ID` of a generated employee.
+fn job(rng: &mut Rng, commission: &str) -> String {
+    format!(
+        "{},{}.{:02},{commission},{},{}",
+        JOBS[rng.below(JOBS.len() as u64) as usize],
+        2000 + rng.below(30000),
+        rng.below(100),
+        100 + rng.below(200),
+        10 * (1 + rng.below(27)),
+    )
+}
+
 /// Writes a DMS-like employees CSV of about `target_bytes` (reused when already there).
 fn employees_csv(path: &Path, target_bytes: u64) -> u64 {
     if let Ok(m) = std::fs::metadata(path)
@@ -111,29 +143,14 @@ fn employees_csv(path: &Path, target_bytes: u64) -> u64 {
     let mut written = 0u64;
     let mut id = 100u64;
     while written < target_bytes {
-        let f = FIRST[rng.below(FIRST.len() as u64) as usize];
-        let l = LAST[rng.below(LAST.len() as u64) as usize];
-        let commission = if rng.below(3) == 0 {
-            format!("0.{}", 1 + rng.below(4))
-        } else {
-            String::new()
-        };
-        let line = format!(
-            "{id},{f},{l},{}{}{},515.{}.{:04},{}-{:02}-{:02},{},{}.{:02},{commission},{},{}\n",
-            &f[..1],
-            l.to_uppercase().replace(' ', ""),
-            id % 1000,
-            100 + rng.below(900),
-            rng.below(10000),
+        let (person, commission) = person(&mut rng, id);
+        let hired = format!(
+            "{}-{:02}-{:02}",
             1987 + rng.below(35),
             1 + rng.below(12),
-            1 + rng.below(28),
-            JOBS[rng.below(JOBS.len() as u64) as usize],
-            2000 + rng.below(30000),
-            rng.below(100),
-            100 + rng.below(200),
-            10 * (1 + rng.below(27)),
+            1 + rng.below(28)
         );
+        let line = format!("{id},{person},{hired},{}\n", job(&mut rng, &commission));
         w.write_all(line.as_bytes()).unwrap();
         written += line.len() as u64;
         id += 1;
@@ -167,28 +184,16 @@ fn cdc_csv(path: &Path, target_bytes: u64) -> u64 {
             9 => "D",
             _ => "U",
         };
-        let f = FIRST[rng.below(FIRST.len() as u64) as usize];
-        let l = LAST[rng.below(LAST.len() as u64) as usize];
-        let commission = if rng.below(3) == 0 {
-            format!("0.{}", 1 + rng.below(4))
-        } else {
-            String::new()
-        };
-        let line = format!(
-            "{op},2024-11-{day:02} {h:02}:{m:02}:{sec:02}.{micros:06},{id},{f},{l},{}{}{},515.{}.{:04},{}/{}/{:02} 0:00,{},{}.{:02},{commission},{},{}\n",
-            &f[..1],
-            l.to_uppercase().replace(' ', ""),
-            id % 1000,
-            100 + rng.below(900),
-            rng.below(10000),
+        let (person, commission) = person(&mut rng, id);
+        let hired = format!(
+            "{}/{}/{:02} 0:00",
             1 + rng.below(12),
             1 + rng.below(28),
-            rng.below(100),
-            JOBS[rng.below(JOBS.len() as u64) as usize],
-            2000 + rng.below(30000),
-            rng.below(100),
-            100 + rng.below(200),
-            10 * (1 + rng.below(27)),
+            rng.below(100)
+        );
+        let line = format!(
+            "{op},2024-11-{day:02} {h:02}:{m:02}:{sec:02}.{micros:06},{id},{person},{hired},{}\n",
+            job(&mut rng, &commission)
         );
         w.write_all(line.as_bytes()).unwrap();
         written += line.len() as u64;
