@@ -130,10 +130,10 @@ fn job(rng: &mut Rng, commission: &str) -> String {
     )
 }
 
-/// Writes a DMS-like employees CSV of about `target_bytes` (reused when already there).
+/// Writes a DMS-like employees CSV of about `target_bytes` (reused when one of that size is there).
 fn employees_csv(path: &Path, target_bytes: u64) -> u64 {
     if let Ok(m) = std::fs::metadata(path)
-        && m.len() >= target_bytes
+        && (target_bytes..target_bytes + 4096).contains(&m.len())
     {
         return m.len();
     }
@@ -164,7 +164,7 @@ fn employees_csv(path: &Path, target_bytes: u64) -> u64 {
 /// deletes), commit times increasing, dates as Oracle exports them (`6/7/94 0:00`).
 fn cdc_csv(path: &Path, target_bytes: u64) -> u64 {
     if let Ok(m) = std::fs::metadata(path)
-        && m.len() >= target_bytes
+        && (target_bytes..target_bytes + 4096).contains(&m.len())
     {
         return m.len();
     }
