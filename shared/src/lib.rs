@@ -9,6 +9,7 @@ pub mod config;
 pub mod convert;
 pub mod error;
 pub mod events;
+pub mod glue;
 pub mod landing;
 pub mod schema;
 pub mod storage;

@@ -1,0 +1,202 @@
+//! Partition registration against the emulator's Glue Data Catalog.
+
+use tributary::catalog::Dataset;
+use tributary::glue::{
+    GlueCatalog, PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT, PARQUET_SERDE, Registrar, TableDef,
+};
+use tributary::schema::{Column, ColumnType, TableSchema};
+use tributary_integration::env;
+
+fn glue() -> aws_sdk_glue::Client {
+    let env = env();
+    let conf = aws_sdk_glue::Config::builder()
+        .behavior_version_latest()
+        .endpoint_url(&env.vars["AWS_ENDPOINT_URL"])
+        .region(aws_sdk_glue::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_glue::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .build();
+    aws_sdk_glue::Client::from_conf(conf)
+}
+
+fn def(id: &str) -> TableDef {
+    let ds = Dataset {
+        id: id.into(),
+        ..Default::default()
+    };
+    let schema = TableSchema {
+        columns: vec![
+            Column {
+                name: "order_id".into(),
+                ty: ColumnType::Int64,
+                nullable: false,
+            },
+            Column {
+                name: "amount".into(),
+                ty: ColumnType::Double,
+                nullable: true,
+            },
+        ],
+    };
+    TableDef::new(
+        &ds,
+        &env().config.clean_bucket,
+        &schema,
+        &[
+            ("region".into(), ColumnType::String),
+            ("day".into(), ColumnType::Date),
+        ],
+    )
+}
+
+async fn partitions(
+    client: &aws_sdk_glue::Client,
+    table: &str,
+) -> Vec<aws_sdk_glue::types::Partition> {
+    let mut all = Vec::new();
+    let mut token = None;
+    loop {
+        let out = client
+            .get_partitions()
+            .database_name(&env().config.glue_database)
+            .table_name(table)
+            .set_next_token(token)
+            .send()
+            .await
+            .expect("GetPartitions");
+        all.extend(out.partitions().iter().cloned());
+        token = out.next_token().map(str::to_string);
+        if token.is_none() {
+            return all;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_are_registered_in_batches_of_100_and_reruns_are_harmless() {
+    let env = env();
+    let client = glue();
+    let def = def("glue.orders");
+    let wanted: Vec<Vec<String>> = (0..250)
+        .map(|i| {
+            vec![
+                ["eu", "us", "ap/south"][i % 3].to_string(),
+                format!("2024-01-{:02}", i / 3 % 28 + 1),
+            ]
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let wanted: Vec<Vec<String>> = wanted
+        .into_iter()
+        .chain((0..250).map(|i| {
+            vec![
+                "xx".to_string(),
+                format!("2023-{:02}-{:02}", i / 28 % 12 + 1, i % 28 + 1),
+            ]
+        }))
+        .take(250)
+        .collect();
+    assert_eq!(wanted.len(), 250);
+
+    let registrar = Registrar::new(GlueCatalog::new(client.clone(), &env.config.glue_database));
+    let s = registrar.register(&def, &wanted).await.expect("register");
+    assert!(s.table_created);
+    assert_eq!(
+        (s.partitions_created, s.partitions_present, s.glue_calls),
+        (250, 0, 4),
+        "{s:?}"
+    );
+    assert!(s.partitions_failed.is_empty());
+    let got = partitions(&client, &def.name).await;
+    assert_eq!(got.len(), 250);
+
+    // Warm container: nothing is sent again.
+    let s = registrar.register(&def, &wanted[..10]).await.unwrap();
+    assert_eq!((s.partitions_present, s.glue_calls), (10, 0), "{s:?}");
+
+    // Cold container (or a concurrent one): already-present partitions count as success.
+    let cold = Registrar::new(GlueCatalog::new(client.clone(), &env.config.glue_database));
+    let s = cold.register(&def, &wanted).await.unwrap();
+    assert!(!s.table_created);
+    assert_eq!(
+        (s.partitions_created, s.partitions_present, s.glue_calls),
+        (0, 250, 4),
+        "{s:?}"
+    );
+    assert!(s.partitions_failed.is_empty(), "{s:?}");
+    assert_eq!(partitions(&client, &def.name).await.len(), 250);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_and_partitions_are_what_athena_expects() {
+    let env = env();
+    let client = glue();
+    let def = def("glue.athena");
+    let registrar = Registrar::new(GlueCatalog::new(client.clone(), &env.config.glue_database));
+    registrar
+        .register(&def, &[vec!["eu/west".into(), "2024-01-15".into()]])
+        .await
+        .unwrap();
+    let table = client
+        .get_table()
+        .database_name(&env.config.glue_database)
+        .name("glue_athena")
+        .send()
+        .await
+        .unwrap();
+    let t = table.table().unwrap();
+    assert_eq!(t.table_type(), Some("EXTERNAL_TABLE"));
+    assert_eq!(
+        t.parameters()
+            .unwrap()
+            .get("classification")
+            .map(String::as_str),
+        Some("parquet")
+    );
+    let sd = t.storage_descriptor().unwrap();
+    assert_eq!(
+        sd.location(),
+        Some(format!("s3://{}/glue.athena/", env.config.clean_bucket).as_str())
+    );
+    assert_eq!(sd.input_format(), Some(PARQUET_INPUT_FORMAT));
+    assert_eq!(sd.output_format(), Some(PARQUET_OUTPUT_FORMAT));
+    assert_eq!(
+        sd.serde_info().unwrap().serialization_library(),
+        Some(PARQUET_SERDE)
+    );
+    let cols: Vec<(&str, &str)> = sd
+        .columns()
+        .iter()
+        .map(|c| (c.name(), c.r#type().unwrap()))
+        .collect();
+    assert_eq!(cols, [("order_id", "bigint"), ("amount", "double")]);
+    let keys: Vec<(&str, &str)> = t
+        .partition_keys()
+        .iter()
+        .map(|c| (c.name(), c.r#type().unwrap()))
+        .collect();
+    assert_eq!(keys, [("region", "string"), ("day", "date")]);
+
+    let parts = partitions(&client, "glue_athena").await;
+    assert_eq!(parts.len(), 1);
+    let p = &parts[0];
+    assert_eq!(p.values(), ["eu/west", "2024-01-15"]);
+    let psd = p.storage_descriptor().unwrap();
+    assert_eq!(
+        psd.location(),
+        Some(
+            format!(
+                "s3://{}/glue.athena/region=eu%2Fwest/day=2024-01-15/",
+                env.config.clean_bucket
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(
+        psd.serde_info().unwrap().serialization_library(),
+        Some(PARQUET_SERDE)
+    );
+    assert_eq!(psd.columns().len(), 2);
+}
