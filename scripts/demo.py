@@ -346,6 +346,11 @@ def print_object(o, via, elapsed, clean, quarantine):
         print(f"    output     s3://{clean}/{out['key']}{extra}")
     for q in o.get("quarantine", []):
         print(f"    quarantine s3://{quarantine}/{q}")
+    reg = o.get("registration")
+    if reg:
+        print(f"    glue       table {reg['table']}{' (created)' if reg['table_created'] else ''}: "
+              f"{reg['partitions_created']} partition(s) registered, {reg['partitions_present']} already there, "
+              f"{len(reg['partitions_failed'])} failed, {reg['glue_calls']} Glue call(s)")
     if o.get("reason"):
         print(f"    reason     {o['reason']}")
 
@@ -436,7 +441,8 @@ def main(argv):
         summary = {"key": SQS_KEY, "status": entry["outcome"], "dataset": entry["dataset_id"],
                    "rows_read": entry["rows_read"], "rows_written": entry["rows_written"],
                    "rows_rejected": entry["rows_rejected"], "outputs": [{"key": k} for k in entry["outputs"]],
-                   "quarantine": entry["quarantine"], "reason": None}
+                   "quarantine": entry["quarantine"], "reason": None,
+                   "partitions": sorted({k.rsplit("/", 1)[0] for k in entry["outputs"]})}
         via = f"SQS message {msg['MessageId'][:8]}; reply {json.dumps(out)}; summary from the ledger"
         results.append(("SQS", elapsed, summary))
         print_object(summary, via, elapsed, clean, quarantine)
@@ -538,6 +544,23 @@ def main(argv):
             print(f"    schema      {text if len(text) < 200 else text[:200] + '...'}")
         check(item.get("row_count", 0) == written.get(ds_id, 0),
               f"{ds_id}: stats row_count {item.get('row_count', 0)} != rows written {written.get(ds_id, 0)}")
+
+    heading(f"9b. Glue Data Catalog: database {env('TRIBUTARY_GLUE_DATABASE')} (registered by the functions, no crawler)")
+    glue = boto3.client("glue", endpoint_url=env("AWS_ENDPOINT_URL"), config=Config(proxies={}))
+    db_name = env("TRIBUTARY_GLUE_DATABASE")
+    for table in glue.get_tables(DatabaseName=db_name)["TableList"]:
+        keys = ", ".join(f"{k['Name']} {k['Type']}" for k in table.get("PartitionKeys", []))
+        parts = []
+        for page in glue.get_paginator("get_partitions").paginate(DatabaseName=db_name, TableName=table["Name"]):
+            parts += page["Partitions"]
+        print(f"{table['Name']}: {table['StorageDescriptor']['Location']}  partitioned by ({keys}); {len(parts)} partition(s)")
+        for p in sorted(parts, key=lambda p: p["Values"])[:6]:
+            print(f"    {p['Values']} -> {p['StorageDescriptor']['Location']}")
+        if len(parts) > 6:
+            print(f"    ... {len(parts) - 6} more")
+        ds_id = next((d["id"] for d in datasets if d["id"].replace(".", "_").replace("-", "_").lower() == table["Name"]), None)
+        expected = {p for _, _, o in results if o.get("dataset") == ds_id for p in o.get("partitions", [])}
+        check(len(parts) == len(expected), f"{table['Name']}: {len(parts)} Glue partitions, {len(expected)} written")
 
     heading("10. Independent check: the clean and raw Parquet read back with DuckDB")
     with tempfile.TemporaryDirectory(prefix="tributary-demo-") as tmp:

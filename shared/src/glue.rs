@@ -41,6 +41,11 @@ pub enum GlueError {
     Aws(#[from] AwsError),
     #[error("table {table}: {reason}")]
     Definition { table: String, reason: String },
+    #[error("table {table}: {} partition(s) could not be registered: {failures:?}", failures.len())]
+    Partitions {
+        table: String,
+        failures: Vec<PartitionFailure>,
+    },
 }
 
 impl Classify for GlueError {
@@ -48,6 +53,19 @@ impl Classify for GlueError {
         match self {
             GlueError::Aws(e) => e.kind(),
             GlueError::Definition { .. } => ErrorKind::BadInput,
+            // Glue's per-partition errors are mostly transient (internal errors, throttling,
+            // concurrent modification); anything else needs an operator.
+            GlueError::Partitions { failures, .. } => {
+                if failures.iter().all(|f| {
+                    ["Internal", "Throttl", "Concurrent", "Timeout"]
+                        .iter()
+                        .any(|t| f.code.contains(t))
+                }) {
+                    ErrorKind::Retryable
+                } else {
+                    ErrorKind::Fatal
+                }
+            }
         }
     }
 }
@@ -90,9 +108,10 @@ impl TableDef {
                 .iter()
                 .map(|c| (c.name.to_ascii_lowercase(), c.ty.glue().to_string()))
                 .collect(),
+            // As in the path (S3 keys are case-sensitive); Glue lower-cases column names itself.
             partition_keys: partition_keys
                 .iter()
-                .map(|(n, t)| (n.to_ascii_lowercase(), t.glue().to_string()))
+                .map(|(n, t)| (n.clone(), t.glue().to_string()))
                 .collect(),
             description: ds.business.description.clone(),
         }
@@ -142,7 +161,7 @@ fn glue_columns(cols: &[(String, String)]) -> Vec<GlueColumn> {
     cols.iter()
         .map(|(n, t)| {
             GlueColumn::builder()
-                .name(n)
+                .name(n.to_ascii_lowercase())
                 .r#type(t)
                 .build()
                 .expect("the column name is set")
@@ -363,14 +382,14 @@ mod tests {
             &TableSchema::default(),
             &[
                 ("region".into(), ColumnType::String),
-                ("day".into(), ColumnType::Date),
+                ("Day".into(), ColumnType::Date),
             ],
         );
         assert_eq!(def.location, "s3://clean-bucket/sales.orders/");
         assert_eq!(
             def.partition_location(&["eu/west".into(), "".into()]),
-            "s3://clean-bucket/sales.orders/region=eu%2Fwest/day=__HIVE_DEFAULT_PARTITION__/"
+            "s3://clean-bucket/sales.orders/region=eu%2Fwest/Day=__HIVE_DEFAULT_PARTITION__/"
         );
-        assert_eq!(def.partition_keys[1], ("day".into(), "date".into()));
+        assert_eq!(def.partition_keys[1], ("Day".into(), "date".into()));
     }
 }

@@ -35,6 +35,7 @@ use crate::config::Config;
 use crate::convert::{self, ConvertError, ConvertReport, ConvertSpec, OutputFile, TextFormat};
 use crate::error::{Classify, ErrorKind};
 use crate::events::{self, Delivery, EventError, ObjectRef};
+use crate::glue::{GlueCatalog, GlueError, PartitionCatalog, RegisterSummary, Registrar, TableDef};
 use crate::schema::{Column, ColumnType, TableSchema};
 use crate::storage::{DEFAULT_PART_SIZE, ObjectMeta, ObjectStore, S3SinkFactory, StorageError};
 
@@ -53,6 +54,8 @@ pub enum LandingError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Convert(#[from] ConvertError),
+    #[error(transparent)]
+    Glue(#[from] GlueError),
     #[error("s3://{bucket}/{key}: {source}")]
     Object {
         bucket: String,
@@ -70,6 +73,7 @@ impl Classify for LandingError {
             LandingError::Storage(e) => e.kind(),
             LandingError::Catalog(e) => e.kind(),
             LandingError::Convert(e) => e.kind(),
+            LandingError::Glue(e) => e.kind(),
             LandingError::Object { source, .. } => source.kind(),
             LandingError::Task(_) => ErrorKind::Fatal,
         }
@@ -124,6 +128,9 @@ pub struct ObjectSummary {
     /// DMS files: rows written by op, the `_seq` range and the file's phase.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<SequenceSummary>,
+    /// The Glue table and partitions registered for the outputs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration: Option<RegisterSummary>,
 }
 
 /// What the CDC sequencer adds to an object's summary.
@@ -152,6 +159,7 @@ impl ObjectSummary {
             quarantine: vec![],
             reason: None,
             sequence: None,
+            registration: None,
         }
     }
 }
@@ -201,9 +209,10 @@ struct CachedDataset {
 }
 
 /// The landing handler, generic over its ports.
-pub struct Landing<S, C> {
+pub struct Landing<S, C, G> {
     store: S,
     catalog: C,
+    registrar: Registrar<G>,
     config: Arc<Config>,
     dms_only: bool,
     cache: Mutex<HashMap<String, Arc<CachedDataset>>>,
@@ -258,7 +267,7 @@ fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-impl Landing<crate::storage::S3Store, crate::catalog::DynamoCatalog> {
+impl Landing<crate::storage::S3Store, crate::catalog::DynamoCatalog, GlueCatalog> {
     /// The handler over the AWS SDK clients (S3 and the DynamoDB catalog and ledger tables).
     pub fn with_clients(clients: &crate::aws::Clients, config: Arc<Config>) -> Self {
         let catalog = crate::catalog::DynamoCatalog::new(
@@ -266,23 +275,27 @@ impl Landing<crate::storage::S3Store, crate::catalog::DynamoCatalog> {
             &config.catalog_table,
             &config.ledger_table,
         );
+        let glue = GlueCatalog::new(clients.glue.clone(), &config.glue_database);
         Self::new(
             crate::storage::S3Store::new(clients.s3.clone()),
             catalog,
+            glue,
             config,
         )
     }
 }
 
-impl<S, C> Landing<S, C>
+impl<S, C, G> Landing<S, C, G>
 where
     S: ObjectStore,
     C: DatasetCatalog + Ledger,
+    G: PartitionCatalog,
 {
-    pub fn new(store: S, catalog: C, config: Arc<Config>) -> Self {
+    pub fn new(store: S, catalog: C, glue: G, config: Arc<Config>) -> Self {
         Self {
             store,
             catalog,
+            registrar: Registrar::new(glue),
             config,
             dms_only: false,
             cache: Mutex::new(HashMap::new()),
@@ -839,6 +852,17 @@ where
             last_update: now(),
             schema: report.schema_inferred.then(|| report.schema.clone()),
         };
+        // The file schema: the raw schema for sequenced files; else the table's minus the
+        // partition columns (they are in the path).
+        let file_schema = if s.sequence.is_some() {
+            report.schema.clone()
+        } else {
+            report.schema.without(&ds.partition_columns)
+        };
+        let full = ds.schema.as_ref().unwrap_or(&report.schema);
+        s.registration = self
+            .register(ds, &file_schema, Some(full), &report.outputs)
+            .await?;
         let summary = self.commit(s, &meta.etag, Some(stats)).await?;
         if report.schema_inferred {
             // The next file of this dataset must use the recorded schema.
@@ -896,9 +920,53 @@ where
             files_quarantined: 0,
             location: self.location(ds),
             last_update: now(),
-            schema: Some(footer.schema),
+            schema: Some(footer.schema.clone()),
         };
+        s.registration = self.register(ds, &footer.schema, None, &s.outputs).await?;
         self.commit(s, &meta.etag, Some(stats)).await
+    }
+
+    /// Makes the outputs' partitions queryable: creates the dataset's Glue table if needed and
+    /// registers new partitions. Runs after the outputs are durable and before the ledger entry,
+    /// so a failure here is retried with the object (registration is idempotent).
+    async fn register(
+        &self,
+        ds: &Dataset,
+        file_schema: &TableSchema,
+        full_schema: Option<&TableSchema>,
+        outputs: &[OutputFile],
+    ) -> Result<Option<RegisterSummary>, LandingError> {
+        let Some(first) = outputs.first() else {
+            return Ok(None);
+        };
+        let keys: Vec<(String, ColumnType)> = first
+            .partition_values
+            .iter()
+            .map(|(k, _)| {
+                let ty = full_schema
+                    .and_then(|s| s.index_of(k).map(|i| s.columns[i].ty))
+                    .unwrap_or(if k == "ingest_date" {
+                        ColumnType::Date
+                    } else {
+                        ColumnType::String
+                    });
+                (k.clone(), ty)
+            })
+            .collect();
+        let def = TableDef::new(ds, self.output_bucket(ds), file_schema, &keys);
+        let partitions: Vec<Vec<String>> = outputs
+            .iter()
+            .map(|o| o.partition_values.iter().map(|(_, v)| v.clone()).collect())
+            .collect();
+        let summary = self.registrar.register(&def, &partitions).await?;
+        if !summary.partitions_failed.is_empty() {
+            return Err(GlueError::Partitions {
+                table: def.name,
+                failures: summary.partitions_failed,
+            }
+            .into());
+        }
+        Ok(Some(summary))
     }
 
     async fn read_parquet_footer(

@@ -12,6 +12,7 @@ use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use tributary::catalog::{Dataset, DynamoCatalog};
 use tributary::config::Config;
+use tributary::glue::GlueCatalog;
 use tributary::landing::Landing;
 use tributary::storage::S3Store;
 
@@ -143,12 +144,26 @@ pub fn env() -> &'static TestEnv {
 }
 
 impl TestEnv {
-    pub fn landing(&self) -> Landing<S3Store, DynamoCatalog> {
+    pub fn landing(&self) -> Landing<S3Store, DynamoCatalog, GlueCatalog> {
         Landing::new(
             S3Store::new(self.s3.clone()),
             self.catalog(),
+            GlueCatalog::new(self.glue(), &self.config.glue_database),
             self.config.clone(),
         )
+    }
+
+    /// A Glue client for this test binary's emulator.
+    pub fn glue(&self) -> aws_sdk_glue::Client {
+        let conf = aws_sdk_glue::Config::builder()
+            .behavior_version_latest()
+            .endpoint_url(&self.vars["AWS_ENDPOINT_URL"])
+            .region(aws_sdk_glue::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_glue::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .build();
+        aws_sdk_glue::Client::from_conf(conf)
     }
 
     pub fn catalog(&self) -> DynamoCatalog {

@@ -8,16 +8,7 @@ use tributary::schema::{Column, ColumnType, TableSchema};
 use tributary_integration::env;
 
 fn glue() -> aws_sdk_glue::Client {
-    let env = env();
-    let conf = aws_sdk_glue::Config::builder()
-        .behavior_version_latest()
-        .endpoint_url(&env.vars["AWS_ENDPOINT_URL"])
-        .region(aws_sdk_glue::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_glue::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .build();
-    aws_sdk_glue::Client::from_conf(conf)
+    env().glue()
 }
 
 fn def(id: &str) -> TableDef {
@@ -199,4 +190,111 @@ async fn table_and_partitions_are_what_athena_expects() {
         Some(PARQUET_SERDE)
     );
     assert_eq!(psd.columns().len(), 2);
+}
+
+/// Landing hands its partitions to the registrar: a landed file is queryable through the catalog
+/// with no crawler, and an independent reader sees the same rows and partition values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn landed_and_sequenced_files_are_registered_without_a_crawler() {
+    let env = env();
+    let client = glue();
+    env.declare_variant("sales.orders", "glue.landed", "glue-landed/")
+        .await;
+    env.land_sample_as(
+        "sales/orders/2024/orders 2024-01-15.csv",
+        "glue-landed/orders.csv",
+    )
+    .await;
+    let out = env
+        .landing()
+        .handle(serde_json::json!({ "bucket": env.config.landing_bucket, "key": "glue-landed/orders.csv" }))
+        .await
+        .unwrap();
+    let o = &out["objects"][0];
+    assert_eq!(o["status"], "converted", "{o:#}");
+    let reg = &o["registration"];
+    assert_eq!(reg["table"], "glue_landed");
+    let written: Vec<String> = o["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["key"].as_str().unwrap().to_string())
+        .collect();
+    let parts = partitions(&client, "glue_landed").await;
+    assert_eq!(
+        parts.len() as u64,
+        reg["partitions_created"].as_u64().unwrap()
+    );
+    assert_eq!(parts.len(), o["partitions"].as_array().unwrap().len());
+
+    // DuckDB over the files under the registered partition locations, Hive partitioning on.
+    let dir = env
+        .download(&env.config.clean_bucket, &written, "glue-landed")
+        .await;
+    let mut total = 0i64;
+    for p in &parts {
+        let loc = p.storage_descriptor().unwrap().location().unwrap();
+        let prefix = loc
+            .strip_prefix(&format!("s3://{}/", env.config.clean_bucket))
+            .unwrap();
+        let rows = tributary_integration::duckdb(&format!(
+            "SELECT count(*), min(region) FROM read_parquet('{}/{prefix}*.parquet', hive_partitioning = true)",
+            dir.display()
+        ));
+        assert_eq!(rows[0][1], serde_json::json!(p.values()[0]), "{loc}");
+        total += rows[0][0].as_i64().unwrap();
+    }
+    assert_eq!(total as u64, o["rows_written"].as_u64().unwrap());
+
+    // DMS files: the raw-zone table, partitioned by the declared DEPARTMENT_ID (bigint).
+    env.declare_variant("hr.employees_cdc", "glue.cdc", "glue-dms/HR/EMPLOYEES/")
+        .await;
+    env.land_sample_as(
+        "dms/HR/EMPLOYEES/LOAD00000001.csv",
+        "glue-dms/HR/EMPLOYEES/LOAD00000001.csv",
+    )
+    .await;
+    let out = env
+        .landing()
+        .handle(serde_json::json!({ "bucket": env.config.landing_bucket, "key": "glue-dms/HR/EMPLOYEES/LOAD00000001.csv" }))
+        .await
+        .unwrap();
+    assert_eq!(out["objects"][0]["status"], "sequenced", "{out:#}");
+    let t = client
+        .get_table()
+        .database_name(&env.config.glue_database)
+        .name("glue_cdc")
+        .send()
+        .await
+        .unwrap();
+    let t = t.table().unwrap();
+    let keys: Vec<(&str, &str)> = t
+        .partition_keys()
+        .iter()
+        .map(|c| (c.name(), c.r#type().unwrap()))
+        .collect();
+    assert_eq!(keys, [("department_id", "bigint")]);
+    let cols: Vec<&str> = t
+        .storage_descriptor()
+        .unwrap()
+        .columns()
+        .iter()
+        .map(|c| c.name())
+        .collect();
+    assert_eq!(&cols[..4], ["_op", "_seq", "_source_file", "_commit_ts"]);
+    let parts = partitions(&client, "glue_cdc").await;
+    let mut values: Vec<String> = parts.iter().map(|p| p.values()[0].clone()).collect();
+    values.sort();
+    assert_eq!(values, ["100", "60", "90"]);
+    // Partition locations are the objects' real (case-sensitive) prefixes.
+    for p in &parts {
+        let loc = p.storage_descriptor().unwrap().location().unwrap();
+        let prefix = loc
+            .strip_prefix(&format!("s3://{}/", env.config.raw_bucket))
+            .unwrap();
+        assert!(
+            !env.list(&env.config.raw_bucket, prefix).await.is_empty(),
+            "no objects under {loc}"
+        );
+    }
 }
