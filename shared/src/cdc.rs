@@ -397,12 +397,9 @@ pub fn sequence_csv<R: Read + Send>(
     let mut run = Run::new(spec, outputs, rejects);
     run.report.base.compressed = gzip;
     run.report.base.format = Some(TextFormat::Csv);
-    let result = run.csv(reader).map_err(|e| match e {
-        ConvertError::Unreadable { .. } if failed.load(std::sync::atomic::Ordering::Relaxed) => {
-            ConvertError::Source(io::Error::other("source stream failed while reading"))
-        }
-        e => e,
-    });
+    let result = run
+        .csv(reader)
+        .map_err(|e| crate::convert::blame_source(e, &failed));
     match result {
         Ok(()) => run.finish(),
         Err(e) => {

@@ -264,13 +264,7 @@ pub fn convert<R: Read + Send>(
         TextFormat::Csv | TextFormat::Tsv => run.delimited(reader),
         TextFormat::Parquet => Err(run.unreadable("Parquet is not a text format")),
     };
-    let result = result.map_err(|e| match e {
-        // A decode error caused by the network is a source failure (retry), not bad data.
-        ConvertError::Unreadable { .. } if failed.load(Ordering::Relaxed) => {
-            ConvertError::Source(io::Error::other("source stream failed while reading"))
-        }
-        e => e,
-    });
+    let result = result.map_err(|e| blame_source(e, &failed));
     match result {
         Ok(()) => run.finish(),
         Err(e) => {
@@ -304,6 +298,17 @@ pub(crate) fn open_text<'r, R: Read + Send + 'r>(
         Box::new(raw)
     };
     Ok((reader, gzip, failed))
+}
+
+/// A decode error caused by the network (the flag from [`open_text`]) is a source failure, to
+/// be retried, not bad data.
+pub(crate) fn blame_source(e: ConvertError, source_failed: &AtomicBool) -> ConvertError {
+    match e {
+        ConvertError::Unreadable { .. } if source_failed.load(Ordering::Relaxed) => {
+            ConvertError::Source(io::Error::other("source stream failed while reading"))
+        }
+        e => e,
+    }
 }
 
 /// Maps a Parquet write error: failures of the sink underneath are sink (storage) errors.
