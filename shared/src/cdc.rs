@@ -400,13 +400,7 @@ pub fn sequence_csv<R: Read + Send>(
     let result = run
         .csv(reader)
         .map_err(|e| crate::convert::blame_source(e, &failed));
-    match result {
-        Ok(()) => run.finish(),
-        Err(e) => {
-            run.abort();
-            Err(e)
-        }
-    }
+    run.conclude(result)
 }
 
 /// Sequences a DMS Parquet file (read from a local file: Parquet needs random access). Values
@@ -420,13 +414,7 @@ pub fn sequence_parquet(
     let mut run = Run::new(spec, outputs, rejects);
     run.report.base.format = Some(TextFormat::Parquet);
     let result = run.parquet(file);
-    match result {
-        Ok(()) => run.finish(),
-        Err(e) => {
-            run.abort();
-            Err(e)
-        }
-    }
+    run.conclude(result)
 }
 
 /// Where each field is in a record.
@@ -1091,6 +1079,17 @@ impl<'a> Run<'a> {
             });
         }
         Ok(())
+    }
+
+    /// Publishes after a complete read, or discards everything after a failed one.
+    fn conclude(mut self, read: Result<(), ConvertError>) -> Result<CdcReport, ConvertError> {
+        match read {
+            Ok(()) => self.finish(),
+            Err(e) => {
+                self.abort();
+                Err(e)
+            }
+        }
     }
 
     fn finish(mut self) -> Result<CdcReport, ConvertError> {

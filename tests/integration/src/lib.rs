@@ -333,6 +333,16 @@ pub fn duckdb(sql: &str) -> Vec<Vec<serde_json::Value>> {
     serde_json::from_slice(&out.stdout).expect("duckdb JSON")
 }
 
+/// The line numbers listed in a quarantine report's `rejections`.
+pub fn rejection_lines(report: &serde_json::Value) -> Vec<u64> {
+    report["rejections"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["line"].as_u64())
+        .collect()
+}
+
 /// Reads Parquet bytes into rows of display strings (NULL → empty string).
 pub fn parquet_rows(data: Vec<u8>) -> (Vec<String>, Vec<Vec<String>>) {
     use arrow::util::display::array_value_to_string;

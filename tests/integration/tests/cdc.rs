@@ -183,12 +183,7 @@ async fn shuffled_and_duplicated_delivery_gives_the_in_order_raw_tier() {
         report["rejections_by_reason"],
         json!({ "invalid_value": 1, "unknown_op": 1, "wrong_column_count": 1 })
     );
-    let lines: Vec<u64> = report["rejections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["line"].as_u64().unwrap())
-        .collect();
+    let lines = tributary_integration::rejection_lines(&report);
     assert_eq!(lines, [2, 3, 4]);
     let rejected = String::from_utf8(
         env.get(

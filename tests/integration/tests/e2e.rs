@@ -99,6 +99,14 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
+/// A function's first invocation: it compiles the binary if needed, so a cold build is allowed for.
+async fn first_invoke(port: u16, path: &'static str, event: &'static str) -> (u16, Value) {
+    tokio::task::spawn_blocking(move || post(port, path, &fixture(event), Duration::from_secs(900)))
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("invoke failed: {e}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_landing_binary_under_cargo_lambda_watch() {
     let env = env();
@@ -154,18 +162,7 @@ async fn s3_landing_binary_under_cargo_lambda_watch() {
         std::thread::sleep(Duration::from_millis(250));
     }
     let invoke = "/2015-03-31/functions/s3-landing/invocations";
-    // The first invocation compiles the function if needed: allow for a cold build.
-    let (status, out) = tokio::task::spawn_blocking(move || {
-        post(
-            port,
-            invoke,
-            &fixture("s3-put.json"),
-            Duration::from_secs(900),
-        )
-    })
-    .await
-    .unwrap()
-    .unwrap_or_else(|e| panic!("invoke failed: {e}"));
+    let (status, out) = first_invoke(port, invoke, "s3-put.json").await;
     assert_eq!(status, 200, "{out}\n{}", watch.log_tail());
     let o = &out["objects"][0];
     assert_eq!(o["status"], "converted", "{out:#}");
@@ -224,17 +221,7 @@ async fn s3_landing_binary_under_cargo_lambda_watch() {
     env.land_sample("dms/HR/EMPLOYEES/2024/11/05/20241105-134501123.csv")
         .await;
     let cdc = "/2015-03-31/functions/cdc-sequencer/invocations";
-    let (status, out) = tokio::task::spawn_blocking(move || {
-        post(
-            port,
-            cdc,
-            &fixture("dms-cdc-put.json"),
-            Duration::from_secs(900),
-        )
-    })
-    .await
-    .unwrap()
-    .unwrap_or_else(|e| panic!("invoke failed: {e}"));
+    let (status, out) = first_invoke(port, cdc, "dms-cdc-put.json").await;
     assert_eq!(status, 200, "{out}\n{}", watch.log_tail());
     let o = &out["objects"][0];
     assert_eq!(o["status"], "sequenced", "{out:#}");

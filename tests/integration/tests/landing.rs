@@ -390,12 +390,7 @@ async fn bad_input_is_quarantined_with_a_report_and_counts_reconcile() {
         (Some(1), Some(1), Some(1)),
         "{report:#}"
     );
-    let lines: Vec<u64> = report["rejections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["line"].as_u64().unwrap())
-        .collect();
+    let lines = tributary_integration::rejection_lines(&report);
     assert_eq!(lines, vec![5, 8, 13], "{report:#}");
     let rejected = env
         .get(
