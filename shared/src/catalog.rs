@@ -8,6 +8,7 @@
 //! | catalog | `dataset#<id>` | `declaration` | `doc`: the [`Dataset`] declaration as JSON |
 //! | catalog | `dataset#<id>` | `stats` | row/byte/file counts (atomic `ADD`), last update, location, schema |
 //! | catalog | `route#<landing prefix>` | `route` | `dataset_id` |
+//! | catalog | `zroute#<zone>#<zone prefix>` | `route` | `dataset_id` (only for a declared `zone_prefix`) |
 //! | ledger | `object#<bucket>/<key>` | `<version id or ETag>` | outcome summary of one processed object |
 //!
 //! Invariants:
@@ -64,6 +65,31 @@ pub struct BusinessMetadata {
     pub allowed_groups: Vec<String>,
 }
 
+/// How partition folders are laid out under a dataset's zone prefix.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// `k=v/` segments, one per partition column, in declaration order (Tributary's writers).
+    #[default]
+    Hive,
+    /// AWS DMS date folders `YYYY/MM/DD/` (`DatePartitionSequence` `YYYYMMDD`, slashes):
+    /// partition keys `year`, `month`, `day`.
+    DmsDate,
+    /// `YYYY/MM/DD/HH/` (`DatePartitionSequence` `YYYYMMDDHH`): `year`, `month`, `day`, `hour`.
+    DmsDateHour,
+}
+
+impl Layout {
+    /// The partition keys a date layout implies (`None` for Hive: they come from the path).
+    pub fn date_keys(self) -> Option<&'static [&'static str]> {
+        match self {
+            Layout::Hive => None,
+            Layout::DmsDate => Some(&["year", "month", "day"]),
+            Layout::DmsDateHour => Some(&["year", "month", "day", "hour"]),
+        }
+    }
+}
+
 /// A dataset (table), declared once in the catalog; see the project's data contracts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Dataset {
@@ -86,6 +112,18 @@ pub struct Dataset {
     pub partition_columns: Vec<String>,
     #[serde(default)]
     pub business: BusinessMetadata,
+    /// Partition folder layout in the zone (`hive`, `dms-date`, `dms-date-hour`).
+    #[serde(default, skip_serializing_if = "is_hive")]
+    pub layout: Layout,
+    /// Key prefix of the dataset's objects in its zone bucket, ending in `/`; absent → `<id>/`.
+    /// Declare it when another producer writes the zone data in place (an AWS DMS S3 target
+    /// writes `<BucketFolder>/<schema>/<table>/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_prefix: Option<String>,
+}
+
+fn is_hive(l: &Layout) -> bool {
+    *l == Layout::Hive
 }
 
 fn default_zone() -> String {
@@ -96,6 +134,32 @@ impl Dataset {
     /// Path-safe name used as the dataset's key prefix in every zone.
     pub fn path_name(&self) -> &str {
         &self.id
+    }
+
+    /// The dataset's key prefix in its zone bucket (ends with `/`).
+    pub fn zone_prefix(&self) -> String {
+        self.zone_prefix
+            .clone()
+            .unwrap_or_else(|| format!("{}/", self.path_name()))
+    }
+
+    /// Columns every file must hold (lower case): the primary key and the declared non-nullable
+    /// columns. A file without one of them is a schema conflict, not an evolution.
+    pub fn required_columns(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .primary_key
+            .iter()
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        if let Some(schema) = &self.schema {
+            for c in schema.columns.iter().filter(|c| !c.nullable) {
+                let n = c.name.to_ascii_lowercase();
+                if !out.contains(&n) {
+                    out.push(n);
+                }
+            }
+        }
+        out
     }
 
     /// Whether the dataset's files are AWS DMS full-load/CDC output (sequenced into the raw zone).
@@ -120,6 +184,18 @@ impl Dataset {
                     return Err(format!("column {c} is not in the schema"));
                 }
             }
+        }
+        if let Some(p) = &self.zone_prefix
+            && (!p.ends_with('/') || p.starts_with('/') || p.len() < 2)
+        {
+            return Err("zone_prefix must end with '/' and not start with it".into());
+        }
+        if self.layout != Layout::Hive && !self.partition_columns.is_empty() {
+            return Err(
+                "a dms-date layout takes its partitions (year, month, day[, hour]) from the date \
+                 folders; partition_columns must be empty"
+                    .into(),
+            );
         }
         if self.is_dms() {
             if self.schema.is_none() {
@@ -208,6 +284,13 @@ pub trait DatasetCatalog: Send + Sync {
         key: &str,
     ) -> impl Future<Output = Result<Option<Dataset>, CatalogError>> + Send;
     fn get(&self, id: &str) -> impl Future<Output = Result<Option<Dataset>, CatalogError>> + Send;
+    /// The dataset owning `key` in the `zone` bucket: the longest declared `zone_prefix` of the
+    /// key, else the dataset whose id is the key's first segment (Tributary's own layout).
+    fn resolve_zone(
+        &self,
+        zone: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<Dataset>, CatalogError>> + Send;
     /// The schema recorded for a dataset (declared or inferred from its first file).
     fn recorded_schema(
         &self,
@@ -262,6 +345,9 @@ fn dataset_pk(id: &str) -> String {
 fn route_pk(prefix: &str) -> String {
     format!("route#{prefix}")
 }
+fn zone_route_pk(zone: &str, prefix: &str) -> String {
+    format!("zroute#{zone}#{prefix}")
+}
 fn ledger_pk(bucket: &str, key: &str) -> String {
     format!("object#{bucket}/{key}")
 }
@@ -286,25 +372,13 @@ impl DynamoCatalog {
         }
     }
 
-    fn parse_declaration(
-        id: &str,
-        item: &HashMap<String, AttributeValue>,
-    ) -> Result<Dataset, CatalogError> {
-        let doc = item.get("doc").and_then(|v| v.as_s().ok()).ok_or_else(|| {
-            CatalogError::BadDeclaration {
-                id: id.into(),
-                reason: "attribute doc is missing".into(),
-            }
-        })?;
-        serde_json::from_str(doc).map_err(|e| CatalogError::BadDeclaration {
-            id: id.into(),
-            reason: e.to_string(),
-        })
-    }
-}
-
-impl DatasetCatalog for DynamoCatalog {
-    async fn resolve(&self, key: &str) -> Result<Option<Dataset>, CatalogError> {
+    /// The dataset id of the longest route among `key`'s directory prefixes (one
+    /// `BatchGetItem`), with `pk` naming a prefix's route item.
+    async fn longest_route(
+        &self,
+        key: &str,
+        pk: impl Fn(&str) -> String,
+    ) -> Result<Option<String>, CatalogError> {
         let prefixes = candidate_prefixes(key);
         if prefixes.is_empty() {
             return Ok(None);
@@ -313,13 +387,9 @@ impl DatasetCatalog for DynamoCatalog {
         let keys: Vec<HashMap<String, AttributeValue>> = prefixes
             .iter()
             .take(100)
-            .map(|p| {
-                HashMap::from([
-                    ("pk".to_string(), s(route_pk(p))),
-                    ("sk".to_string(), s("route")),
-                ])
-            })
+            .map(|p| HashMap::from([("pk".to_string(), s(pk(p))), ("sk".to_string(), s("route"))]))
             .collect();
+        let wanted: HashMap<String, &str> = prefixes.iter().map(|p| (pk(p), *p)).collect();
         let mut found: HashMap<String, String> = HashMap::new();
         let mut request = Some(HashMap::from([(
             self.catalog_table.clone(),
@@ -355,14 +425,50 @@ impl DatasetCatalog for DynamoCatalog {
                     item.get("pk").and_then(|v| v.as_s().ok()),
                     item.get("dataset_id").and_then(|v| v.as_s().ok()),
                 ) {
-                    found.insert(pk.trim_start_matches("route#").to_string(), id.clone());
+                    if let Some(p) = wanted.get(pk) {
+                        found.insert(p.to_string(), id.clone());
+                    }
                 }
             }
             request = out.unprocessed_keys().cloned();
         }
-        match prefixes.iter().find_map(|p| found.get(*p)) {
-            Some(id) => self.get(id).await,
+        Ok(prefixes.iter().find_map(|p| found.get(*p)).cloned())
+    }
+
+    fn parse_declaration(
+        id: &str,
+        item: &HashMap<String, AttributeValue>,
+    ) -> Result<Dataset, CatalogError> {
+        let doc = item.get("doc").and_then(|v| v.as_s().ok()).ok_or_else(|| {
+            CatalogError::BadDeclaration {
+                id: id.into(),
+                reason: "attribute doc is missing".into(),
+            }
+        })?;
+        serde_json::from_str(doc).map_err(|e| CatalogError::BadDeclaration {
+            id: id.into(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+impl DatasetCatalog for DynamoCatalog {
+    async fn resolve(&self, key: &str) -> Result<Option<Dataset>, CatalogError> {
+        match self.longest_route(key, route_pk).await? {
+            Some(id) => self.get(&id).await,
             None => Ok(None),
+        }
+    }
+
+    async fn resolve_zone(&self, zone: &str, key: &str) -> Result<Option<Dataset>, CatalogError> {
+        if let Some(id) = self.longest_route(key, |p| zone_route_pk(zone, p)).await? {
+            return self.get(&id).await;
+        }
+        match key.split_once('/') {
+            Some((first, _)) if !first.is_empty() => {
+                Ok(self.get(first).await?.filter(|d| d.zone_prefix.is_none()))
+            }
+            _ => Ok(None),
         }
     }
 
@@ -446,6 +552,13 @@ impl DatasetCatalog for DynamoCatalog {
                 ("dataset_id".into(), s(&ds.id)),
             ])),
         ];
+        if let Some(prefix) = &ds.zone_prefix {
+            items.push(put(HashMap::from([
+                ("pk".into(), s(zone_route_pk(&ds.zone, prefix))),
+                ("sk".into(), s("route")),
+                ("dataset_id".into(), s(&ds.id)),
+            ])));
+        }
         if let Some(schema) = &ds.schema {
             items.push(
                 TransactWriteItem::builder()

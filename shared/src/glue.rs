@@ -6,6 +6,17 @@
 //! partitions it is given with `BatchCreatePartition`, at most [`MAX_PARTITIONS_PER_CALL`] per
 //! call, each partition's storage descriptor copied from the table with its own location.
 //!
+//! Partition values come from the object's path, per the dataset's [`Layout`]: Hive `k=v/`
+//! segments, or AWS DMS date folders `YYYY/MM/DD[/HH]/` (keys `year`, `month`, `day`[, `hour`],
+//! Glue type `string`, location the folder itself); see [`partition_from_path`].
+//!
+//! **Schema evolution** ([`evolve`]): a file may add nullable columns (appended to the table) or
+//! widen a type (`int` → `bigint`/`double`, `float` → `double`). The new columns are cascaded to
+//! every existing partition's descriptor *first*, then the table is updated, so a run killed
+//! half-way is redone whole by the next one. Anything else (a narrowed or changed type, a missing
+//! required column, a new required column, other partition keys) is [`GlueError::Incompatible`]:
+//! nothing in the catalog changes and the caller quarantines the file.
+//!
 //! Invariants:
 //! - **Idempotent**: `AlreadyExistsException` for a table or a partition counts as success, so
 //!   re-runs and concurrent registrations are harmless.
@@ -13,17 +24,18 @@
 //! - **Few calls**: partitions registered (or found present) by this container are remembered and
 //!   not sent again while it is warm.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Mutex;
 
 use aws_sdk_glue::types::{
-    Column as GlueColumn, PartitionInput, SerDeInfo, StorageDescriptor, TableInput,
+    BatchUpdatePartitionRequestEntry, Column as GlueColumn, PartitionInput, SerDeInfo,
+    StorageDescriptor, TableInput,
 };
 use serde::Serialize;
 
-use crate::catalog::Dataset;
-use crate::convert::escape_partition_value;
+use crate::catalog::{Dataset, Layout};
+use crate::convert::{HIVE_DEFAULT_PARTITION, escape_partition_value};
 use crate::error::{AwsError, Classify, ErrorKind};
 use crate::schema::{ColumnType, TableSchema};
 
@@ -41,6 +53,9 @@ pub enum GlueError {
     Aws(#[from] AwsError),
     #[error("table {table}: {reason}")]
     Definition { table: String, reason: String },
+    /// The file's schema cannot be reconciled with the table's: nothing was changed.
+    #[error("table {table}: incompatible schema change: {reason}")]
+    Incompatible { table: String, reason: String },
     #[error("table {table}: {} partition(s) could not be registered: {failures:?}", failures.len())]
     Partitions {
         table: String,
@@ -52,7 +67,7 @@ impl Classify for GlueError {
     fn kind(&self) -> ErrorKind {
         match self {
             GlueError::Aws(e) => e.kind(),
-            GlueError::Definition { .. } => ErrorKind::BadInput,
+            GlueError::Definition { .. } | GlueError::Incompatible { .. } => ErrorKind::BadInput,
             // Glue's per-partition errors are mostly transient (internal errors, throttling,
             // concurrent modification); anything else needs an operator.
             GlueError::Partitions { failures, .. } => {
@@ -89,20 +104,33 @@ pub struct TableDef {
     pub columns: Vec<(String, String)>,
     pub partition_keys: Vec<(String, String)>,
     pub description: String,
+    /// How partition folders are named under the location.
+    pub layout: Layout,
+    /// Columns (lower case) every file must hold, and new columns a file holds as non-nullable.
+    pub required: Vec<String>,
 }
 
 impl TableDef {
     /// The table of `ds` in a zone: `file_schema` are the columns stored in the files (partition
     /// columns excluded); `partition_keys` name the Hive keys and their types, in path order.
+    /// The location is the dataset's zone prefix; the layout is Hive (use [`Self::with_layout`]
+    /// for data written in place in DMS date folders).
     pub fn new(
         ds: &Dataset,
         bucket: &str,
         file_schema: &TableSchema,
         partition_keys: &[(String, ColumnType)],
     ) -> Self {
+        let mut required = ds.required_columns();
+        for c in file_schema.columns.iter().filter(|c| !c.nullable) {
+            let n = c.name.to_ascii_lowercase();
+            if !required.contains(&n) {
+                required.push(n);
+            }
+        }
         Self {
             name: table_name(&ds.id),
-            location: format!("s3://{bucket}/{}/", ds.path_name()),
+            location: format!("s3://{bucket}/{}", ds.zone_prefix()),
             columns: file_schema
                 .columns
                 .iter()
@@ -114,7 +142,15 @@ impl TableDef {
                 .map(|(n, t)| (n.clone(), t.glue().to_string()))
                 .collect(),
             description: ds.business.description.clone(),
+            layout: Layout::Hive,
+            required,
         }
+    }
+
+    /// The same table with partition folders named per `layout`.
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
     }
 
     fn storage(&self, location: &str) -> StorageDescriptor {
@@ -147,11 +183,15 @@ impl TableDef {
             .expect("the table name is set")
     }
 
-    /// A partition's location: the table's plus the escaped `k=v/` path.
+    /// A partition's location: the table's plus the escaped `k=v/` path (Hive), or the date
+    /// folders `YYYY/MM/DD[/HH]/` (DMS layouts).
     pub fn partition_location(&self, values: &[String]) -> String {
         let mut loc = self.location.clone();
         for ((k, _), v) in self.partition_keys.iter().zip(values) {
-            loc.push_str(&format!("{k}={}/", escape_partition_value(v)));
+            match self.layout {
+                Layout::Hive => loc.push_str(&format!("{k}={}/", escape_partition_value(v))),
+                Layout::DmsDate | Layout::DmsDateHour => loc.push_str(&format!("{v}/")),
+            }
         }
         loc
     }
@@ -167,6 +207,175 @@ fn glue_columns(cols: &[(String, String)]) -> Vec<GlueColumn> {
                 .expect("the column name is set")
         })
         .collect()
+}
+
+/// Undoes [`escape_partition_value`]: `%XX` → the byte; [`HIVE_DEFAULT_PARTITION`] → empty.
+pub fn unescape_partition_value(v: &str) -> Result<String, String> {
+    if v == HIVE_DEFAULT_PARTITION {
+        return Ok(String::new());
+    }
+    crate::events::decode_s3_key(&v.replace('+', "%2B"))
+        .map_err(|e| format!("partition value {v:?}: {e}"))
+}
+
+/// Where an object sits in its table: the partition keys (in path order) and values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathPartition {
+    pub keys: Vec<String>,
+    pub values: Vec<String>,
+}
+
+/// Reads the partition of `rel`, an object's key relative to its dataset's zone prefix, per
+/// `layout`. Hive: every folder must be a `k=v` segment. DMS dates: the folders must be exactly
+/// `YYYY/MM/DD[/HH]` and a real date (hour 00-23).
+pub fn partition_from_path(layout: Layout, rel: &str) -> Result<PathPartition, String> {
+    let folders: Vec<&str> = match rel.rsplit_once('/') {
+        Some((dirs, _)) => dirs.split('/').collect(),
+        None => vec![],
+    };
+    match layout.date_keys() {
+        None => {
+            let mut p = PathPartition {
+                keys: vec![],
+                values: vec![],
+            };
+            for f in folders {
+                let (k, v) = f
+                    .split_once('=')
+                    .filter(|(k, _)| !k.is_empty())
+                    .ok_or_else(|| format!("folder {f:?} is not a Hive k=v segment"))?;
+                p.keys.push(k.to_string());
+                p.values.push(unescape_partition_value(v)?);
+            }
+            Ok(p)
+        }
+        Some(keys) => {
+            let shape = keys
+                .iter()
+                .map(|k| if *k == "year" { "YYYY" } else { "NN" })
+                .collect::<Vec<_>>()
+                .join("/");
+            let bad = || {
+                format!(
+                    "folders {:?} are not DMS date folders {}",
+                    folders.join("/"),
+                    shape
+                        .replacen("NN", "MM", 1)
+                        .replacen("NN", "DD", 1)
+                        .replace("NN", "HH")
+                )
+            };
+            if folders.len() != keys.len() {
+                return Err(bad());
+            }
+            let width_ok = folders.iter().enumerate().all(|(i, f)| {
+                f.len() == if i == 0 { 4 } else { 2 } && f.bytes().all(|b| b.is_ascii_digit())
+            });
+            if !width_ok {
+                return Err(bad());
+            }
+            let n = |i: usize| folders[i].parse::<u32>().unwrap_or(u32::MAX);
+            if chrono::NaiveDate::from_ymd_opt(n(0) as i32, n(1), n(2)).is_none()
+                || (folders.len() == 4 && n(3) > 23)
+            {
+                return Err(format!("{}: not a valid date/hour", bad()));
+            }
+            Ok(PathPartition {
+                keys: keys.iter().map(|k| k.to_string()).collect(),
+                values: folders.iter().map(|f| f.to_string()).collect(),
+            })
+        }
+    }
+}
+
+/// Glue types a column may widen to without rewriting data (Athena, Spark and Trino read the
+/// narrower Parquet physical type under the wider declared one).
+fn widens(from: &str, to: &str) -> bool {
+    matches!(
+        (from, to),
+        ("tinyint", "smallint" | "int" | "bigint" | "double")
+            | ("smallint", "int" | "bigint" | "double")
+            | ("int", "bigint" | "double")
+            | ("float", "double")
+    )
+}
+
+/// What a compatible schema change does to a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evolution {
+    /// The table's new columns: the current ones (types widened) then the added ones.
+    pub columns: Vec<(String, String)>,
+    pub added: Vec<String>,
+    pub widened: Vec<String>,
+}
+
+/// Compares the columns of a file (`def`) with the table's `current` columns. `Ok(None)`: the
+/// file fits as it is (it may lack nullable columns: readers see nulls). `Ok(Some)`: the table
+/// must evolve. `Err`: the change is incompatible (the reason names the column).
+pub fn evolve(current: &[(String, String)], def: &TableDef) -> Result<Option<Evolution>, String> {
+    let lower = |n: &str| n.to_ascii_lowercase();
+    let mut columns: Vec<(String, String)> = current
+        .iter()
+        .map(|(n, t)| (lower(n), t.to_ascii_lowercase()))
+        .collect();
+    let (mut added, mut widened) = (vec![], vec![]);
+    for (name, ty) in &def.columns {
+        let (name, ty) = (lower(name), ty.to_ascii_lowercase());
+        match columns.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, cur)) if *cur == ty => {}
+            Some((_, cur)) if widens(cur, &ty) => {
+                widened.push(format!("{name}: {cur} -> {ty}"));
+                *cur = ty;
+            }
+            Some((_, cur)) if widens(&ty, cur) => {
+                return Err(format!("column {name} narrowed from {cur} to {ty}"));
+            }
+            Some((_, cur)) => {
+                return Err(format!("column {name} changed type from {cur} to {ty}"));
+            }
+            None if def.partition_keys.iter().any(|(k, _)| lower(k) == name) => {
+                return Err(format!("column {name} is also a partition key"));
+            }
+            None if def.required.contains(&name) => {
+                return Err(format!(
+                    "new column {name} is required (not nullable), but existing data has no \
+                     values for it"
+                ));
+            }
+            None => {
+                added.push(name.clone());
+                columns.push((name, ty));
+            }
+        }
+    }
+    for (name, _) in current {
+        let name = lower(name);
+        if def.required.contains(&name) && !def.columns.iter().any(|(n, _)| lower(n) == name) {
+            return Err(format!("required column {name} is missing from the file"));
+        }
+    }
+    Ok(
+        (!added.is_empty() || !widened.is_empty()).then_some(Evolution {
+            columns,
+            added,
+            widened,
+        }),
+    )
+}
+
+/// A table as the catalog holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableState {
+    pub columns: Vec<(String, String)>,
+    pub partition_keys: Vec<(String, String)>,
+    pub location: String,
+}
+
+/// A registered partition: its values and location.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionState {
+    pub values: Vec<String>,
+    pub location: String,
 }
 
 /// A partition that could not be registered.
@@ -186,6 +395,17 @@ pub struct RegisterSummary {
     pub partitions_present: u64,
     pub partitions_failed: Vec<PartitionFailure>,
     pub glue_calls: u64,
+    /// Schema evolution: columns added to the table, types widened, partitions updated.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub columns_added: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub columns_widened: Vec<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub partitions_updated: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The capability to define tables and register partitions. Implemented for Glue.
@@ -198,6 +418,26 @@ pub trait PartitionCatalog: Send + Sync {
         &self,
         def: &TableDef,
         partitions: &[Vec<String>],
+    ) -> impl Future<Output = Result<Vec<PartitionFailure>, GlueError>> + Send;
+    /// The table's current definition; `None` if it does not exist.
+    fn get_table(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<TableState>, GlueError>> + Send;
+    /// Replaces the table's definition (columns, location, keys) with `def`.
+    fn update_table(&self, def: &TableDef) -> impl Future<Output = Result<(), GlueError>> + Send;
+    /// One page of the table's partitions and the token of the next page.
+    fn get_partitions(
+        &self,
+        table: &str,
+        token: Option<String>,
+    ) -> impl Future<Output = Result<(Vec<PartitionState>, Option<String>), GlueError>> + Send;
+    /// Gives up to [`MAX_PARTITIONS_PER_CALL`] partitions `def`'s columns, each keeping its
+    /// location; returns the failed ones.
+    fn update_partitions(
+        &self,
+        def: &TableDef,
+        partitions: &[PartitionState],
     ) -> impl Future<Output = Result<Vec<PartitionFailure>, GlueError>> + Send;
 }
 
@@ -281,12 +521,145 @@ impl PartitionCatalog for GlueCatalog {
             })
             .collect())
     }
+
+    async fn get_table(&self, name: &str) -> Result<Option<TableState>, GlueError> {
+        let out = match self
+            .client
+            .get_table()
+            .database_name(&self.database)
+            .name(name)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_entity_not_found_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(AwsError::from_sdk(format!("glue:GetTable {name}"), e).into()),
+        };
+        let Some(t) = out.table() else {
+            return Ok(None);
+        };
+        let cols = |c: &[GlueColumn]| {
+            c.iter()
+                .map(|c| {
+                    (
+                        c.name().to_string(),
+                        c.r#type().unwrap_or("string").to_string(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let sd = t.storage_descriptor();
+        Ok(Some(TableState {
+            columns: sd.map(|sd| cols(sd.columns())).unwrap_or_default(),
+            partition_keys: cols(t.partition_keys()),
+            location: sd
+                .and_then(|sd| sd.location())
+                .unwrap_or_default()
+                .to_string(),
+        }))
+    }
+
+    async fn update_table(&self, def: &TableDef) -> Result<(), GlueError> {
+        self.client
+            .update_table()
+            .database_name(&self.database)
+            .table_input(def.input())
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("glue:UpdateTable {}", def.name), e))?;
+        Ok(())
+    }
+
+    async fn get_partitions(
+        &self,
+        table: &str,
+        token: Option<String>,
+    ) -> Result<(Vec<PartitionState>, Option<String>), GlueError> {
+        let out = self
+            .client
+            .get_partitions()
+            .database_name(&self.database)
+            .table_name(table)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("glue:GetPartitions {table}"), e))?;
+        let parts = out
+            .partitions()
+            .iter()
+            .map(|p| PartitionState {
+                values: p.values().to_vec(),
+                location: p
+                    .storage_descriptor()
+                    .and_then(|sd| sd.location())
+                    .unwrap_or_default()
+                    .to_string(),
+            })
+            .collect();
+        Ok((parts, out.next_token().map(str::to_string)))
+    }
+
+    async fn update_partitions(
+        &self,
+        def: &TableDef,
+        partitions: &[PartitionState],
+    ) -> Result<Vec<PartitionFailure>, GlueError> {
+        let entries = partitions
+            .iter()
+            .map(|p| {
+                BatchUpdatePartitionRequestEntry::builder()
+                    .set_partition_value_list(Some(p.values.clone()))
+                    .partition_input(
+                        PartitionInput::builder()
+                            .set_values(Some(p.values.clone()))
+                            .storage_descriptor(def.storage(&p.location))
+                            .build(),
+                    )
+                    .build()
+                    .expect("values and input are set")
+            })
+            .collect();
+        let out = self
+            .client
+            .batch_update_partition()
+            .database_name(&self.database)
+            .table_name(&def.name)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| {
+                AwsError::from_sdk(format!("glue:BatchUpdatePartition {}", def.name), e)
+            })?;
+        Ok(out
+            .errors()
+            .iter()
+            .map(|e| PartitionFailure {
+                values: e.partition_value_list().to_vec(),
+                code: e
+                    .error_detail()
+                    .and_then(|d| d.error_code())
+                    .unwrap_or("Unknown")
+                    .to_string(),
+                message: e
+                    .error_detail()
+                    .and_then(|d| d.error_message())
+                    .unwrap_or_default()
+                    .to_string(),
+            })
+            .collect())
+    }
 }
 
 /// Registers tables and partitions, remembering what this container already registered.
 pub struct Registrar<P> {
     catalog: P,
-    known_tables: Mutex<HashSet<String>>,
+    /// Table name → the columns it is known to have.
+    known_tables: Mutex<HashMap<String, Vec<(String, String)>>>,
     known_partitions: Mutex<HashSet<(String, Vec<String>)>>,
 }
 
@@ -294,12 +667,135 @@ impl<P: PartitionCatalog> Registrar<P> {
     pub fn new(catalog: P) -> Self {
         Self {
             catalog,
-            known_tables: Mutex::new(HashSet::new()),
+            known_tables: Mutex::new(HashMap::new()),
             known_partitions: Mutex::new(HashSet::new()),
         }
     }
 
-    /// Makes `def` exist and every partition in `partitions` (values in key order) registered.
+    /// Makes `def`'s table exist and able to hold a file with `def`'s columns: creates it, or
+    /// evolves it (see the module docs), or fails with [`GlueError::Incompatible`] having changed
+    /// nothing. Returns the table as it now is: `def` with the table's full column list.
+    pub async fn ensure_table(
+        &self,
+        def: &TableDef,
+        summary: &mut RegisterSummary,
+    ) -> Result<TableDef, GlueError> {
+        let with_columns = |columns: Vec<(String, String)>| TableDef {
+            columns,
+            ..def.clone()
+        };
+        let cached = self
+            .known_tables
+            .lock()
+            .expect("lock")
+            .get(&def.name)
+            .cloned();
+        if let Some(cols) = cached
+            && let Ok(None) = evolve(&cols, def)
+        {
+            return Ok(with_columns(cols));
+        }
+        // Unknown here, or the file differs from what this container knows: ask the catalog.
+        summary.glue_calls += 1;
+        let effective = match self.catalog.get_table(&def.name).await? {
+            None => {
+                summary.glue_calls += 1;
+                summary.table_created = self.catalog.create_table(def).await?;
+                if summary.table_created {
+                    def.clone()
+                } else {
+                    // Created concurrently: compare with the winner's definition.
+                    summary.glue_calls += 1;
+                    let current = self.catalog.get_table(&def.name).await?.ok_or_else(|| {
+                        GlueError::Definition {
+                            table: def.name.clone(),
+                            reason: "exists but cannot be read".into(),
+                        }
+                    })?;
+                    self.reconcile(def, current, summary).await?
+                }
+            }
+            Some(current) => self.reconcile(def, current, summary).await?,
+        };
+        self.known_tables
+            .lock()
+            .expect("lock")
+            .insert(def.name.clone(), effective.columns.clone());
+        Ok(effective)
+    }
+
+    /// Fits `def` to the table as it is: same partition keys, then [`evolve`].
+    async fn reconcile(
+        &self,
+        def: &TableDef,
+        current: TableState,
+        summary: &mut RegisterSummary,
+    ) -> Result<TableDef, GlueError> {
+        let keys = |k: &[(String, String)]| {
+            k.iter()
+                .map(|(n, t)| (n.to_ascii_lowercase(), t.to_ascii_lowercase()))
+                .collect::<Vec<_>>()
+        };
+        if keys(&current.partition_keys) != keys(&def.partition_keys) {
+            return Err(GlueError::Incompatible {
+                table: def.name.clone(),
+                reason: format!(
+                    "partition keys {:?} differ from the table's {:?}",
+                    def.partition_keys, current.partition_keys
+                ),
+            });
+        }
+        let evolution =
+            evolve(&current.columns, def).map_err(|reason| GlueError::Incompatible {
+                table: def.name.clone(),
+                reason,
+            })?;
+        let Some(ev) = evolution else {
+            return Ok(TableDef {
+                columns: current.columns,
+                location: current.location,
+                ..def.clone()
+            });
+        };
+        let evolved = TableDef {
+            columns: ev.columns,
+            location: current.location,
+            ..def.clone()
+        };
+        // Partitions first, then the table: a run that dies in between leaves the table as it
+        // was, so the next file redoes the whole evolution.
+        let mut token = None;
+        let mut all = Vec::new();
+        loop {
+            summary.glue_calls += 1;
+            let (page, next) = self.catalog.get_partitions(&def.name, token).await?;
+            all.extend(page);
+            match next {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => break,
+            }
+        }
+        for chunk in all.chunks(MAX_PARTITIONS_PER_CALL) {
+            summary.glue_calls += 1;
+            let failures = self.catalog.update_partitions(&evolved, chunk).await?;
+            if !failures.is_empty() {
+                return Err(GlueError::Partitions {
+                    table: def.name.clone(),
+                    failures,
+                });
+            }
+            summary.partitions_updated += chunk.len() as u64;
+        }
+        summary.glue_calls += 1;
+        self.catalog.update_table(&evolved).await?;
+        summary.columns_added = ev.added;
+        summary.columns_widened = ev.widened;
+        tracing::info!(table = %def.name, added = ?summary.columns_added, widened = ?summary.columns_widened, partitions_updated = summary.partitions_updated, "table schema evolved");
+        Ok(evolved)
+    }
+
+    /// Makes `def`'s table exist (evolving it if needed, see [`Self::ensure_table`]) and every
+    /// partition in `partitions` (values in key order) registered.
     pub async fn register(
         &self,
         def: &TableDef,
@@ -321,20 +817,25 @@ impl<P: PartitionCatalog> Registrar<P> {
                 });
             }
         }
-        if !self.known_tables.lock().expect("lock").contains(&def.name) {
-            summary.glue_calls += 1;
-            summary.table_created = self.catalog.create_table(def).await?;
-            self.known_tables
-                .lock()
-                .expect("lock")
-                .insert(def.name.clone());
-        }
+        let table = self.ensure_table(def, &mut summary).await?;
+        self.register_partitions(&table, partitions, &mut summary)
+            .await?;
+        Ok(summary)
+    }
+
+    /// Registers `partitions` of a table [`Self::ensure_table`] returned.
+    pub async fn register_partitions(
+        &self,
+        table: &TableDef,
+        partitions: &[Vec<String>],
+        summary: &mut RegisterSummary,
+    ) -> Result<(), GlueError> {
         let mut todo: Vec<Vec<String>> = Vec::new();
         {
             let known = self.known_partitions.lock().expect("lock");
             let mut seen = HashSet::new();
             for p in partitions {
-                if known.contains(&(def.name.clone(), p.clone())) {
+                if known.contains(&(table.name.clone(), p.clone())) {
                     summary.partitions_present += 1;
                 } else if seen.insert(p.clone()) {
                     todo.push(p.clone());
@@ -343,7 +844,7 @@ impl<P: PartitionCatalog> Registrar<P> {
         }
         for chunk in todo.chunks(MAX_PARTITIONS_PER_CALL) {
             summary.glue_calls += 1;
-            let failures = self.catalog.create_partitions(def, chunk).await?;
+            let failures = self.catalog.create_partitions(table, chunk).await?;
             let mut failed: HashSet<&Vec<String>> = HashSet::new();
             for f in &failures {
                 if f.code == "AlreadyExistsException" {
@@ -357,10 +858,10 @@ impl<P: PartitionCatalog> Registrar<P> {
             summary.partitions_created += created;
             let mut known = self.known_partitions.lock().expect("lock");
             for p in chunk.iter().filter(|p| !failed.contains(p)) {
-                known.insert((def.name.clone(), p.clone()));
+                known.insert((table.name.clone(), p.clone()));
             }
         }
-        Ok(summary)
+        Ok(())
     }
 }
 

@@ -455,7 +455,7 @@ where
             schema: cached.schema.clone(),
             partition_columns: ds.partition_columns.clone(),
             static_partitions,
-            output_prefix: format!("{}/", ds.path_name()),
+            output_prefix: ds.zone_prefix(),
             output_stem: output_stem(&obj.bucket, &obj.key),
             reject_key: format!(
                 "{}/{}.rejected.{}",
@@ -594,7 +594,7 @@ where
             change_sequence_column: ds.source.change_sequence_column.clone(),
             source_file: obj.key.clone(),
             file,
-            output_prefix: format!("{}/", ds.path_name()),
+            output_prefix: ds.zone_prefix(),
             output_stem: output_stem(&obj.bucket, &obj.key),
             reject_key: format!("{}/{}.rejected.csv", ds.path_name(), obj.key),
             tuning: self.config.landing.clone(),
@@ -785,7 +785,7 @@ where
     }
 
     fn location(&self, ds: &Dataset) -> String {
-        format!("s3://{}/{}/", self.output_bucket(ds), ds.path_name())
+        format!("s3://{}/{}", self.output_bucket(ds), ds.zone_prefix())
     }
 
     async fn publish_converted(
@@ -860,9 +860,23 @@ where
             report.schema.without(&ds.partition_columns)
         };
         let full = ds.schema.as_ref().unwrap_or(&report.schema);
-        s.registration = self
+        match self
             .register(ds, &file_schema, Some(full), &report.outputs)
-            .await?;
+            .await
+        {
+            Ok(r) => s.registration = r,
+            Err(LandingError::Glue(GlueError::Incompatible { table, reason })) => {
+                // The outputs cannot join the table: withdraw them, quarantine the source.
+                for o in &report.outputs {
+                    self.store.delete(self.output_bucket(ds), &o.key).await?;
+                }
+                let reason = format!("schema conflict with Glue table {table}: {reason}");
+                return self
+                    .quarantine_whole(obj, meta, version, Some(ds), reason, None)
+                    .await;
+            }
+            Err(e) => return Err(e),
+        }
         let summary = self.commit(s, &meta.etag, Some(stats)).await?;
         if report.schema_inferred {
             // The next file of this dataset must use the recorded schema.
@@ -880,7 +894,7 @@ where
         ds: &Dataset,
         ingest_date: &str,
     ) -> Result<ObjectSummary, LandingError> {
-        let footer = match self.read_parquet_footer(obj, meta).await? {
+        let footer = match read_parquet_footer(&self.store, obj, meta).await? {
             Ok(f) => f,
             Err(reason) => {
                 return self
@@ -888,10 +902,28 @@ where
                     .await;
             }
         };
+        // A file the table cannot take is quarantined before anything is copied.
+        let def = TableDef::new(
+            ds,
+            self.output_bucket(ds),
+            &footer.schema,
+            &[("ingest_date".into(), ColumnType::Date)],
+        );
+        let mut probe = RegisterSummary::default();
+        match self.registrar.ensure_table(&def, &mut probe).await {
+            Ok(_) => {}
+            Err(GlueError::Incompatible { table, reason }) => {
+                let reason = format!("schema conflict with Glue table {table}: {reason}");
+                return self
+                    .quarantine_whole(obj, meta, version, Some(ds), reason, None)
+                    .await;
+            }
+            Err(e) => return Err(e.into()),
+        }
         let partition = format!("ingest_date={ingest_date}");
         let key = format!(
-            "{}/{partition}/{}-00000.parquet",
-            ds.path_name(),
+            "{}{partition}/{}-00000.parquet",
+            ds.zone_prefix(),
             output_stem(&obj.bucket, &obj.key)
         );
         self.store
@@ -903,7 +935,7 @@ where
         s.rows_read = footer.rows;
         s.rows_written = footer.rows;
         s.bytes_written = meta.size;
-        s.partitions = vec![format!("{}/{partition}", ds.path_name())];
+        s.partitions = vec![format!("{}{partition}", ds.zone_prefix())];
         s.outputs = vec![OutputFile {
             key,
             partition,
@@ -923,6 +955,13 @@ where
             schema: Some(footer.schema.clone()),
         };
         s.registration = self.register(ds, &footer.schema, None, &s.outputs).await?;
+        if let Some(r) = s.registration.as_mut() {
+            r.glue_calls += probe.glue_calls;
+            r.table_created |= probe.table_created;
+            r.columns_added = probe.columns_added;
+            r.columns_widened = probe.columns_widened;
+            r.partitions_updated = probe.partitions_updated;
+        }
         self.commit(s, &meta.etag, Some(stats)).await
     }
 
@@ -967,35 +1006,6 @@ where
             .into());
         }
         Ok(Some(summary))
-    }
-
-    async fn read_parquet_footer(
-        &self,
-        obj: &ObjectRef,
-        meta: &ObjectMeta,
-    ) -> Result<Result<ParquetFooter, String>, LandingError> {
-        if meta.size < 12 {
-            return Ok(Err("not a Parquet file: too small".into()));
-        }
-        let tail = self
-            .store
-            .get_range(&obj.bucket, &obj.key, meta.size - 8, meta.size - 1)
-            .await?;
-        let head = self.store.get_range(&obj.bucket, &obj.key, 0, 3).await?;
-        if &tail[4..] != b"PAR1" || &head[..] != b"PAR1" {
-            return Ok(Err("not a Parquet file: magic bytes PAR1 missing".into()));
-        }
-        let len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
-        if len + 12 > meta.size {
-            return Ok(Err(format!(
-                "corrupt Parquet footer: metadata length {len} exceeds the file"
-            )));
-        }
-        let buf = self
-            .store
-            .get_range(&obj.bucket, &obj.key, meta.size - 8 - len, meta.size - 9)
-            .await?;
-        Ok(parse_parquet_metadata(&buf))
     }
 
     async fn commit(
@@ -1060,15 +1070,44 @@ fn text_format_ext(f: TextFormat) -> &'static str {
 fn partitions_of(ds: &Dataset, outputs: &[OutputFile]) -> Vec<String> {
     let mut parts: Vec<String> = outputs
         .iter()
-        .map(|o| format!("{}/{}", ds.path_name(), o.partition))
+        .map(|o| format!("{}{}", ds.zone_prefix(), o.partition))
         .collect();
     parts.dedup();
     parts
 }
 
-struct ParquetFooter {
-    rows: u64,
-    schema: TableSchema,
+/// Reads and checks a Parquet object's footer with ranged GETs (magic bytes at both ends, metadata
+/// length, decodable metadata): `Ok(Err(reason))` when the object is not valid Parquet.
+pub(crate) async fn read_parquet_footer<S: ObjectStore>(
+    store: &S,
+    obj: &ObjectRef,
+    meta: &ObjectMeta,
+) -> Result<Result<ParquetFooter, String>, StorageError> {
+    if meta.size < 12 {
+        return Ok(Err("not a Parquet file: too small".into()));
+    }
+    let tail = store
+        .get_range(&obj.bucket, &obj.key, meta.size - 8, meta.size - 1)
+        .await?;
+    let head = store.get_range(&obj.bucket, &obj.key, 0, 3).await?;
+    if &tail[4..] != b"PAR1" || &head[..] != b"PAR1" {
+        return Ok(Err("not a Parquet file: magic bytes PAR1 missing".into()));
+    }
+    let len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
+    if len + 12 > meta.size {
+        return Ok(Err(format!(
+            "corrupt Parquet footer: metadata length {len} exceeds the file"
+        )));
+    }
+    let buf = store
+        .get_range(&obj.bucket, &obj.key, meta.size - 8 - len, meta.size - 9)
+        .await?;
+    Ok(parse_parquet_metadata(&buf))
+}
+
+pub(crate) struct ParquetFooter {
+    pub(crate) rows: u64,
+    pub(crate) schema: TableSchema,
 }
 
 fn parse_parquet_metadata(buf: &[u8]) -> Result<ParquetFooter, String> {

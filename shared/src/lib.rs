@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod glue;
 pub mod landing;
+pub mod register;
 pub mod schema;
 pub mod storage;
 pub mod telemetry;

@@ -14,6 +14,7 @@ use tributary::catalog::{Dataset, DynamoCatalog};
 use tributary::config::Config;
 use tributary::glue::GlueCatalog;
 use tributary::landing::Landing;
+use tributary::register::PartitionRegister;
 use tributary::storage::S3Store;
 
 pub struct TestEnv {
@@ -146,6 +147,16 @@ pub fn env() -> &'static TestEnv {
 impl TestEnv {
     pub fn landing(&self) -> Landing<S3Store, DynamoCatalog, GlueCatalog> {
         Landing::new(
+            S3Store::new(self.s3.clone()),
+            self.catalog(),
+            GlueCatalog::new(self.glue(), &self.config.glue_database),
+            self.config.clone(),
+        )
+    }
+
+    /// The partition-register handler over this emulator.
+    pub fn register(&self) -> PartitionRegister<S3Store, DynamoCatalog, GlueCatalog> {
+        PartitionRegister::new(
             S3Store::new(self.s3.clone()),
             self.catalog(),
             GlueCatalog::new(self.glue(), &self.config.glue_database),
@@ -331,6 +342,25 @@ pub fn duckdb(sql: &str) -> Vec<Vec<serde_json::Value>> {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("duckdb JSON")
+}
+
+/// A Parquet file written by DuckDB (an independent writer) from a query.
+pub fn parquet_from_sql(sql: &str) -> Vec<u8> {
+    let dir = repo_root().join("target/test-downloads");
+    std::fs::create_dir_all(&dir).unwrap();
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let path = dir.join(format!(
+        "gen-{}-{}.parquet",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ));
+    duckdb(&format!(
+        "COPY ({sql}) TO '{}' (FORMAT parquet)",
+        path.display()
+    ));
+    let data = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    data
 }
 
 /// The line numbers listed in a quarantine report's `rejections`.
