@@ -51,6 +51,27 @@ WATCH_STARTED = False  # set once this run's watch log exists (only then is its 
 WATCH_LOG_END = None  # log size when the watch was stopped: its shutdown chatter is not shown
 FUNCTION = "s3-landing"
 CDC_FUNCTION = "cdc-sequencer"
+REGISTER_FUNCTION = "partition-register"
+# A dataset an AWS DMS S3 target writes as Parquet *in place* into the raw bucket, in date folders
+# (DatePartitionEnabled): registered by partition-register, never landed.
+IN_PLACE = {"id": "sales.orders_dms", "zone": "raw", "landing_prefix": "sales/orders_dms/",
+            "source": {"format": "parquet"}, "layout": "dms-date", "zone_prefix": "dms/SALES/ORDERS/",
+            "primary_key": ["order_id"],
+            "business": {"name": "Orders (DMS Parquet target)", "owner": "sales-data"}}
+IN_PLACE_FILES = [  # (date folders/file, DuckDB query, what it shows)
+    ("2024/11/05/20241105-101500123.parquet",
+     "SELECT 'I' AS Op, range::BIGINT AS order_id, (range * 10.5)::DOUBLE AS amount FROM range(1, 6)",
+     "new table, partition 2024/11/05"),
+    ("2024/11/06/20241106-083000456.parquet",
+     "SELECT 'U' AS Op, range::BIGINT AS order_id, (range * 11.0)::DOUBLE AS amount FROM range(3, 6)",
+     "partition 2024/11/06"),
+    ("2024/11/07/20241107-120000789.parquet",
+     "SELECT 'U' AS Op, range::BIGINT AS order_id, 99.0::DOUBLE AS amount, 'web' AS channel FROM range(1, 3)",
+     "schema evolution: a new nullable column"),
+    ("2024/11/08/20241108-000000001.parquet",
+     "SELECT 'I' AS Op, 'A-' || range AS order_id, 1.0::DOUBLE AS amount FROM range(2)",
+     "incompatible: order_id is now a string"),
+]
 DMS_PREFIX = "dms/"  # DMS output (tests/data/landing/dms): sequenced by cdc-sequencer
 # Shuffled, with a file delivered twice: the raw tier must not depend on arrival order.
 DMS_ORDER = ["2024/11/06/20241106-090000000.csv", "LOAD00000002.csv", "2024/11/05/20241105-134501123.csv",
@@ -392,12 +413,12 @@ def main(argv):
     datasets = json.loads(DATASETS.read_text())
     declare(ddb, catalog, datasets)
 
-    heading(f"2. Building and serving {FUNCTION} and {CDC_FUNCTION}")
+    heading(f"2. Building and serving {FUNCTION}, {CDC_FUNCTION} and {REGISTER_FUNCTION}")
     start = time.monotonic()
-    step(f"cargo build -p {FUNCTION} -p {CDC_FUNCTION}")
-    build = subprocess.run(["cargo", "build", "-p", FUNCTION, "-p", CDC_FUNCTION], cwd=ROOT)
+    step(f"cargo build -p {FUNCTION} -p {CDC_FUNCTION} -p {REGISTER_FUNCTION}")
+    build = subprocess.run(["cargo", "build", "-p", FUNCTION, "-p", CDC_FUNCTION, "-p", REGISTER_FUNCTION], cwd=ROOT)
     if build.returncode:
-        raise DemoError(f"cargo build -p {FUNCTION} -p {CDC_FUNCTION} failed (exit {build.returncode})")
+        raise DemoError(f"cargo build of the functions failed (exit {build.returncode})")
     build_s = time.monotonic() - start
     step(f"built in {build_s:.1f} s")
     watch = Watch()
@@ -482,6 +503,55 @@ def main(argv):
         results += [r for r in sequenced if r[2]["status"] != "duplicate"]
         redelivered += [r for r in sequenced if r[2]["status"] == "duplicate"]
 
+        heading(f"5c. {REGISTER_FUNCTION}: every zone object as EventBridge delivers it (all registered already)")
+        raw = env("TRIBUTARY_RAW_BUCKET")
+        statuses, created, present, calls = {}, 0, 0, 0
+        for n, (bucket, key, size) in enumerate((b, k, sz) for b in (clean, raw) for k, sz in list_keys(s3, b)):
+            elapsed, out = watch.invoke(eventbridge_event(bucket, key, size, None, None), function=REGISTER_FUNCTION,
+                                        timeout=FIRST_INVOKE_TIMEOUT if n == 0 else INVOKE_TIMEOUT)
+            o, t = out["objects"][0], out["totals"]
+            statuses[o["status"]] = statuses.get(o["status"], 0) + 1
+            created, present, calls = created + t["partitions_created"], present + t["partitions_present"], calls + t["glue_calls"]
+            if n < 3:
+                print(f"{key}  [{elapsed * 1000:.0f} ms] -> {o['status']} {o.get('table')} {o.get('partition')}")
+        print(f"... {sum(statuses.values())} objects: {statuses}; partitions created {created}, already present {present}; "
+              f"Glue calls {calls}")
+        check(set(statuses) == {"registered"} and created == 0,
+              f"zone objects: expected all registered and none created (landing registered them), got {statuses}, {created}")
+
+        heading(f"5d. {REGISTER_FUNCTION}: DMS Parquet written in place in date folders, a new column, a conflict")
+        declare(ddb, catalog, [IN_PLACE])
+        ddb.put_item(TableName=catalog, Item={"pk": {"S": f"zroute#raw#{IN_PLACE['zone_prefix']}"}, "sk": {"S": "route"},
+                                              "dataset_id": {"S": IN_PLACE["id"]}})
+        step(f"{IN_PLACE['id']}: layout {IN_PLACE['layout']}, s3://{raw}/{IN_PLACE['zone_prefix']}YYYY/MM/DD/")
+        gen = duckdb.connect()
+        in_place = {}
+        with tempfile.TemporaryDirectory(prefix="tributary-dms-") as tmp:
+            for rel, sql, what in IN_PLACE_FILES:
+                path = Path(tmp) / "f.parquet"
+                gen.sql(f"COPY ({sql}) TO '{path}' (FORMAT parquet)")
+                key = IN_PLACE["zone_prefix"] + rel
+                r = s3.put_object(Bucket=raw, Key=key, Body=path.read_bytes())
+                elapsed, out = watch.invoke(s3_event(raw, key, path.stat().st_size, r["ETag"].strip('"'), None),
+                                            function=REGISTER_FUNCTION)
+                o, tables = out["objects"][0], out["tables"]
+                in_place[rel] = (o, tables[0] if tables else {})
+                print(f"{key}  ({what})  [{elapsed * 1000:.0f} ms]")
+                print(f"    -> {o['status']}" + (f" partition {o['partition']} at {o.get('location')}" if o["status"] == "registered" else "")
+                      + (f": {o['reason']}" if o.get("reason") else ""))
+                t = tables[0] if tables else {}
+                if t.get("columns_added") or t.get("columns_widened"):
+                    print(f"    table evolved: added {t.get('columns_added', [])}, widened {t.get('columns_widened', [])}, "
+                          f"{t.get('partitions_updated', 0)} existing partition(s) updated")
+        (o1, t1), (o2, _), (o3, t3), (o4, _) = (in_place[rel] for rel, _, _ in IN_PLACE_FILES)
+        check(o1["status"] == "registered" and t1.get("table_created"), f"first DMS file: {o1}")
+        check(o2["status"] == "registered" and o2["partition"] == [["year", "2024"], ["month", "11"], ["day", "06"]], f"second DMS file: {o2}")
+        check(o3["status"] == "registered" and t3.get("columns_added") == ["channel"] and t3.get("partitions_updated") == 2,
+              f"schema evolution: {o3} {t3}")
+        check(o4["status"] == "quarantined" and "order_id changed type" in (o4.get("reason") or ""), f"conflict: {o4}")
+        check(not any(k == IN_PLACE["zone_prefix"] + IN_PLACE_FILES[3][0] for k, _ in list_keys(s3, raw)),
+              "the conflicting file is still in the raw zone")
+
         heading("6. A malformed event (must fail as Tributary.BadInput)")
         elapsed, err = watch.invoke({"hello": "world"}, expect_error=True)
         print(f"{{\"hello\": \"world\"}}  [{elapsed * 1000:.0f} ms] -> HTTP 500 {err.get('errorType')}: {err.get('errorMessage')}")
@@ -508,7 +578,7 @@ def main(argv):
 
     raw = env("TRIBUTARY_RAW_BUCKET")
     heading(f"7b. Raw zone (sequenced CDC): s3://{raw}")
-    raw_keys = list_keys(s3, raw)
+    raw_keys = [(k, sz) for k, sz in list_keys(s3, raw) if not k.startswith(IN_PLACE["zone_prefix"])]
     for key, size in raw_keys:
         print(f"{human(size):>10}  {key}")
     listed = {out["key"] for _, _, o in results if o["status"] == "sequenced" for out in o.get("outputs", [])}
@@ -558,6 +628,13 @@ def main(argv):
             print(f"    {p['Values']} -> {p['StorageDescriptor']['Location']}")
         if len(parts) > 6:
             print(f"    ... {len(parts) - 6} more")
+        cols = table["StorageDescriptor"]["Columns"]
+        print(f"    columns: {', '.join(c['Name'] + ' ' + c['Type'] for c in cols)}")
+        if table["Name"] == "sales_orders_dms":
+            check(len(parts) == 3 and [c["Name"] for c in cols][-1] == "channel"
+                  and all([c["Name"] for c in p["StorageDescriptor"]["Columns"]] == [c["Name"] for c in cols] for p in parts),
+                  f"sales_orders_dms: expected 3 partitions sharing the evolved columns, got {len(parts)}")
+            continue
         ds_id = next((d["id"] for d in datasets if d["id"].replace(".", "_").replace("-", "_").lower() == table["Name"]), None)
         expected = {p for _, _, o in results if o.get("dataset") == ds_id for p in o.get("partitions", [])}
         check(len(parts) == len(expected), f"{table['Name']}: {len(parts)} Glue partitions, {len(expected)} written")

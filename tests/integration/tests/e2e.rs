@@ -1,4 +1,4 @@
-//! End to end: the real `s3-landing` and `cdc-sequencer` binaries served by `cargo lambda watch` (from the project's
+//! End to end: the real `s3-landing`, `cdc-sequencer` and `partition-register` binaries served by `cargo lambda watch` (from the project's
 //! venv), invoked over the Lambda invoke API with the `events/` fixtures, against this binary's
 //! own moto server. Runs alone in its test binary, so its keys never collide with other tests.
 
@@ -241,5 +241,44 @@ async fn s3_landing_binary_under_cargo_lambda_watch() {
     let (status, out) = post(port, cdc, &fixture("s3-put.json"), Duration::from_secs(60)).unwrap();
     assert_eq!(status, 200);
     assert_eq!(out["objects"][0]["status"], "duplicate", "{out:#}");
+
+    // partition-register, with the EventBridge event of one of the sequencer's outputs (the
+    // fixture names it) and a task input listing partitions: the sequencer registered them
+    // already, so both find them present; nothing is created twice.
+    let fx = fixture("zone-object-created.json");
+    let key = fx["detail"]["object"]["key"].as_str().unwrap();
+    assert!(env.exists(&env.config.raw_bucket, key).await, "{key}");
+    let reg = "/2015-03-31/functions/partition-register/invocations";
+    let (status, out) = first_invoke(port, reg, "zone-object-created.json").await;
+    assert_eq!(status, 200, "{out}\n{}", watch.log_tail());
+    let o = &out["objects"][0];
+    assert_eq!(
+        (&o["status"], &o["table"], &o["partition"]),
+        (
+            &json!("registered"),
+            &json!("hr_employees_cdc"),
+            &json!([["DEPARTMENT_ID", "60"]])
+        ),
+        "{out:#}"
+    );
+    assert_eq!(out["totals"]["partitions_present"], 1, "{out:#}");
+    assert_eq!(out["totals"]["partitions_created"], 0, "{out:#}");
+    let (status, out) = post(
+        port,
+        reg,
+        &fixture("register-partitions.json"),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        (
+            out["totals"]["registered"].as_u64(),
+            out["totals"]["partitions_present"].as_u64(),
+            out["totals"]["partitions_failed"].as_u64()
+        ),
+        (Some(2), Some(2), Some(0)),
+        "{out:#}"
+    );
     drop(watch);
 }

@@ -441,3 +441,61 @@ async fn new_columns_evolve_the_table_and_its_partitions_and_conflicts_change_no
     assert_eq!(out["totals"]["partitions_created"], 1, "{out:#}");
     assert_eq!(table_columns("reg_events").await, evolved);
 }
+
+/// s3-landing applies the same rules inline to Parquet it passes through: a new column evolves
+/// the table; a conflicting file is quarantined before anything is copied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn landing_parquet_pass_through_evolves_or_quarantines() {
+    let env = env();
+    let landing_bucket = env.config.landing_bucket.clone();
+    declare(json!({
+        "id": "reg.passthrough", "landing_prefix": "reg/passthrough/",
+        "source": { "format": "parquet" }, "primary_key": ["id"]
+    }))
+    .await;
+    let landing = env.landing();
+    let mut land = async |name: &str, sql: &str| {
+        let key = format!("reg/passthrough/{name}.parquet");
+        env.put(&landing_bucket, &key, parquet_from_sql(sql)).await;
+        landing
+            .handle(s3_event(&landing_bucket, &[&key]))
+            .await
+            .expect("landing")["objects"][0]
+            .clone()
+    };
+    let o = land("a", "SELECT range::BIGINT AS id, 1::INT AS v FROM range(4)").await;
+    assert_eq!(o["status"], "copied", "{o:#}");
+    let o = land(
+        "b",
+        "SELECT range::BIGINT AS id, 2::INT AS v, 'x' AS tag FROM range(4)",
+    )
+    .await;
+    assert_eq!(o["status"], "copied", "{o:#}");
+    assert_eq!(o["registration"]["columns_added"], json!(["tag"]), "{o:#}");
+    let evolved = table_columns("reg_passthrough").await;
+    assert_eq!(
+        evolved.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["id", "v", "tag"]
+    );
+    let before = partitions("reg_passthrough").await;
+    let o = land("c", "SELECT 'k' || range AS id, 3::INT AS v FROM range(4)").await;
+    assert_eq!(o["status"], "quarantined", "{o:#}");
+    assert!(
+        o["reason"]
+            .as_str()
+            .unwrap()
+            .contains("id changed type from bigint to string"),
+        "{o:#}"
+    );
+    assert!(o["outputs"].as_array().unwrap().is_empty(), "{o:#}");
+    let copied: Vec<String> = env
+        .list(&env.config.clean_bucket, "reg.passthrough/")
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(copied.len(), 2, "{copied:?}");
+    assert!(copied.iter().all(|k| !k.contains("/c.parquet")));
+    assert_eq!(table_columns("reg_passthrough").await, evolved);
+    assert_eq!(partitions("reg_passthrough").await, before);
+}
