@@ -225,7 +225,8 @@ where
         };
         match delivery {
             Delivery::Objects(objects) => {
-                let summary = self.register_objects(&objects).await?;
+                // Boxed: the per-object futures nest deeply (S3, DynamoDB and Glue calls).
+                let summary = Box::pin(self.register_objects(&objects)).await?;
                 Ok(serde_json::to_value(summary).expect("summaries serialise"))
             }
             Delivery::Sqs(messages) => {
@@ -236,7 +237,7 @@ where
                             tracing::error!(message_id = %m.message_id, %reason, "unreadable SQS message; left for retry/DLQ");
                             false
                         }
-                        Ok(objects) => match self.register_objects(&objects).await {
+                        Ok(objects) => match Box::pin(self.register_objects(&objects)).await {
                             Ok(_) => true,
                             Err(e) => {
                                 tracing::error!(message_id = %m.message_id, error = %e, kind = ?e.kind(), "registration failed");
