@@ -184,7 +184,8 @@ def declare(ddb, table, datasets):
                             ExpressionAttributeValues={":s": {"S": json.dumps(ds["schema"])}})
         schema = (f"{len(ds['schema']['columns'])} declared columns" if ds.get("schema")
                   else "schema inferred from its first file")
-        parts = ", ".join(ds.get("partition_columns") or []) or "ingest_date"
+        parts = (", ".join(ds.get("partition_columns") or []) or "ingest_date") if ds.get("layout", "hive") == "hive" \
+            else f"{ds['layout']} date folders"
         step(f"{ds['id']:<13} <- s3://landing/{prefix:<14} {ds.get('source', {}).get('format', '?'):<6} "
              f"{schema}; partitions: {parts}")
 
