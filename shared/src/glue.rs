@@ -386,6 +386,22 @@ pub struct PartitionFailure {
     pub message: String,
 }
 
+impl PartitionFailure {
+    fn new(values: &[String], detail: Option<&aws_sdk_glue::types::ErrorDetail>) -> Self {
+        Self {
+            values: values.to_vec(),
+            code: detail
+                .and_then(|d| d.error_code())
+                .unwrap_or("Unknown")
+                .to_string(),
+            message: detail
+                .and_then(|d| d.error_message())
+                .unwrap_or_default()
+                .to_string(),
+        }
+    }
+}
+
 /// What one registration did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RegisterSummary {
@@ -506,19 +522,7 @@ impl PartitionCatalog for GlueCatalog {
         Ok(out
             .errors()
             .iter()
-            .map(|e| PartitionFailure {
-                values: e.partition_values().to_vec(),
-                code: e
-                    .error_detail()
-                    .and_then(|d| d.error_code())
-                    .unwrap_or("Unknown")
-                    .to_string(),
-                message: e
-                    .error_detail()
-                    .and_then(|d| d.error_message())
-                    .unwrap_or_default()
-                    .to_string(),
-            })
+            .map(|e| PartitionFailure::new(e.partition_values(), e.error_detail()))
             .collect())
     }
 
@@ -638,19 +642,7 @@ impl PartitionCatalog for GlueCatalog {
         Ok(out
             .errors()
             .iter()
-            .map(|e| PartitionFailure {
-                values: e.partition_value_list().to_vec(),
-                code: e
-                    .error_detail()
-                    .and_then(|d| d.error_code())
-                    .unwrap_or("Unknown")
-                    .to_string(),
-                message: e
-                    .error_detail()
-                    .and_then(|d| d.error_message())
-                    .unwrap_or_default()
-                    .to_string(),
-            })
+            .map(|e| PartitionFailure::new(e.partition_value_list(), e.error_detail()))
             .collect())
     }
 }
