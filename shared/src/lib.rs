@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod catalog;
 pub mod cdc;
+pub mod compact;
 pub mod config;
 pub mod convert;
 pub mod error;
