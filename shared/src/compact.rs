@@ -479,6 +479,54 @@ pub fn latest_per_key(
     merger.finish(&mut emit)
 }
 
+/// Batches read lazily from one file.
+pub type RawBatches = Box<dyn Iterator<Item = Result<RecordBatch, CompactError>> + Send>;
+
+/// Reads a raw-tier (or snapshot) Parquet file as batches of `batch_rows`, with its Hive
+/// partition values (from the path; not stored in the file) appended as string columns, so rows
+/// of every partition of a table share one schema and a key that moved partitions is still one
+/// key.
+pub fn read_with_partition(
+    path: &Path,
+    partition: &[(String, String)],
+    batch_rows: usize,
+) -> Result<(SchemaRef, RawBatches), CompactError> {
+    use arrow::record_batch::RecordBatchReader;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = File::open(path).map_err(|source| CompactError::Spill {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| ArrowError::ExternalError(Box::new(e)))?
+        .with_batch_size(batch_rows)
+        .build()
+        .map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+    let mut fields: Vec<Field> = reader
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.extend(
+        partition
+            .iter()
+            .map(|(k, _)| Field::new(k, DataType::Utf8, true)),
+    );
+    let schema = Arc::new(Schema::new(fields));
+    let out_schema = schema.clone();
+    let partition = partition.to_vec();
+    let batches = reader.map(move |b| {
+        let b = b?;
+        let mut cols = b.columns().to_vec();
+        for (_, v) in &partition {
+            cols.push(Arc::new(StringArray::from(vec![v.as_str(); b.num_rows()])) as ArrayRef);
+        }
+        Ok(RecordBatch::try_new(out_schema.clone(), cols)?)
+    });
+    Ok((schema, Box::new(batches)))
+}
+
 /// A fresh spill directory under `base` for one compaction.
 pub fn spill_dir(base: &Path, tag: &str) -> PathBuf {
     base.join(format!("tributary-compact-{tag}-{}", std::process::id()))
