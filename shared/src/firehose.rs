@@ -144,13 +144,40 @@ pub struct PartitionKeys {
 
 impl Serialize for PartitionKeys {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let [year, month, day, hour] = self.hour.values();
+        // Digits on the stack: this runs once per record of every response.
+        let mut buf = [0u8; 10];
+        let text = match self.hour.fixed_digits(&mut buf) {
+            Some(t) => [&t[..4], &t[4..6], &t[6..8], &t[8..]],
+            None => return self.hour.values().serialize_with_dataset(&self.dataset, s),
+        };
+        let [year, month, day, hour] = text;
         let mut m = s.serialize_map(Some(5))?;
         m.serialize_entry("dataset", &*self.dataset)?;
-        m.serialize_entry("year", &year)?;
-        m.serialize_entry("month", &month)?;
-        m.serialize_entry("day", &day)?;
-        m.serialize_entry("hour", &hour)?;
+        m.serialize_entry("year", year)?;
+        m.serialize_entry("month", month)?;
+        m.serialize_entry("day", day)?;
+        m.serialize_entry("hour", hour)?;
+        m.end()
+    }
+}
+
+/// The rare path of [`PartitionKeys`]' serialisation: years outside 0..=9999.
+trait SerializeWithDataset {
+    fn serialize_with_dataset<S: Serializer>(&self, dataset: &str, s: S)
+    -> Result<S::Ok, S::Error>;
+}
+
+impl SerializeWithDataset for [String; 4] {
+    fn serialize_with_dataset<S: Serializer>(
+        &self,
+        dataset: &str,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("dataset", dataset)?;
+        for (k, v) in crate::stream::PARTITION_KEYS.iter().zip(self) {
+            m.serialize_entry(k, v)?;
+        }
         m.end()
     }
 }
@@ -233,8 +260,7 @@ fn entry_len(id_len: usize, result: RecordResult, data_len: usize, meta_len: usi
 
 /// The serialised size of `metadata` for a dataset whose JSON string is `dataset_len` bytes.
 fn meta_len(dataset_len: usize, hour: &HourKey) -> usize {
-    let year_digits = hour.values()[0].len();
-    META_DATASET.len() + dataset_len + META_REST.len() + year_digits + 6
+    META_DATASET.len() + dataset_len + META_REST.len() + hour.year_len() + 6
 }
 
 /// Transforms one batch (see the module docs). Consumes the event: ids and the data of failed

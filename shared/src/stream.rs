@@ -760,6 +760,34 @@ impl HourKey {
         }
     }
 
+    /// `YYYYMMDDHH` in `buf` for years 0 to 9999 (else `None`), without allocating.
+    pub fn fixed_digits<'b>(&self, buf: &'b mut [u8; 10]) -> Option<&'b str> {
+        if !(0..=9999).contains(&self.year) {
+            return None;
+        }
+        let mut put = |at: usize, v: u32, width: usize| {
+            let mut v = v;
+            for i in (at..at + width).rev() {
+                buf[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, self.year as u32, 4);
+        put(4, self.month, 2);
+        put(6, self.day, 2);
+        put(8, self.hour, 2);
+        std::str::from_utf8(buf).ok()
+    }
+
+    /// The length of the year's text (4 for years 0 to 9999).
+    pub fn year_len(&self) -> usize {
+        if (0..=9999).contains(&self.year) {
+            4
+        } else {
+            self.year.to_string().len()
+        }
+    }
+
     /// The partition values in [`PARTITION_KEYS`] order: `2024`, `01`, `15`, `10`.
     pub fn values(&self) -> [String; 4] {
         [
@@ -1068,6 +1096,8 @@ pub(crate) mod tests {
         let k = HourKey::of(ARRIVAL + 3_599_999_999);
         assert_eq!(k.values(), ["2024", "01", "15", "10"]);
         assert_eq!(k.path(), "year=2024/month=01/day=15/hour=10");
+        assert_eq!(k.fixed_digits(&mut [0; 10]), Some("2024011510"));
+        assert_eq!(k.year_len(), 4);
         assert_eq!(HourKey::of(-1).values(), ["1969", "12", "31", "23"]);
         let mut out = Vec::new();
         write_rfc3339(&mut out, ARRIVAL + 5);
