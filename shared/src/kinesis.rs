@@ -33,18 +33,24 @@
 //! - **Counts reconcile**: `records = written + dropped + quarantined + retried` in every summary.
 //! - **Bad data loses nothing**: it is quarantined with its reason and original bytes; it is not
 //!   retried (retrying cannot make it valid).
+//!
+//! The event type ([`KinesisBatch`]) mirrors `aws_lambda_events`' `KinesisEvent` (and uses its
+//! `Base64Data`; the response is its `KinesisEventResponse`) except for the arrival time: that
+//! crate (1.2) turns the seconds into text and reads the fraction's digits as milliseconds
+//! whatever their number, so `1705312800.9` (or `.900`, which a float prints as `.9`) becomes
+//! `.009` s. [`KinesisPayload::approximate_arrival_timestamp`] is read exactly, to the millisecond.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
-use aws_lambda_events::event::kinesis::KinesisEvent;
+use aws_lambda_events::encodings::Base64Data;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::json;
 
 use crate::catalog::{Dataset, DatasetCatalog, DynamoCatalog};
@@ -94,6 +100,69 @@ impl From<IngestError> for lambda_runtime::Diagnostic {
     fn from(e: IngestError) -> Self {
         crate::error::diagnostic(&e)
     }
+}
+
+/// A Kinesis Data Streams event as Lambda delivers it (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct KinesisBatch {
+    #[serde(rename = "Records")]
+    pub records: Vec<KinesisBatchRecord>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KinesisBatchRecord {
+    /// `shardId-NNNNNNNNNNNN:<sequence number>`.
+    #[serde(default, rename = "eventID")]
+    pub event_id: Option<String>,
+    /// `arn:aws:kinesis:<region>:<account>:stream/<name>`.
+    #[serde(default, rename = "eventSourceARN")]
+    pub event_source_arn: Option<String>,
+    #[serde(default)]
+    pub event_source: Option<String>,
+    #[serde(default)]
+    pub aws_region: Option<String>,
+    pub kinesis: KinesisPayload,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KinesisPayload {
+    /// When the stream accepted the record, in µs since the epoch (seconds with a millisecond
+    /// fraction on the wire).
+    #[serde(
+        deserialize_with = "seconds_to_micros",
+        serialize_with = "micros_to_seconds"
+    )]
+    pub approximate_arrival_timestamp: i64,
+    pub data: Base64Data,
+    #[serde(default)]
+    pub partition_key: String,
+    pub sequence_number: String,
+}
+
+/// Epoch seconds (a number, or a numeric string) to µs, rounded to the millisecond Kinesis has.
+fn seconds_to_micros<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Seconds {
+        Number(f64),
+        Text(String),
+    }
+    let secs = match Seconds::deserialize(d)? {
+        Seconds::Number(v) => v,
+        Seconds::Text(t) => t.trim().parse().map_err(serde::de::Error::custom)?,
+    };
+    if !secs.is_finite() || secs.abs() > 1e13 {
+        return Err(serde::de::Error::custom(format!(
+            "approximateArrivalTimestamp {secs} is not epoch seconds"
+        )));
+    }
+    Ok((secs * 1000.0).round() as i64 * 1000)
+}
+
+fn micros_to_seconds<S: Serializer>(us: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(*us as f64 / 1e6)
 }
 
 /// One Parquet object written.
@@ -249,7 +318,7 @@ where
     }
 
     /// Entry point: the response Lambda's event source mapping reads (`batchItemFailures`).
-    pub async fn handle(&self, event: KinesisEvent) -> Result<KinesisEventResponse, IngestError> {
+    pub async fn handle(&self, event: KinesisBatch) -> Result<KinesisEventResponse, IngestError> {
         let summary = self.ingest(event).await?;
         let mut response = KinesisEventResponse::default();
         response.set_failures(summary.batch_item_failures.iter().cloned());
@@ -257,7 +326,7 @@ where
     }
 
     /// Ingests one batch and returns its summary (also logged).
-    pub async fn ingest(&self, event: KinesisEvent) -> Result<IngestSummary, IngestError> {
+    pub async fn ingest(&self, event: KinesisBatch) -> Result<IngestSummary, IngestError> {
         let compiled = self.specs.get(&self.catalog).await?;
         let spec = &compiled.spec;
         let mut scratch = Scratch::default();
@@ -283,7 +352,7 @@ where
                         "record {seq} has no eventSourceARN of the form arn:...:stream/<name>"
                     ))
                 })?;
-            let arrival_us = r.kinesis.approximate_arrival_timestamp.timestamp_micros();
+            let arrival_us = r.kinesis.approximate_arrival_timestamp;
             let (verdict, checked) = spec.check(&r.kinesis.data.0, arrival_us, &mut scratch);
             scratch.give_back(checked);
             items.push(Item {
@@ -422,7 +491,7 @@ where
         compiled: &Compiled,
         key: &GroupKey,
         members: &[usize],
-        event: &KinesisEvent,
+        event: &KinesisBatch,
         items: &[Item],
         scratch: &mut Scratch,
     ) -> Result<StreamOutput, IngestError> {
@@ -525,7 +594,7 @@ where
         ds: &Dataset,
         key: &GroupKey,
         members: &[usize],
-        event: &KinesisEvent,
+        event: &KinesisBatch,
         items: &[Item],
     ) -> Result<Vec<String>, IngestError> {
         let GroupKey::Quarantine { stream, shard } = key else {
@@ -666,6 +735,51 @@ fn group(items: &[Item]) -> Vec<Group> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_lambda_events::event::kinesis::KinesisEvent;
+
+    #[test]
+    fn fixture_reads_like_the_aws_type_with_exact_arrival_times() {
+        let raw = std::fs::read(format!(
+            "{}/../events/kinesis-stream.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let ours: KinesisBatch = serde_json::from_slice(&raw).unwrap();
+        let aws: KinesisEvent = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(ours.records.len(), aws.records.len());
+        for (o, a) in ours.records.iter().zip(&aws.records) {
+            assert_eq!(o.event_id, a.event_id);
+            assert_eq!(o.event_source_arn, a.event_source_arn);
+            assert_eq!(o.kinesis.sequence_number, a.kinesis.sequence_number);
+            assert_eq!(o.kinesis.partition_key, a.kinesis.partition_key);
+            assert_eq!(o.kinesis.data, a.kinesis.data);
+        }
+        // 1705312800.9, .1, .25 and .75 seconds after 2024-01-15T10:00:00Z, to the millisecond.
+        let arrivals: Vec<i64> = ours
+            .records
+            .iter()
+            .map(|r| r.kinesis.approximate_arrival_timestamp)
+            .collect();
+        assert_eq!(
+            arrivals[..2],
+            [1_705_312_800_900_000, 1_705_312_802_100_000]
+        );
+        assert_eq!(arrivals[3], 1_705_312_861_250_000);
+        let one = |v: &str| {
+            serde_json::from_str::<KinesisPayload>(&format!(
+                "{{\"approximateArrivalTimestamp\":{v},\"data\":\"\",\"sequenceNumber\":\"1\"}}"
+            ))
+            .map(|p| p.approximate_arrival_timestamp)
+        };
+        assert_eq!(one("1545084650.987").unwrap(), 1_545_084_650_987_000);
+        assert_eq!(one("1545084650.900").unwrap(), 1_545_084_650_900_000);
+        assert_eq!(one("1545084650").unwrap(), 1_545_084_650_000_000);
+        assert_eq!(one("\"1545084650.5\"").unwrap(), 1_545_084_650_500_000);
+        assert!(one("1e300").is_err());
+        let back: KinesisBatch =
+            serde_json::from_slice(&serde_json::to_vec(&ours).unwrap()).unwrap();
+        assert_eq!(back, ours);
+    }
 
     #[test]
     fn seq_is_fixed_width_and_orders_like_the_sequence_number() {

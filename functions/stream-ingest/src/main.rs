@@ -4,10 +4,9 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::kinesis::KinesisEvent;
 use lambda_runtime::{LambdaEvent, run, service_fn};
 use tributary::config::{Config, StreamConfig};
-use tributary::kinesis::StreamIngest;
+use tributary::kinesis::{KinesisBatch, StreamIngest};
 use tributary::{aws, telemetry};
 
 #[tokio::main]
@@ -17,7 +16,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let stream = StreamConfig::from_env()?;
     let clients = aws::Clients::from_env().await;
     let ingest = Arc::new(StreamIngest::with_clients(&clients, config, stream));
-    run(service_fn(move |event: LambdaEvent<KinesisEvent>| {
+    run(service_fn(move |event: LambdaEvent<KinesisBatch>| {
         let ingest = ingest.clone();
         async move { ingest.handle(event.payload).await }
     }))
