@@ -478,8 +478,10 @@ where
             dropped = summary.dropped,
             quarantined = summary.quarantined,
             retried = summary.retried,
-            objects = summary.outputs.len(),
             rejections_by_reason = %serde_json::to_string(&summary.rejections_by_reason).unwrap_or_default(),
+            outputs = %serde_json::to_string(&summary.outputs.iter().map(|o| &o.key).collect::<Vec<_>>()).unwrap_or_default(),
+            quarantine = %serde_json::to_string(&summary.quarantine).unwrap_or_default(),
+            batch_item_failures = summary.batch_item_failures.len(),
             "kinesis batch ingested"
         );
         Ok(summary)
