@@ -14,11 +14,15 @@ Steps:
     re-deliveries (S3 and EventBridge) that must be recorded duplicates, and a malformed event;
  4. print what happened, then check it independently: the Parquet in the clean bucket is read
     with DuckDB and must hold exactly the rows the function reported as written.
+ 5. (5c, 5d) streaming: Firehose batches (the events/ fixtures and a generated one) through
+    firehose-transform, printing the per-result counts and the partition keys; the Kinesis fixture
+    through stream-ingest (twice: a retry must rewrite the same objects) into the raw zone.
 Exits non-zero, with the reason and the end of the `cargo lambda watch` log, if anything is off.
 
 `demo.py --seed-only` only declares the datasets and uploads the files (steps 1 and 3), for trying
 the function by hand against `scripts/local_aws.py up` (see the README).
 """
+import base64
 import datetime as dt
 import json
 import os
@@ -83,7 +87,15 @@ REPORTS = ["hr/employees/employees-bad.csv", "web/clicks/garbage.jsonl"]
 FIRST_INVOKE_TIMEOUT = 900  # the first invocation runs `cargo run`, which may have to compile
 INVOKE_TIMEOUT = 120
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-FUNCTION_ENV = {"TRIBUTARY_MAX_REJECT_RATIO": "0.5", "RUST_LOG": "info"}
+FIREHOSE_FUNCTION = "firehose-transform"
+STREAM_FUNCTION = "stream-ingest"
+STREAM_DATASET = "web.events"
+FIREHOSE_FIXTURES = ["firehose-direct-put.json", "firehose-kinesis-source.json"]
+KINESIS_FIXTURE = "kinesis-stream.json"
+FUNCTION_ENV = {"TRIBUTARY_MAX_REJECT_RATIO": "0.5", "RUST_LOG": "info",
+                # Read by the stream functions only (see template.yaml's Stream* parameters).
+                "TRIBUTARY_STREAM_DATASET": STREAM_DATASET, "TRIBUTARY_STREAM_RENAMES": "userId=user_id",
+                "TRIBUTARY_STREAM_DROP_IF": "event_type=heartbeat"}
 
 
 class DemoError(Exception):
@@ -414,12 +426,14 @@ def main(argv):
     datasets = json.loads(DATASETS.read_text())
     declare(ddb, catalog, datasets)
 
-    heading(f"2. Building and serving {FUNCTION}, {CDC_FUNCTION} and {REGISTER_FUNCTION}")
+    functions = [FUNCTION, CDC_FUNCTION, REGISTER_FUNCTION, FIREHOSE_FUNCTION, STREAM_FUNCTION]
+    heading(f"2. Building and serving {', '.join(functions)}")
     start = time.monotonic()
-    step(f"cargo build -p {FUNCTION} -p {CDC_FUNCTION} -p {REGISTER_FUNCTION}")
-    build = subprocess.run(["cargo", "build", "-p", FUNCTION, "-p", CDC_FUNCTION, "-p", REGISTER_FUNCTION], cwd=ROOT)
+    packages = [arg for f in functions for arg in ("-p", f)]
+    step(f"cargo build {' '.join(packages)}")
+    build = subprocess.run(["cargo", "build", *packages], cwd=ROOT)
     if build.returncode:
-        raise DemoError(f"cargo build of the functions failed (exit {build.returncode})")
+        raise DemoError(f"cargo build {' '.join(packages)} failed (exit {build.returncode})")
     build_s = time.monotonic() - start
     step(f"built in {build_s:.1f} s")
     watch = Watch()
@@ -553,6 +567,9 @@ def main(argv):
         check(not any(k == IN_PLACE["zone_prefix"] + IN_PLACE_FILES[3][0] for k, _ in list_keys(s3, raw)),
               "the conflicting file is still in the raw zone")
 
+        firehose_batches = firehose_step(watch, check)
+        stream = stream_step(watch, check)
+
         heading("6. A malformed event (must fail as Tributary.BadInput)")
         elapsed, err = watch.invoke({"hello": "world"}, expect_error=True)
         print(f"{{\"hello\": \"world\"}}  [{elapsed * 1000:.0f} ms] -> HTTP 500 {err.get('errorType')}: {err.get('errorMessage')}")
@@ -583,6 +600,7 @@ def main(argv):
     for key, size in raw_keys:
         print(f"{human(size):>10}  {key}")
     listed = {out["key"] for _, _, o in results if o["status"] == "sequenced" for out in o.get("outputs", [])}
+    listed |= set(stream["outputs"])  # stream-ingest's micro-batches (5f)
     check(listed == {k for k, _ in raw_keys}, f"raw bucket and reported outputs differ: {sorted(listed ^ {k for k, _ in raw_keys})}")
 
     heading(f"8. Quarantine: s3://{quarantine}")
@@ -638,6 +656,8 @@ def main(argv):
             continue
         ds_id = next((d["id"] for d in datasets if d["id"].replace(".", "_").replace("-", "_").lower() == table["Name"]), None)
         expected = {p for _, _, o in results if o.get("dataset") == ds_id for p in o.get("partitions", [])}
+        if ds_id == STREAM_DATASET:
+            expected |= stream["partitions"]
         check(len(parts) == len(expected), f"{table['Name']}: {len(parts)} Glue partitions, {len(expected)} written")
 
     heading("10. Independent check: the clean and raw Parquet read back with DuckDB")
@@ -653,10 +673,12 @@ def main(argv):
             files = list((Path(tmp) / ds_id).rglob("*.parquet"))
             source = f"read_parquet('{Path(tmp) / ds_id}/**/*.parquet', hive_partitioning=true)"
             count = db.sql(f"SELECT count(*) FROM {source}").fetchone()[0] if files else 0
-            ok = count == written.get(ds_id, 0)
-            print(f"\n{ds_id}: DuckDB counts {count} rows in {len(files)} file(s); s3-landing reported "
-                  f"{written.get(ds_id, 0)} written -> {'OK' if ok else 'MISMATCH'}")
-            check(ok, f"{ds_id}: DuckDB counts {count} rows, s3-landing reported {written.get(ds_id, 0)} written")
+            reported = written.get(ds_id, 0) + (stream["written"] if ds_id == STREAM_DATASET else 0)
+            by = STREAM_FUNCTION if ds_id == STREAM_DATASET else "s3-landing"
+            ok = count == reported
+            print(f"\n{ds_id}: DuckDB counts {count} rows in {len(files)} file(s); {by} reported "
+                  f"{reported} written -> {'OK' if ok else 'MISMATCH'}")
+            check(ok, f"{ds_id}: DuckDB counts {count} rows, {by} reported {reported} written")
             if files:
                 cols = db.sql(f"DESCRIBE SELECT * FROM {source}").fetchall()
                 print("columns: " + ", ".join(f"{c[0]} {c[1]}" for c in cols))
@@ -682,6 +704,11 @@ def main(argv):
     objects = len(results)
     print(f"{objects} objects landed ({', '.join(f'{s} {n}' for s, n in sorted(count_by(results).items()))}); "
           f"rows written per dataset: {', '.join(f'{k} {v}' for k, v in sorted(written.items()))}")
+    for name, counts, keys, elapsed in firehose_batches:
+        print(f"firehose-transform, {name}: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}; "
+              f"{len(keys)} partition(s); {elapsed * 1000:.0f} ms")
+    print(f"stream-ingest, {KINESIS_FIXTURE}: {stream['records']} records = {stream['written']} written + "
+          f"{stream['dropped']} dropped + {stream['quarantined']} quarantined + {stream['retried']} retried")
     print(f"timings: build {build_s:.1f} s, first invocation {first_s:.1f} s, "
           f"invocations {', '.join(f'{e * 1000:.0f}' for _, e, _ in results + redelivered)} ms, total {time.monotonic() - t0:.1f} s")
     if failures:
@@ -691,8 +718,140 @@ def main(argv):
         print(log_tail(), file=sys.stderr)
         return 1
     print("all checks passed: every object's counts reconcile (read = written + rejected), re-deliveries were "
-          "recorded duplicates, and DuckDB reads exactly the rows s3-landing reported as written.")
+          "recorded duplicates, and DuckDB reads exactly the rows s3-landing reported as written; every Firehose "
+          "record came back once with a valid result, and the Kinesis batch reconciles and re-runs idempotently.")
     return 0
+
+
+# ------------------------------------------------------------------ streaming (5c, 5d)
+def fixture(name):
+    return json.loads((ROOT / "events" / name).read_text())
+
+
+def last_log(message):
+    """The fields of the last JSON log line in the watch log with this message (the functions log
+    their batch summaries), or None."""
+    for line in reversed(WATCH_LOG.read_text(errors="replace").splitlines()):
+        if message not in line or "{" not in line:
+            continue
+        try:
+            entry = json.loads(line[line.index("{"):])
+        except ValueError:
+            continue
+        return entry.get("fields", entry)
+    return None
+
+
+def generated_firehose_batch(n):
+    """A Direct PUT batch of n clickstream records over three hours: mostly valid, some heartbeats
+    (dropped) and some bad records (failed)."""
+    records = []
+    for i in range(n):
+        minute = i * 180 // n
+        ts = f"2024-01-15T{10 + minute // 60:02d}:{minute % 60:02d}:{i % 60:02d}.{i % 1000:03d}Z"
+        if i % 50 == 7:
+            body = {"event_type": "heartbeat", "tracker": f"web-{i % 3}", "ts": ts}
+        elif i % 100 == 13:
+            body = {"event_id": f"gen-{i}", "event_type": "click", "ts": ts}  # no user_id
+        else:
+            body = {"event_id": f"gen-{i}", "event_type": "page_view", "userId": f"u-{i % 97}", "ts": ts,
+                    "page": ["/", "/pricing", "/docs"][i % 3], "duration_ms": (i * 37) % 5000}
+        text = json.dumps(body, separators=(",", ":"))
+        if i % 100 == 29:
+            text = text[: len(text) // 2]  # truncated JSON
+        records.append({"recordId": f"{49546986683135544286507457936321625675700192471156780000 + i}",
+                        "approximateArrivalTimestamp": 1705312800000 + i * 5000,
+                        "data": base64.b64encode(text.encode()).decode()})
+    return {"invocationId": str(uuid.uuid4()), "region": os.environ.get("AWS_REGION", "us-east-1"),
+            "deliveryStreamArn": "arn:aws:firehose:us-east-1:123456789012:deliverystream/demo", "records": records}
+
+
+def check_firehose(event, out, check, name):
+    """The transformation contract: every recordId once, in order, a valid result, base64 data;
+    Ok records are newline-terminated JSON objects with partition keys."""
+    got = out.get("records", [])
+    check([r["recordId"] for r in got] == [r["recordId"] for r in event["records"]],
+          f"{name}: the response does not return every recordId once, in order")
+    for r in got:
+        check(r.get("result") in ("Ok", "Dropped", "ProcessingFailed"), f"{name}: record {r.get('recordId')}: result {r.get('result')!r}")
+        try:
+            data = base64.b64decode(r.get("data", ""), validate=True)
+        except ValueError:
+            check(False, f"{name}: record {r['recordId']}: data is not base64")
+            continue
+        if r["result"] == "Ok":
+            check(data.endswith(b"\n") and isinstance(json.loads(data), dict),
+                  f"{name}: record {r['recordId']}: Ok data is not one JSON line")
+            keys = r.get("metadata", {}).get("partitionKeys", {})
+            check(sorted(keys) == ["dataset", "day", "hour", "month", "year"] and keys["dataset"] == STREAM_DATASET,
+                  f"{name}: record {r['recordId']}: partition keys {keys}")
+    check(len(json.dumps(out, separators=(",", ":"))) <= 6291456, f"{name}: response over 6 MB")
+
+
+def partition_path(keys):
+    return "/".join(f"{k}={keys[k]}" for k in ("dataset", "year", "month", "day", "hour"))
+
+
+def firehose_step(watch, check):
+    heading(f"5e. Firehose batches through {FIREHOSE_FUNCTION} (dynamic partitioning keys from each event's ts)")
+    batches = [(name, fixture(name)) for name in FIREHOSE_FIXTURES]
+    batches.append(("2,000 generated records", generated_firehose_batch(2000)))
+    summaries = []
+    for i, (name, event) in enumerate(batches):
+        elapsed, out = watch.invoke(event, function=FIREHOSE_FUNCTION,
+                                    timeout=FIRST_INVOKE_TIMEOUT if i == 0 else INVOKE_TIMEOUT)
+        check_firehose(event, out, check, name)
+        counts, keys = {}, {}
+        for r in out["records"]:
+            counts[r["result"]] = counts.get(r["result"], 0) + 1
+            if r.get("metadata"):
+                path = partition_path(r["metadata"]["partitionKeys"])
+                keys[path] = keys.get(path, 0) + 1
+        print(f"{name}  [{len(event['records'])} records, {elapsed * 1000:.0f} ms]")
+        if i == 0:
+            for sent, r in zip(event["records"], out["records"]):
+                detail = (partition_path(r["metadata"]["partitionKeys"]) + "  " + base64.b64decode(r["data"]).decode().strip()
+                          if r["result"] == "Ok" else base64.b64decode(sent["data"]).decode(errors="replace")[:60] or "(empty)")
+                print(f"    ...{r['recordId'][-6:]}  {r['result']:<16} {clip(detail, 150)}")
+        print(f"    results        {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}")
+        for path, n in sorted(keys.items()):
+            print(f"    partition      {path}: {n} record(s)")
+        summary = last_log("firehose batch transformed")
+        if summary:
+            print(f"    function log   ok {summary.get('ok')}, dropped {summary.get('dropped')}, failed {summary.get('failed')} "
+                  f"by reason {summary.get('failed_by_reason')}, response {summary.get('response_bytes')} bytes")
+            check(summary.get("records") == len(event["records"]), f"{name}: the logged summary is not this batch's")
+        summaries.append((name, counts, keys, elapsed))
+    return summaries
+
+
+def stream_step(watch, check):
+    heading(f"5f. The Kinesis fixture through {STREAM_FUNCTION} (raw zone, hour partitions, quarantine)")
+    event = fixture(KINESIS_FIXTURE)
+    raw, quarantine = env("TRIBUTARY_RAW_BUCKET"), env("TRIBUTARY_QUARANTINE_BUCKET")
+    runs = []
+    for attempt in ("first delivery", "the same batch again (a retry)"):
+        elapsed, out = watch.invoke(event, function=STREAM_FUNCTION,
+                                    timeout=FIRST_INVOKE_TIMEOUT if not runs else INVOKE_TIMEOUT)
+        summary = last_log("kinesis batch ingested") or {}
+        outputs, q = json.loads(summary.get("outputs", "[]")), json.loads(summary.get("quarantine", "[]"))
+        print(f"{KINESIS_FIXTURE}, {attempt}  [{len(event['Records'])} records, {elapsed * 1000:.0f} ms] -> {json.dumps(out)}")
+        print(f"    records {summary.get('records')} = written {summary.get('written')} + dropped {summary.get('dropped')} + "
+              f"quarantined {summary.get('quarantined')} + retried {summary.get('retried')}; rejections {summary.get('rejections_by_reason')}")
+        for key in outputs:
+            print(f"    output     s3://{raw}/{key}")
+        for key in q:
+            print(f"    quarantine s3://{quarantine}/{key}")
+        check(out == {"batchItemFailures": []}, f"{KINESIS_FIXTURE}: expected no batchItemFailures, got {out}")
+        check(summary.get("records") == summary.get("written", 0) + summary.get("dropped", 0)
+              + summary.get("quarantined", 0) + summary.get("retried", 0), f"{KINESIS_FIXTURE}: counts do not reconcile: {summary}")
+        runs.append((outputs, q, summary))
+    check(runs[0][:2] == runs[1][:2], "the retried batch did not rewrite the same objects")
+    outputs, _, summary = runs[0]
+    return {"outputs": outputs, "written": summary.get("written", 0), "records": summary.get("records", 0),
+            "dropped": summary.get("dropped", 0), "quarantined": summary.get("quarantined", 0),
+            "retried": summary.get("retried", 0),
+            "partitions": {f"{STREAM_DATASET}/{k.split('/', 1)[1].rsplit('/', 1)[0]}" for k in outputs}}
 
 
 def count_by(results):

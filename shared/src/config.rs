@@ -36,6 +36,22 @@ pub const ROW_GROUP_ROWS: &str = "TRIBUTARY_ROW_GROUP_ROWS";
 /// none (default 10000).
 pub const INFER_SAMPLE_ROWS: &str = "TRIBUTARY_INFER_SAMPLE_ROWS";
 
+/// Stream functions (firehose-transform, stream-ingest): id of the dataset whose declared (or
+/// recorded) schema the stream's records are validated against; required by those two functions.
+pub const STREAM_DATASET: &str = "TRIBUTARY_STREAM_DATASET";
+/// Stream functions: the record field holding the event's own time, which picks the
+/// year/month/day/hour partition (default: the schema's first `timestamp` column). Records
+/// without it (missing or null) fall back to their arrival time.
+pub const STREAM_TIME_FIELD: &str = "TRIBUTARY_STREAM_TIME_FIELD";
+/// Stream functions: field renames applied before validation, `from=to` pairs separated by
+/// commas (e.g. `userId=user_id,eventType=event_type`).
+pub const STREAM_RENAMES: &str = "TRIBUTARY_STREAM_RENAMES";
+/// Stream functions: filters that drop records (Firehose `Dropped`), `field=value` pairs separated
+/// by commas; a record matching any pair is dropped (e.g. `event_type=heartbeat`). `value` matches
+/// a JSON string's content or another value's JSON text (`true`, `1`, `null`). Field names are
+/// the renamed ones.
+pub const STREAM_DROP_IF: &str = "TRIBUTARY_STREAM_DROP_IF";
+
 /// Error reading configuration: always names the variable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -134,6 +150,81 @@ impl Config {
     }
 }
 
+/// What the two stream functions read on top of [`Config`]: the dataset and how its records are
+/// normalised (see [`STREAM_DATASET`], [`STREAM_TIME_FIELD`], [`STREAM_RENAMES`], [`STREAM_DROP_IF`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StreamConfig {
+    pub dataset: String,
+    /// `None`: the schema's first `timestamp` column.
+    pub time_field: Option<String>,
+    /// `(from, to)`, applied to record keys before anything else.
+    pub renames: Vec<(String, String)>,
+    /// `(field, value)`: a record whose `field` holds `value` is dropped.
+    pub drop_if: Vec<(String, String)>,
+}
+
+impl StreamConfig {
+    /// Reads the stream settings from the process environment (call once, at cold start).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| env::var(name).ok())
+    }
+
+    /// Reads the stream settings through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let dataset = match lookup(STREAM_DATASET) {
+            Some(v) if !v.trim().is_empty() => v.trim().to_string(),
+            _ => return Err(ConfigError::Missing(STREAM_DATASET)),
+        };
+        let time_field = lookup(STREAM_TIME_FIELD)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty());
+        let renames = pairs(&lookup, STREAM_RENAMES)?;
+        let mut targets = std::collections::HashSet::new();
+        for (from, to) in &renames {
+            if from == to || !targets.insert(to.as_str()) {
+                return Err(ConfigError::Invalid {
+                    name: STREAM_RENAMES,
+                    value: lookup(STREAM_RENAMES).unwrap_or_default(),
+                    reason: format!(
+                        "{from}={to}: each target may appear once and differ from its source"
+                    ),
+                });
+            }
+        }
+        Ok(Self {
+            dataset,
+            time_field,
+            renames,
+            drop_if: pairs(&lookup, STREAM_DROP_IF)?,
+        })
+    }
+}
+
+/// `a=b,c=d` into pairs; empty or unset is no pairs; a pair without `=` or with an empty name is
+/// an error naming the variable.
+fn pairs(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let Some(raw) = lookup(name) else {
+        return Ok(vec![]);
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                Ok((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => Err(ConfigError::Invalid {
+                name,
+                value: raw.clone(),
+                reason: format!("{p:?} is not a name=value pair"),
+            }),
+        })
+        .collect()
+}
+
 fn parse_or<T: std::str::FromStr>(
     lookup: &impl Fn(&str) -> Option<String>,
     name: &'static str,
@@ -191,6 +282,47 @@ mod tests {
             err.to_string(),
             "environment variable TRIBUTARY_LEDGER_TABLE is not set"
         );
+    }
+
+    #[test]
+    fn stream_settings_parse_and_name_bad_variables() {
+        let mut env: HashMap<&'static str, String> = HashMap::new();
+        let read = |env: &HashMap<&'static str, String>| {
+            StreamConfig::from_lookup(|k| env.get(k).cloned())
+        };
+        assert_eq!(
+            read(&env).unwrap_err().to_string(),
+            "environment variable TRIBUTARY_STREAM_DATASET is not set"
+        );
+        env.insert(STREAM_DATASET, " web.events ".into());
+        assert_eq!(
+            read(&env).unwrap(),
+            StreamConfig {
+                dataset: "web.events".into(),
+                ..Default::default()
+            }
+        );
+        env.insert(STREAM_TIME_FIELD, "ts".into());
+        env.insert(
+            STREAM_RENAMES,
+            "userId=user_id, eventType = event_type".into(),
+        );
+        env.insert(STREAM_DROP_IF, "event_type=heartbeat,ping=true,".into());
+        let cfg = read(&env).unwrap();
+        assert_eq!(cfg.time_field.as_deref(), Some("ts"));
+        assert_eq!(
+            cfg.renames,
+            vec![
+                ("userId".to_string(), "user_id".to_string()),
+                ("eventType".to_string(), "event_type".to_string())
+            ]
+        );
+        assert_eq!(cfg.drop_if[1], ("ping".to_string(), "true".to_string()));
+        env.insert(STREAM_DROP_IF, "heartbeat".into());
+        assert!(read(&env).unwrap_err().to_string().contains(STREAM_DROP_IF));
+        env.remove(STREAM_DROP_IF);
+        env.insert(STREAM_RENAMES, "a=x,b=x".into());
+        assert!(read(&env).unwrap_err().to_string().contains(STREAM_RENAMES));
     }
 
     #[test]

@@ -3,11 +3,17 @@
 //!
 //! `cargo run --release -p tributary-bench -- landing`
 //! `cargo run --release -p tributary-bench -- cdc-sequence`
+//! `cargo run --release -p tributary-bench -- firehose`
 //!
 //! Tributary's side runs in a child process (this binary, hidden subcommand) so its peak RSS
 //! (`VmHWM`) is its own, not the generator's. The reference (DuckDB, `SET threads=1`) runs from the
 //! project's venv (`scripts/bootstrap.sh` installs it).
+//!
+//! `firehose` runs in-process instead: it times whole Firehose batches (parse the event, transform,
+//! serialise the response), median of many, against `tests/bench/firehose_reference.py` run by the
+//! venv's python on the same event, and checks that both answer the same.
 
+use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,8 +22,11 @@ use std::time::Instant;
 use tributary::catalog::Dataset;
 use tributary::cdc::{CdcSpec, DmsFile, sequence_csv};
 use tributary::config::LandingTuning;
+use tributary::config::StreamConfig;
 use tributary::convert::{ConvertSpec, TextFormat, convert};
+use tributary::firehose::{self, FirehoseEvent, FirehoseRecord, MAX_RESPONSE_BYTES};
 use tributary::storage::DirSinkFactory;
+use tributary::stream::{MAX_RECORD_BYTES, RecordSpec};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -292,18 +301,7 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 }
 
 fn duckdb(sql_setup: &[&str], sql: &str) -> f64 {
-    let py = repo_root().join(".venv/bin/python");
-    if !py.exists() {
-        let ok = Command::new("bash")
-            .arg(repo_root().join("scripts/bootstrap.sh"))
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(
-            ok,
-            "scripts/bootstrap.sh failed: DuckDB is needed as the reference"
-        );
-    }
+    let py = venv_python();
     let mut script = String::from(
         "import duckdb, time, sys\ncon = duckdb.connect()\ncon.execute('SET enable_progress_bar=false')\n",
     );
@@ -424,15 +422,283 @@ fn cdc_sequence() {
     );
 }
 
+const EVENT_TYPES: &[&str] = &[
+    "page_view",
+    "page_view",
+    "page_view",
+    "click",
+    "scroll",
+    "purchase",
+];
+const PAGES: &[&str] = &[
+    "/",
+    "/pricing",
+    "/docs",
+    "/docs/getting-started",
+    "/blog/streaming",
+    "/signup",
+];
+
+/// One generated clickstream record: compact ASCII JSON, mostly valid; about 2% heartbeats
+/// (dropped) and 3% bad records (truncated JSON, a missing required field, a wrong type).
+fn click_record(rng: &mut Rng, i: u64) -> String {
+    let minute = i / 40; // about 40 events a minute: a ~6 MB batch spans several hours
+    let (h, m, s, ms) = (10 + minute / 60 % 14, minute % 60, i % 60, rng.below(1000));
+    let ts = match i % 3 {
+        0 => format!("2024-01-15T{h:02}:{m:02}:{s:02}.{ms:03}Z"),
+        1 => format!("2024-01-15T{:02}:{m:02}:{s:02}+01:00", h + 1),
+        _ => format!("2024-01-15 {h:02}:{m:02}:{s:02}"),
+    };
+    let kind = EVENT_TYPES[rng.below(EVENT_TYPES.len() as u64) as usize];
+    let user = if rng.below(2) == 0 {
+        "userId"
+    } else {
+        "user_id"
+    };
+    let user_id = rng.below(50_000);
+    let page = PAGES[rng.below(PAGES.len() as u64) as usize];
+    let duration = rng.below(60_000);
+    let fate = rng.below(100);
+    let (user, duration) = match fate {
+        3 => ("visitor", duration.to_string()),
+        4 => (user, format!("\"{duration}\"")),
+        _ => (user, duration.to_string()),
+    };
+    let mut rec = format!(
+        "{{\"event_id\":\"evt-{i:08}\",\"event_type\":\"{kind}\",\"{user}\":\"u-{user_id}\",\"ts\":\"{ts}\",\"page\":\"{page}\",\"duration_ms\":{duration}"
+    );
+    if kind == "purchase" {
+        let cents = 100 + rng.below(9_000) * 10 + 1 + rng.below(9);
+        rec.push_str(&format!(",\"revenue\":{}.{:02}", cents / 100, cents % 100));
+    }
+    if rng.below(4) == 0 {
+        rec.push_str(",\"consent\":true");
+    }
+    if rng.below(5) == 0 {
+        rec.push_str(",\"ctx\":{\"ua\":\"Mozilla/5.0\",\"lang\":\"en-GB\"}");
+    }
+    rec.push('}');
+    match fate {
+        0 | 1 => format!(
+            "{{\"event_type\":\"heartbeat\",\"tracker\":\"web-{}\",\"ts\":\"{ts}\"}}",
+            i % 4
+        ),
+        2 => rec[..rec.len() / 2].to_string(),
+        _ => rec,
+    }
+}
+
+/// A Direct PUT Firehose event of at most `target` bytes of JSON.
+fn firehose_event(target: usize) -> (Vec<u8>, usize) {
+    let mut rng = Rng(0xA076_1D64_78BD_642F);
+    let mut event = FirehoseEvent {
+        invocation_id: Some("4b4b7f6e-0c57-4d4e-9a8e-1f2a3b4c5d6e".into()),
+        delivery_stream_arn: Some(
+            "arn:aws:firehose:us-east-1:123456789012:deliverystream/tributary-web-events".into(),
+        ),
+        region: Some("us-east-1".into()),
+        ..Default::default()
+    };
+    let mut size = serde_json::to_vec(&event).unwrap().len();
+    for i in 0.. {
+        let data = click_record(&mut rng, i);
+        let r = FirehoseRecord {
+            record_id: format!("4954698668313554428650745793632162567570019247{i:010}"),
+            approximate_arrival_timestamp: 1_705_312_800_000 + i as i64 * 3,
+            data: base64_simd::STANDARD.encode_to_string(data.as_bytes()),
+            kinesis_record_metadata: None,
+        };
+        // The record and the comma before it.
+        let len = serde_json::to_vec(&r).unwrap().len() + usize::from(i > 0);
+        if size + len > target {
+            break;
+        }
+        size += len;
+        event.records.push(r);
+    }
+    let n = event.records.len();
+    let bytes = serde_json::to_vec(&event).unwrap();
+    assert_eq!(bytes.len(), size);
+    (bytes, n)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Per result, and the partition keys of every record, from a serialised response.
+fn response_digest(body: &[u8]) -> (BTreeMap<String, u64>, Vec<Option<String>>) {
+    let v: serde_json::Value = serde_json::from_slice(body).expect("response JSON");
+    let mut counts = BTreeMap::new();
+    let mut keys = Vec::new();
+    for r in v["records"].as_array().expect("records") {
+        *counts
+            .entry(r["result"].as_str().unwrap_or("?").to_string())
+            .or_insert(0) += 1;
+        keys.push(r.get("metadata").map(|m| m["partitionKeys"].to_string()));
+    }
+    (counts, keys)
+}
+
+fn firehose_bench() {
+    let dir = work_dir("firehose");
+    let ds = sample_dataset("web.events");
+    let schema = ds.schema.clone().expect("declared schema");
+    let cfg = StreamConfig {
+        dataset: ds.id.clone(),
+        time_field: None,
+        renames: vec![("userId".into(), "user_id".into())],
+        drop_if: vec![("event_type".into(), "heartbeat".into())],
+    };
+    let spec = RecordSpec::new(&ds, &schema, &cfg).unwrap();
+    let t = Instant::now();
+    let (event, n) = firehose_event(target_bytes(MAX_RESPONSE_BYTES as u64) as usize);
+    let event_path = dir.join("event.json");
+    std::fs::write(&event_path, &event).unwrap();
+    println!(
+        "input: {} ({} records, {} bytes, generated in {:.1}s)",
+        event_path.display(),
+        n,
+        event.len(),
+        t.elapsed().as_secs_f64()
+    );
+
+    // Tributary: the library function the handler calls, with the runtime's (de)serialisation.
+    let iterations = 50;
+    let (mut total, mut handler) = (Vec::new(), Vec::new());
+    let mut body = Vec::new();
+    let mut report = None;
+    for i in 0..=iterations {
+        let t = Instant::now();
+        let ev: FirehoseEvent = serde_json::from_slice(&event).unwrap();
+        let th = Instant::now();
+        let (resp, r) = firehose::transform(&spec, ev, MAX_RESPONSE_BYTES).unwrap();
+        let handler_s = th.elapsed().as_secs_f64();
+        body = serde_json::to_vec(&resp).unwrap();
+        let total_s = t.elapsed().as_secs_f64();
+        drop(resp);
+        if i > 0 {
+            // The first run warms caches and the allocator.
+            total.push(total_s);
+            handler.push(handler_s);
+        }
+        report = Some(r);
+    }
+    let report = report.unwrap();
+    std::fs::write(dir.join("tributary-response.json"), &body).unwrap();
+    let (trib_ms, trib_handler_ms) = (median(total) * 1e3, median(handler) * 1e3);
+    println!(
+        "tributary: {trib_ms:.2} ms per batch (transform alone {trib_handler_ms:.2} ms), median of {iterations}; \
+         ok {} dropped {} failed {} {:?}; response {} bytes",
+        report.ok,
+        report.dropped,
+        report.failed,
+        report.failed_by_reason,
+        body.len()
+    );
+
+    // The Python reference on the same event.
+    let settings = serde_json::json!({
+        "dataset": ds.id,
+        "columns": schema.columns.iter().map(|c| serde_json::json!([c.name, c.ty, c.nullable])).collect::<Vec<_>>(),
+        "renames": cfg.renames.iter().cloned().collect::<BTreeMap<_, _>>(),
+        "drop_if": cfg.drop_if,
+        "time_field": spec.time_field(),
+        "max_response": MAX_RESPONSE_BYTES,
+        "max_record": MAX_RECORD_BYTES,
+    });
+    let settings_path = dir.join("settings.json");
+    std::fs::write(&settings_path, settings.to_string()).unwrap();
+    let py_out = dir.join("python-response.json");
+    let py_iterations = 10;
+    let out = Command::new(venv_python())
+        .arg(repo_root().join("tests/bench/firehose_reference.py"))
+        .arg(&settings_path)
+        .arg(&event_path)
+        .arg(&py_out)
+        .arg((py_iterations + 1).to_string())
+        .output()
+        .expect("run the Python reference");
+    assert!(
+        out.status.success(),
+        "the Python reference failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let py_times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| l.trim().parse().expect("python timing"))
+        .collect();
+    let py_ms = median(py_times) * 1e3;
+    let py_body = std::fs::read(&py_out).unwrap();
+    println!(
+        "python {} (stdlib json, base64): {py_ms:.2} ms per batch, median of {py_iterations}; response {} bytes",
+        String::from_utf8_lossy(
+            &Command::new(venv_python())
+                .arg("--version")
+                .output()
+                .map(|o| o.stdout)
+                .unwrap_or_default()
+        )
+        .trim(),
+        py_body.len()
+    );
+
+    // Same answers: per-result counts and every record's partition keys (and, here, the bytes).
+    let (ours, theirs) = (response_digest(&body), response_digest(&py_body));
+    assert_eq!(
+        ours.0, theirs.0,
+        "per-result counts differ from the Python reference"
+    );
+    assert_eq!(
+        ours.1, theirs.1,
+        "partition keys differ from the Python reference"
+    );
+    println!(
+        "outputs agree: {:?}, identical partition keys for all {} records; responses {}",
+        ours.0,
+        ours.1.len(),
+        if body == py_body {
+            "byte-identical"
+        } else {
+            "differ in bytes only"
+        }
+    );
+    println!(
+        "RESULT firehose speedup={:.1} per_batch_ms={trib_ms:.2}",
+        py_ms / trib_ms
+    );
+}
+
+fn venv_python() -> PathBuf {
+    let py = repo_root().join(".venv/bin/python");
+    if !py.exists() {
+        let ok = Command::new("bash")
+            .arg(repo_root().join("scripts/bootstrap.sh"))
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            ok,
+            "scripts/bootstrap.sh failed: the project venv is needed"
+        );
+    }
+    py
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("landing") => landing(),
         Some("cdc-sequence") => cdc_sequence(),
+        Some("firehose") => firehose_bench(),
         Some("__landing-convert") => tributary_convert(Path::new(&args[1]), Path::new(&args[2])),
         Some("__cdc-sequence") => tributary_sequence(Path::new(&args[1]), Path::new(&args[2])),
         _ => {
-            eprintln!("usage: tributary-bench <scenario>\nscenarios: landing, cdc-sequence");
+            eprintln!(
+                "usage: tributary-bench <scenario>\nscenarios: landing, cdc-sequence, firehose"
+            );
             std::process::exit(2);
         }
     }

@@ -1,4 +1,5 @@
-//! End to end: the real `s3-landing`, `cdc-sequencer` and `partition-register` binaries served by `cargo lambda watch` (from the project's
+//! End to end: the real `s3-landing`, `cdc-sequencer`, `partition-register`, `firehose-transform`
+//! and `stream-ingest` binaries served by `cargo lambda watch` (from the project's
 //! venv), invoked over the Lambda invoke API with the `events/` fixtures, against this binary's
 //! own moto server. Runs alone in its test binary, so its keys never collide with other tests.
 
@@ -121,6 +122,11 @@ async fn s3_landing_binary_under_cargo_lambda_watch() {
     let env_file = env.state_dir.join("function.env");
     let mut lines: Vec<String> = env.vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
     lines.push("TRIBUTARY_MAX_REJECT_RATIO=0.5".into());
+    // The stream functions' settings (read by firehose-transform and stream-ingest only; quoted:
+    // the values hold `=`).
+    lines.push("TRIBUTARY_STREAM_DATASET=web.events".into());
+    lines.push("TRIBUTARY_STREAM_RENAMES=\"userId=user_id\"".into());
+    lines.push("TRIBUTARY_STREAM_DROP_IF=\"event_type=heartbeat\"".into());
     std::fs::write(&env_file, lines.join("\n")).unwrap();
     let log = env.state_dir.join("watch.log");
     let path = format!(
@@ -279,6 +285,54 @@ async fn s3_landing_binary_under_cargo_lambda_watch() {
         ),
         (Some(2), Some(2), Some(0)),
         "{out:#}"
+    );
+
+    // firehose-transform with the Direct PUT fixture: every record back once, in order.
+    env.declare_sample("web.events").await;
+    let firehose = "/2015-03-31/functions/firehose-transform/invocations";
+    let (status, out) = first_invoke(port, firehose, "firehose-direct-put.json").await;
+    assert_eq!(status, 200, "{out}\n{}", watch.log_tail());
+    let sent = fixture("firehose-direct-put.json");
+    let ids = |v: &Value, field: &str| -> Vec<Value> {
+        v["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[field].clone())
+            .collect()
+    };
+    assert_eq!(ids(&out, "recordId"), ids(&sent, "recordId"));
+    assert_eq!(
+        ids(&out, "result"),
+        [
+            "Ok",
+            "Ok",
+            "Ok",
+            "Dropped",
+            "ProcessingFailed",
+            "ProcessingFailed",
+            "ProcessingFailed",
+            "ProcessingFailed",
+            "Ok"
+        ]
+        .map(Value::from)
+    );
+    assert_eq!(
+        out["records"][8]["metadata"]["partitionKeys"],
+        json!({ "dataset": "web.events", "year": "2024", "month": "01", "day": "15", "hour": "11" })
+    );
+
+    // stream-ingest with the Kinesis fixture: nothing to retry; Parquet in the raw zone.
+    let kinesis = "/2015-03-31/functions/stream-ingest/invocations";
+    let (status, out) = first_invoke(port, kinesis, "kinesis-stream.json").await;
+    assert_eq!(status, 200, "{out}\n{}", watch.log_tail());
+    assert_eq!(out, json!({ "batchItemFailures": [] }));
+    let written = env.list(&env.config.raw_bucket, "web.events/").await;
+    assert_eq!(written.len(), 2, "one object per event hour: {written:?}");
+    assert!(
+        !env.list(&env.config.quarantine_bucket, "web.events/kinesis/")
+            .await
+            .is_empty()
     );
     drop(watch);
 }

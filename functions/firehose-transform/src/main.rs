@@ -1,0 +1,25 @@
+//! firehose-transform: the Kinesis Data Firehose data-transformation Lambda. Validates each record
+//! against the stream dataset's schema, normalises it and returns it with dynamic-partitioning
+//! keys (or `Dropped` / `ProcessingFailed`). The logic lives in `tributary::firehose`; this binary
+//! only wires configuration and clients.
+
+use std::sync::Arc;
+
+use lambda_runtime::{LambdaEvent, run, service_fn};
+use tributary::config::{Config, StreamConfig};
+use tributary::firehose::{FirehoseEvent, FirehoseTransform};
+use tributary::{aws, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let config = Config::from_env()?;
+    let stream = StreamConfig::from_env()?;
+    let clients = aws::Clients::from_env().await;
+    let transform = Arc::new(FirehoseTransform::with_clients(&clients, &config, stream));
+    run(service_fn(move |event: LambdaEvent<FirehoseEvent>| {
+        let transform = transform.clone();
+        async move { transform.handle(event.payload).await }
+    }))
+    .await
+}

@@ -1,0 +1,1145 @@
+//! Stream records: one JSON object per Firehose or Kinesis record, checked against the destination
+//! dataset's schema and normalised. Shared by `firehose-transform` ([`crate::firehose`]) and
+//! `stream-ingest` ([`crate::kinesis`]).
+//!
+//! Per record, in this order ([`RecordSpec::check`]):
+//! 1. **Size**: more than [`MAX_RECORD_BYTES`] (Firehose's record limit) or nothing but whitespace
+//!    fails the record.
+//! 2. **JSON**: the record must be one JSON object ([`crate::jsonrec`], strict and zero-copy).
+//! 3. **Renames** (`TRIBUTARY_STREAM_RENAMES`): keys are renamed before anything looks at them.
+//! 4. **Filters** (`TRIBUTARY_STREAM_DROP_IF`): a record with a matching field is dropped, whatever
+//!    else is wrong with it (a heartbeat need not carry the schema's fields).
+//! 5. **Schema**: every declared column that is present must have a value of its type (the same
+//!    rules as JSON lines in landing: [`crate::schema::parse_json`]); a non-nullable column must be
+//!    present and not null; a column may appear once. Fields the schema does not name pass through.
+//! 6. **Event time**: the time field (`TRIBUTARY_STREAM_TIME_FIELD`, default the schema's first
+//!    `timestamp` column) when present and not null, else the record's arrival time.
+//!
+//! Invariants:
+//! - Every record gets exactly one [`Verdict`]: accepted, dropped (naming the filter) or failed
+//!   with a category (for counting) and a reason that names the field and shows the value.
+//! - Normalised output ([`RecordSpec::write_json`]) is one line: the record's fields in their
+//!   order, renamed; `timestamp` columns (and the time field) as RFC 3339 UTC
+//!   `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`, `date` columns as `YYYY-MM-DD`; every other value byte for
+//!   byte as received; no whitespace between tokens; then `\n`.
+//! - Partition keys ([`HourKey`]) are the event time's UTC year (4 digits), month, day and hour
+//!   (2 digits each), so `year=2024/month=01/day=15/hour=10` paths sort by time.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::catalog::{CatalogError, Dataset, DatasetCatalog};
+use crate::config::StreamConfig;
+use crate::error::{Classify, ErrorKind};
+use crate::jsonrec::{self, Field, JsonError, Kind};
+use crate::schema::{Cell, ColumnType, TableSchema, parse_date, parse_timestamp};
+
+/// Largest record accepted, in bytes after base64 decoding: Firehose's own record limit
+/// (1,000 KiB).
+pub const MAX_RECORD_BYTES: usize = 1_024_000;
+/// The partition keys of stream output, in path order.
+pub const PARTITION_KEYS: [&str; 4] = ["year", "month", "day", "hour"];
+
+const NONE: u32 = u32::MAX;
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("dataset {0} is not declared in the catalog")]
+    UnknownDataset(String),
+    #[error("dataset {id}: {reason}")]
+    Spec { id: String, reason: String },
+}
+
+impl Classify for StreamError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            StreamError::Catalog(e) => e.kind(),
+            // The function is configured for a dataset that cannot take its records.
+            StreamError::UnknownDataset(_) | StreamError::Spec { .. } => ErrorKind::Fatal,
+        }
+    }
+}
+
+/// Why a record was not accepted: a category for counting and a reason for people.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reject {
+    pub category: &'static str,
+    pub reason: String,
+}
+
+impl Reject {
+    pub fn new(category: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            category,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The verdict on one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid: `event_us` is the event time (µs since the epoch, UTC); `from_field` tells whether
+    /// it came from the record's time field (else from the arrival time).
+    Accepted {
+        event_us: i64,
+        from_field: bool,
+    },
+    /// A drop filter matched (its index in the configuration).
+    Dropped {
+        filter: usize,
+    },
+    Failed(Reject),
+}
+
+/// Where the event time comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TimeSource {
+    Column(usize),
+    Field(String),
+    Arrival,
+}
+
+#[derive(Debug, Clone)]
+struct ColSpec {
+    name: String,
+    ty: ColumnType,
+    nullable: bool,
+}
+
+/// A dataset's schema and the stream settings, compiled for checking records.
+#[derive(Debug, Clone)]
+pub struct RecordSpec {
+    dataset: Arc<str>,
+    columns: Vec<ColSpec>,
+    by_name: HashMap<String, usize>,
+    renames: Vec<(String, String)>,
+    filters: Vec<(String, String)>,
+    time: TimeSource,
+}
+
+/// A value checked against its column's type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Typed {
+    Null,
+    /// A string column: the field's value as it is (string content, or JSON text).
+    Raw,
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+    Date(i32),
+    Ts(i64),
+}
+
+/// One checked record: its fields and what the schema made of them. Borrowed from the input.
+pub struct Record<'a> {
+    pub fields: Vec<Field<'a>>,
+    /// Per field: its column, or `NONE`.
+    field_col: Vec<u32>,
+    /// Per field: the rename applied to its key, or `NONE`.
+    field_rename: Vec<u32>,
+    /// Per column: the field holding it, or `NONE`.
+    col_field: Vec<u32>,
+    col_val: Vec<Typed>,
+    /// The time field when it is not a column: (field, µs).
+    time_field: Option<(usize, i64)>,
+}
+
+/// Reusable buffers for [`RecordSpec::check`], so checking a batch allocates nothing per record.
+#[derive(Default)]
+pub struct Scratch {
+    fields: Vec<Field<'static>>,
+    field_col: Vec<u32>,
+    field_rename: Vec<u32>,
+    col_field: Vec<u32>,
+    col_val: Vec<Typed>,
+}
+
+/// Reuses a vector's allocation for another lifetime (the vector is emptied first; the element
+/// types have the same layout, so the collect happens in place).
+fn recycle<'x, 'y>(mut v: Vec<Field<'x>>) -> Vec<Field<'y>> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!()).collect()
+}
+
+impl Scratch {
+    fn take<'a>(&mut self) -> Record<'a> {
+        Record {
+            fields: recycle(std::mem::take(&mut self.fields)),
+            field_col: std::mem::take(&mut self.field_col),
+            field_rename: std::mem::take(&mut self.field_rename),
+            col_field: std::mem::take(&mut self.col_field),
+            col_val: std::mem::take(&mut self.col_val),
+            time_field: None,
+        }
+    }
+
+    /// Returns a record's buffers for the next one.
+    pub fn give_back(&mut self, r: Record<'_>) {
+        self.fields = recycle(r.fields);
+        self.field_col = r.field_col;
+        self.field_rename = r.field_rename;
+        self.col_field = r.col_field;
+        self.col_val = r.col_val;
+    }
+}
+
+fn shown(s: &str) -> &str {
+    crate::schema::truncate(s, 64)
+}
+
+impl RecordSpec {
+    /// Compiles `schema` (the dataset's declared or recorded schema) with the stream settings.
+    pub fn new(
+        dataset: &Dataset,
+        schema: &TableSchema,
+        cfg: &StreamConfig,
+    ) -> Result<Self, StreamError> {
+        let spec_err = |reason: String| StreamError::Spec {
+            id: dataset.id.clone(),
+            reason,
+        };
+        if schema.columns.is_empty() {
+            return Err(spec_err("the schema has no columns".into()));
+        }
+        let columns: Vec<ColSpec> = schema
+            .columns
+            .iter()
+            .map(|c| ColSpec {
+                name: c.name.clone(),
+                ty: c.ty,
+                nullable: c.nullable,
+            })
+            .collect();
+        let by_name = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.clone(), i))
+            .collect();
+        let time = match &cfg.time_field {
+            Some(name) => match schema.index_of(name) {
+                Some(i)
+                    if matches!(
+                        schema.columns[i].ty,
+                        ColumnType::Timestamp | ColumnType::Date | ColumnType::String
+                    ) =>
+                {
+                    TimeSource::Column(i)
+                }
+                Some(i) => {
+                    return Err(spec_err(format!(
+                        "time field {name} is a {} column; it must be a timestamp, date or string",
+                        schema.columns[i].ty.glue()
+                    )));
+                }
+                None => TimeSource::Field(name.clone()),
+            },
+            None => schema
+                .columns
+                .iter()
+                .position(|c| c.ty == ColumnType::Timestamp)
+                .map_or(TimeSource::Arrival, TimeSource::Column),
+        };
+        Ok(Self {
+            dataset: Arc::from(dataset.id.as_str()),
+            columns,
+            by_name,
+            renames: cfg.renames.clone(),
+            filters: cfg.drop_if.clone(),
+            time,
+        })
+    }
+
+    pub fn dataset(&self) -> &Arc<str> {
+        &self.dataset
+    }
+
+    /// The time field, if records have one.
+    pub fn time_field(&self) -> Option<&str> {
+        match &self.time {
+            TimeSource::Column(i) => Some(&self.columns[*i].name),
+            TimeSource::Field(f) => Some(f),
+            TimeSource::Arrival => None,
+        }
+    }
+
+    fn column_of(&self, name: &str, hint: &mut usize) -> Option<usize> {
+        // Producers write fields in a stable order: try the column after the last match first.
+        if let Some(c) = self.columns.get(*hint)
+            && c.name == name
+        {
+            *hint += 1;
+            return Some(*hint - 1);
+        }
+        let found = if self.columns.len() <= 16 {
+            self.columns.iter().position(|c| c.name == name)
+        } else {
+            self.by_name.get(name).copied()
+        };
+        if let Some(i) = found {
+            *hint = i + 1;
+        }
+        found
+    }
+
+    /// The key a field goes by after renames, and the rename applied.
+    fn name_of<'k>(&'k self, key: &'k str) -> (&'k str, u32) {
+        for (i, (from, to)) in self.renames.iter().enumerate() {
+            if from == key {
+                return (to, i as u32);
+            }
+        }
+        (key, NONE)
+    }
+
+    /// Checks one record (base64-decoded). `arrival_us` is the fallback event time.
+    /// Hand the record back to `scratch` when done with it.
+    pub fn check<'a>(
+        &self,
+        data: &'a [u8],
+        arrival_us: i64,
+        scratch: &mut Scratch,
+    ) -> (Verdict, Record<'a>) {
+        let mut rec = scratch.take();
+        let verdict = self.check_into(data, arrival_us, &mut rec);
+        (verdict, rec)
+    }
+
+    fn check_into<'a>(&self, data: &'a [u8], arrival_us: i64, rec: &mut Record<'a>) -> Verdict {
+        let fail = |c, r: String| Verdict::Failed(Reject::new(c, r));
+        if data.len() > MAX_RECORD_BYTES {
+            return fail(
+                "too_large",
+                format!(
+                    "record is {} bytes; the limit is {MAX_RECORD_BYTES} (Firehose's record size limit)",
+                    data.len()
+                ),
+            );
+        }
+        if let Err(e) = jsonrec::parse_object(data, &mut rec.fields) {
+            let category = match e {
+                JsonError::Empty => return fail("empty", "record is empty".into()),
+                JsonError::Utf8(_) => "invalid_utf8",
+                JsonError::NotObject(_) => "not_an_object",
+                JsonError::Syntax { .. } | JsonError::TooDeep => "invalid_json",
+            };
+            return fail(category, format!("record is {e}"));
+        }
+        let n = rec.fields.len();
+        rec.field_rename.clear();
+        rec.field_rename.resize(n, NONE);
+        rec.field_col.clear();
+        rec.field_col.resize(n, NONE);
+        rec.col_field.clear();
+        rec.col_field.resize(self.columns.len(), NONE);
+        rec.col_val.clear();
+        rec.col_val.resize(self.columns.len(), Typed::Null);
+
+        // Filters first: a matching record is dropped whatever else it holds.
+        if !self.filters.is_empty() {
+            for f in &rec.fields {
+                let key = f.key();
+                let (name, _) = self.name_of(&key);
+                for (i, (field, value)) in self.filters.iter().enumerate() {
+                    if field == name && value_matches(f, value) {
+                        return Verdict::Dropped { filter: i };
+                    }
+                }
+            }
+        }
+        let mut hint = 0;
+        for fi in 0..n {
+            let f = rec.fields[fi];
+            let key = f.key();
+            let (name, rename) = self.name_of(&key);
+            rec.field_rename[fi] = rename;
+            if let Some(ci) = self.column_of(name, &mut hint) {
+                if rec.col_field[ci] != NONE {
+                    return fail(
+                        "duplicate_field",
+                        format!("field {name} appears more than once"),
+                    );
+                }
+                rec.col_field[ci] = fi as u32;
+                rec.field_col[fi] = ci as u32;
+            }
+        }
+        for (ci, col) in self.columns.iter().enumerate() {
+            let fi = rec.col_field[ci];
+            let value = if fi == NONE {
+                Typed::Null
+            } else {
+                match typed(col, &rec.fields[fi as usize]) {
+                    Ok(v) => v,
+                    Err(r) => return Verdict::Failed(r),
+                }
+            };
+            if value == Typed::Null && !col.nullable {
+                return if fi == NONE {
+                    fail(
+                        "missing_field",
+                        format!("missing required field {}", col.name),
+                    )
+                } else {
+                    fail("null_field", format!("required field {} is null", col.name))
+                };
+            }
+            rec.col_val[ci] = value;
+        }
+        let event = match &self.time {
+            TimeSource::Arrival => None,
+            TimeSource::Column(ci) => match rec.col_val[*ci] {
+                Typed::Ts(us) => Some(us),
+                Typed::Date(d) => Some(d as i64 * MICROS_PER_DAY),
+                Typed::Raw => {
+                    let f = &rec.fields[rec.col_field[*ci] as usize];
+                    match time_of(f) {
+                        Ok(us) => Some(us),
+                        Err(r) => return Verdict::Failed(r),
+                    }
+                }
+                _ => None,
+            },
+            TimeSource::Field(name) => {
+                let at = (0..n).find(|&fi| match rec.field_rename[fi] {
+                    NONE => rec.fields[fi].key() == name.as_str(),
+                    r => self.renames[r as usize].1 == *name,
+                });
+                match at {
+                    None => None,
+                    Some(fi) if rec.fields[fi].kind == Kind::Null => None,
+                    Some(fi) => match time_of(&rec.fields[fi]) {
+                        Ok(us) => {
+                            rec.time_field = Some((fi, us));
+                            Some(us)
+                        }
+                        Err(r) => return Verdict::Failed(r),
+                    },
+                }
+            }
+        };
+        match event {
+            Some(us) => Verdict::Accepted {
+                event_us: us,
+                from_field: true,
+            },
+            None => Verdict::Accepted {
+                event_us: arrival_us,
+                from_field: false,
+            },
+        }
+    }
+
+    /// Appends the normalised record (see the module docs) and a newline to `out`.
+    pub fn write_json(&self, rec: &Record<'_>, out: &mut Vec<u8>) {
+        out.push(b'{');
+        for (fi, f) in rec.fields.iter().enumerate() {
+            if fi > 0 {
+                out.push(b',');
+            }
+            match rec.field_rename[fi] {
+                NONE => {
+                    out.push(b'"');
+                    out.extend_from_slice(f.raw_key.as_bytes());
+                    out.push(b'"');
+                }
+                r => jsonrec::write_str(out, &self.renames[r as usize].1),
+            }
+            out.push(b':');
+            let normalised = match rec.field_col[fi] {
+                NONE => match rec.time_field {
+                    Some((t, us)) if t == fi => Typed::Ts(us),
+                    _ => Typed::Raw,
+                },
+                ci => rec.col_val[ci as usize],
+            };
+            match normalised {
+                Typed::Ts(us) => {
+                    out.push(b'"');
+                    write_rfc3339(out, us);
+                    out.push(b'"');
+                }
+                Typed::Date(d) => {
+                    out.push(b'"');
+                    write_date(out, d);
+                    out.push(b'"');
+                }
+                _ => out.extend_from_slice(f.value.as_bytes()),
+            }
+        }
+        out.extend_from_slice(b"}\n");
+    }
+
+    /// The value of column `ci` of an accepted record, as a cell for an Arrow builder.
+    pub fn cell<'r>(&self, rec: &'r Record<'_>, ci: usize) -> Cell<'r> {
+        match rec.col_val[ci] {
+            Typed::Null => Cell::Null,
+            Typed::I64(v) => Cell::I64(v),
+            Typed::F64(v) => Cell::F64(v),
+            Typed::Bool(v) => Cell::Bool(v),
+            Typed::Date(v) => Cell::Date(v),
+            Typed::Ts(v) => Cell::Ts(v),
+            Typed::Raw => {
+                let f = &rec.fields[rec.col_field[ci] as usize];
+                match f.str_value() {
+                    Some(Cow::Borrowed(s)) => Cell::Str(s),
+                    Some(Cow::Owned(s)) => Cell::Owned(s),
+                    // Objects, arrays, numbers and booleans in a string column: their JSON text.
+                    None => Cell::Str(f.value),
+                }
+            }
+        }
+    }
+}
+
+/// Whether a filter value matches a field: a string's content, or another value's JSON text.
+fn value_matches(f: &Field<'_>, value: &str) -> bool {
+    match f.kind {
+        Kind::String => f.str_value().is_some_and(|s| s == value),
+        _ => f.value == value,
+    }
+}
+
+fn wrong_type(col: &ColSpec, f: &Field<'_>) -> Reject {
+    Reject::new(
+        "wrong_type",
+        format!(
+            "field {}: {} {} is not a valid {}",
+            col.name,
+            f.kind.name(),
+            shown(f.value),
+            col.ty.glue()
+        ),
+    )
+}
+
+/// Checks a field's value against its column's type (landing's JSON rules).
+fn typed(col: &ColSpec, f: &Field<'_>) -> Result<Typed, Reject> {
+    let integer = |f: &Field<'_>| -> Option<i64> {
+        let text = f.value.as_bytes();
+        if text.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+            return None;
+        }
+        lexical_core::parse::<i64>(text).ok()
+    };
+    Ok(match (col.ty, f.kind) {
+        (_, Kind::Null) => Typed::Null,
+        (ColumnType::String, _) => Typed::Raw,
+        (ColumnType::Int64, Kind::Number) => {
+            Typed::I64(integer(f).ok_or_else(|| wrong_type(col, f))?)
+        }
+        (ColumnType::Int32, Kind::Number) => Typed::I64(
+            integer(f)
+                .filter(|v| i32::try_from(*v).is_ok())
+                .ok_or_else(|| wrong_type(col, f))?,
+        ),
+        (ColumnType::Double, Kind::Number) => Typed::F64(
+            lexical_core::parse::<f64>(f.value.as_bytes())
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| wrong_type(col, f))?,
+        ),
+        (ColumnType::Boolean, Kind::Bool) => Typed::Bool(f.value == "true"),
+        (ColumnType::Timestamp, Kind::String) => {
+            let s = f.str_value().unwrap_or_default();
+            Typed::Ts(fast_timestamp(&s).ok_or_else(|| {
+                Reject::new(
+                    "invalid_value",
+                    format!(
+                        "field {}: {:?} is not a valid timestamp",
+                        col.name,
+                        shown(&s)
+                    ),
+                )
+            })?)
+        }
+        (ColumnType::Date, Kind::String) => {
+            let s = f.str_value().unwrap_or_default();
+            Typed::Date(parse_date(s.trim()).ok_or_else(|| {
+                Reject::new(
+                    "invalid_value",
+                    format!("field {}: {:?} is not a valid date", col.name, shown(&s)),
+                )
+            })?)
+        }
+        _ => return Err(wrong_type(col, f)),
+    })
+}
+
+/// The event time in a time field that is not a typed column.
+fn time_of(f: &Field<'_>) -> Result<i64, Reject> {
+    let key = f.key();
+    match f.kind {
+        Kind::String => {
+            let s = f.str_value().unwrap_or_default();
+            fast_timestamp(&s).ok_or_else(|| {
+                Reject::new(
+                    "invalid_time",
+                    format!("time field {key}: {:?} is not a valid timestamp", shown(&s)),
+                )
+            })
+        }
+        k => Err(Reject::new(
+            "invalid_time",
+            format!(
+                "time field {key}: a {} is not a timestamp (expected RFC 3339 text)",
+                k.name()
+            ),
+        )),
+    }
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day number (inverse of [`days_from_civil`]).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Parses a timestamp like [`parse_timestamp`] (µs since the epoch, UTC), with a fast path for
+/// the forms streams carry: `YYYY-MM-DDTHH:MM:SS[.f]` followed by `Z`, `±HH:MM` or nothing, and
+/// `YYYY-MM-DD HH:MM:SS[.f]`. Anything else goes to [`parse_timestamp`].
+pub fn fast_timestamp(s: &str) -> Option<i64> {
+    fast_path(s.as_bytes()).or_else(|| parse_timestamp(s))
+}
+
+fn fast_path(b: &[u8]) -> Option<i64> {
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u32)
+        })
+    };
+    let (y, mo, d) = (num(0..4)? as i64, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo)
+        || d == 0
+        || d > days_in_month(y, mo)
+        || h > 23
+        || mi > 59
+        || sec > 59
+    {
+        return None;
+    }
+    let mut rest = &b[19..];
+    let mut micros = 0i64;
+    if let [b'.', tail @ ..] = rest {
+        let n = tail.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        for (i, &c) in tail[..n].iter().enumerate() {
+            if i < 6 {
+                micros = micros * 10 + (c - b'0') as i64;
+            }
+        }
+        micros *= 10i64.pow(6u32.saturating_sub(n as u32));
+        rest = &tail[n..];
+    }
+    let offset_secs = match (b[10], rest) {
+        (b'T' | b' ', []) => 0,
+        (b'T', [b'Z']) => 0,
+        (b'T', [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2]) => {
+            let two = |a: u8, b: u8| -> Option<i64> {
+                (a.is_ascii_digit() && b.is_ascii_digit())
+                    .then(|| ((a - b'0') * 10 + (b - b'0')) as i64)
+            };
+            let (oh, om) = (two(*h1, *h2)?, two(*m1, *m2)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let v = oh * 3600 + om * 60;
+            if *sign == b'-' { -v } else { v }
+        }
+        _ => return None,
+    };
+    let secs = days_from_civil(y, mo, d) * 86_400 + (h * 3600 + mi * 60 + sec) as i64 - offset_secs;
+    Some(secs * 1_000_000 + micros)
+}
+
+fn push_digits(out: &mut Vec<u8>, v: u32, width: usize) {
+    let mut buf = [b'0'; 10];
+    let mut v = v;
+    for i in (0..width).rev() {
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    out.extend_from_slice(&buf[..width]);
+}
+
+fn push_year(out: &mut Vec<u8>, y: i64) {
+    if (0..=9999).contains(&y) {
+        push_digits(out, y as u32, 4);
+    } else {
+        out.extend_from_slice(y.to_string().as_bytes());
+    }
+}
+
+/// Writes `YYYY-MM-DD` for a day number.
+pub fn write_date(out: &mut Vec<u8>, days: i32) {
+    let (y, m, d) = civil_from_days(days as i64);
+    push_year(out, y);
+    out.push(b'-');
+    push_digits(out, m, 2);
+    out.push(b'-');
+    push_digits(out, d, 2);
+}
+
+/// Writes RFC 3339 UTC, `YYYY-MM-DDTHH:MM:SS[.ffffff]Z` (the fraction only when it is not zero).
+pub fn write_rfc3339(out: &mut Vec<u8>, us: i64) {
+    let days = us.div_euclid(MICROS_PER_DAY);
+    let rem = us.rem_euclid(MICROS_PER_DAY);
+    write_date(out, days as i32);
+    let secs = (rem / 1_000_000) as u32;
+    out.push(b'T');
+    push_digits(out, secs / 3600, 2);
+    out.push(b':');
+    push_digits(out, secs / 60 % 60, 2);
+    out.push(b':');
+    push_digits(out, secs % 60, 2);
+    let frac = (rem % 1_000_000) as u32;
+    if frac != 0 {
+        out.push(b'.');
+        push_digits(out, frac, 6);
+    }
+    out.push(b'Z');
+}
+
+/// The hour an event belongs to: its partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HourKey {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+}
+
+impl HourKey {
+    pub fn of(us: i64) -> Self {
+        let (year, month, day) = civil_from_days(us.div_euclid(MICROS_PER_DAY));
+        let hour = (us.rem_euclid(MICROS_PER_DAY) / 3_600_000_000) as u32;
+        Self {
+            year,
+            month,
+            day,
+            hour,
+        }
+    }
+
+    /// `YYYYMMDDHH` in `buf` for years 0 to 9999 (else `None`), without allocating.
+    pub fn fixed_digits<'b>(&self, buf: &'b mut [u8; 10]) -> Option<&'b str> {
+        if !(0..=9999).contains(&self.year) {
+            return None;
+        }
+        let mut put = |at: usize, v: u32, width: usize| {
+            let mut v = v;
+            for i in (at..at + width).rev() {
+                buf[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, self.year as u32, 4);
+        put(4, self.month, 2);
+        put(6, self.day, 2);
+        put(8, self.hour, 2);
+        std::str::from_utf8(buf).ok()
+    }
+
+    /// The length of the year's text (4 for years 0 to 9999).
+    pub fn year_len(&self) -> usize {
+        if (0..=9999).contains(&self.year) {
+            4
+        } else {
+            self.year.to_string().len()
+        }
+    }
+
+    /// The partition values in [`PARTITION_KEYS`] order: `2024`, `01`, `15`, `10`.
+    pub fn values(&self) -> [String; 4] {
+        [
+            format!("{:04}", self.year),
+            format!("{:02}", self.month),
+            format!("{:02}", self.day),
+            format!("{:02}", self.hour),
+        ]
+    }
+
+    /// `year=2024/month=01/day=15/hour=10`.
+    pub fn path(&self) -> String {
+        PARTITION_KEYS
+            .iter()
+            .zip(self.values())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+/// A dataset's compiled spec, as the stream functions use it.
+#[derive(Debug)]
+pub struct Compiled {
+    pub dataset: Dataset,
+    pub schema: TableSchema,
+    pub spec: RecordSpec,
+}
+
+/// The stream's dataset and compiled spec, cached per warm container for
+/// [`crate::landing::DATASET_CACHE_TTL`] (declarations change rarely; a new one is picked up
+/// within a minute).
+pub struct SpecCache {
+    cfg: StreamConfig,
+    cached: Mutex<Option<(Instant, Arc<Compiled>)>>,
+}
+
+impl SpecCache {
+    pub fn new(cfg: StreamConfig) -> Self {
+        Self {
+            cfg,
+            cached: Mutex::new(None),
+        }
+    }
+
+    pub fn config(&self) -> &StreamConfig {
+        &self.cfg
+    }
+
+    /// The dataset's compiled spec: cached, or read from the catalog (declared schema, else the
+    /// schema recorded from its first file).
+    pub async fn get<C: DatasetCatalog>(&self, catalog: &C) -> Result<Arc<Compiled>, StreamError> {
+        if let Some((at, c)) = self.cached.lock().expect("cache lock").as_ref()
+            && at.elapsed() < crate::landing::DATASET_CACHE_TTL
+        {
+            return Ok(c.clone());
+        }
+        let id = &self.cfg.dataset;
+        let dataset = catalog
+            .get(id)
+            .await?
+            .ok_or_else(|| StreamError::UnknownDataset(id.clone()))?;
+        let schema = match &dataset.schema {
+            Some(s) => s.clone(),
+            None => catalog
+                .recorded_schema(id)
+                .await?
+                .ok_or_else(|| StreamError::Spec {
+                    id: id.clone(),
+                    reason: "declares no schema and none is recorded yet; stream records are \
+                             validated against one"
+                        .into(),
+                })?,
+        };
+        let spec = RecordSpec::new(&dataset, &schema, &self.cfg)?;
+        let compiled = Arc::new(Compiled {
+            dataset,
+            schema,
+            spec,
+        });
+        *self.cached.lock().expect("cache lock") = Some((Instant::now(), compiled.clone()));
+        Ok(compiled)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::schema::Column;
+    use proptest::prelude::*;
+
+    /// The sample stream dataset (`web.events` in tests/data/datasets.json).
+    pub(crate) fn web_events() -> (Dataset, TableSchema) {
+        let all: Vec<Dataset> = serde_json::from_slice(
+            &std::fs::read(format!(
+                "{}/../tests/data/datasets.json",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        let ds = all.into_iter().find(|d| d.id == "web.events").unwrap();
+        let schema = ds.schema.clone().unwrap();
+        (ds, schema)
+    }
+
+    pub(crate) fn stream_config() -> StreamConfig {
+        StreamConfig {
+            dataset: "web.events".into(),
+            time_field: None,
+            renames: vec![("userId".into(), "user_id".into())],
+            drop_if: vec![("event_type".into(), "heartbeat".into())],
+        }
+    }
+
+    pub(crate) fn spec() -> RecordSpec {
+        let (ds, schema) = web_events();
+        RecordSpec::new(&ds, &schema, &stream_config()).unwrap()
+    }
+
+    const ARRIVAL: i64 = 1_705_312_800_000_000; // 2024-01-15T10:00:00Z
+
+    fn run(spec: &RecordSpec, rec: &str) -> (Verdict, String) {
+        let mut scratch = Scratch::default();
+        let (v, r) = spec.check(rec.as_bytes(), ARRIVAL, &mut scratch);
+        let mut out = Vec::new();
+        if matches!(v, Verdict::Accepted { .. }) {
+            spec.write_json(&r, &mut out);
+        }
+        scratch.give_back(r);
+        (v, String::from_utf8(out).unwrap())
+    }
+
+    fn failed(v: &Verdict) -> (&'static str, &str) {
+        match v {
+            Verdict::Failed(r) => (r.category, r.reason.as_str()),
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn accepts_and_normalises_a_good_record() {
+        let s = spec();
+        let (v, out) = run(
+            &s,
+            r#"{"event_id":"e1","event_type":"page_view","userId":"u1","ts":"2024-01-15T11:30:00.250+01:00","page":"/a","duration_ms":12,"revenue":1.50,"consent":true,"ctx":{"ua":"x"},"extra":[1, 2]}"#,
+        );
+        assert_eq!(
+            v,
+            Verdict::Accepted {
+                event_us: ARRIVAL + 1_800_000_000 + 250_000,
+                from_field: true
+            }
+        );
+        assert_eq!(
+            out,
+            "{\"event_id\":\"e1\",\"event_type\":\"page_view\",\"user_id\":\"u1\",\"ts\":\"2024-01-15T10:30:00.250000Z\",\"page\":\"/a\",\"duration_ms\":12,\"revenue\":1.50,\"consent\":true,\"ctx\":{\"ua\":\"x\"},\"extra\":[1, 2]}\n"
+        );
+        let back: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(back["user_id"], "u1");
+    }
+
+    #[test]
+    fn drops_on_filters_before_validation() {
+        let s = spec();
+        // No required fields at all, but a heartbeat.
+        let (v, _) = run(&s, r#"{"event_type":"heartbeat","seq":9}"#);
+        assert_eq!(v, Verdict::Dropped { filter: 0 });
+        // A filter on a non-string value matches its JSON text.
+        let (ds, schema) = web_events();
+        let mut cfg = stream_config();
+        cfg.drop_if = vec![("ping".into(), "true".into())];
+        let s = RecordSpec::new(&ds, &schema, &cfg).unwrap();
+        assert_eq!(
+            run(&s, r#"{"ping":true}"#).0,
+            Verdict::Dropped { filter: 0 }
+        );
+        assert_ne!(
+            run(&s, r#"{"ping":"yes"}"#).0,
+            Verdict::Dropped { filter: 0 }
+        );
+    }
+
+    #[test]
+    fn bad_records_fail_with_a_category_and_a_reason() {
+        let s = spec();
+        let good =
+            r#""event_id":"e1","event_type":"click","user_id":"u1","ts":"2024-01-15T10:00:00Z""#;
+        let cases = [
+            ("", "empty", "record is empty"),
+            ("  \n", "empty", "record is empty"),
+            ("{\"event_id\":", "invalid_json", "record is invalid JSON"),
+            ("[1,2]", "not_an_object", "not an object"),
+            (
+                r#"{"event_id":"e1","event_type":"click","ts":"2024-01-15T10:00:00Z"}"#,
+                "missing_field",
+                "missing required field user_id",
+            ),
+            (
+                &format!("{{{good},\"duration_ms\":\"12\"}}"),
+                "wrong_type",
+                "field duration_ms: string \"12\" is not a valid bigint",
+            ),
+            (
+                &format!("{{{good},\"duration_ms\":1.5}}"),
+                "wrong_type",
+                "is not a valid bigint",
+            ),
+            (
+                &format!("{{{good},\"consent\":\"yes\"}}"),
+                "wrong_type",
+                "field consent: string \"yes\" is not a valid boolean",
+            ),
+            (
+                r#"{"event_id":"e1","event_type":"click","user_id":null,"ts":"2024-01-15T10:00:00Z"}"#,
+                "null_field",
+                "required field user_id is null",
+            ),
+            (
+                r#"{"event_id":"e1","event_type":"click","user_id":"u","ts":"yesterday"}"#,
+                "invalid_value",
+                "field ts: \"yesterday\" is not a valid timestamp",
+            ),
+            (
+                &format!("{{{good},\"userId\":\"u2\"}}"),
+                "duplicate_field",
+                "field user_id appears more than once",
+            ),
+        ];
+        for (rec, category, reason) in cases {
+            let (v, _) = run(&s, rec);
+            let (c, r) = failed(&v);
+            assert_eq!(c, category, "{rec:?}: {r}");
+            assert!(r.contains(reason), "{rec:?}: {r}");
+        }
+        let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(MAX_RECORD_BYTES));
+        assert_eq!(failed(&run(&s, &big).0).0, "too_large");
+        let (c, _) = failed(
+            &s.check(b"{\"a\":\"\xff\"}", ARRIVAL, &mut Scratch::default())
+                .0,
+        );
+        assert_eq!(c, "invalid_utf8");
+    }
+
+    #[test]
+    fn event_time_falls_back_to_arrival() {
+        let s = spec();
+        assert_eq!(s.time_field(), Some("ts"));
+        let (ds, mut schema) = web_events();
+        // `ts` optional: without it, the arrival time decides.
+        schema.columns.iter_mut().for_each(|c| c.nullable = true);
+        let s = RecordSpec::new(&ds, &schema, &stream_config()).unwrap();
+        for rec in [r#"{"event_id":"e1"}"#, r#"{"event_id":"e1","ts":null}"#] {
+            assert_eq!(
+                run(&s, rec).0,
+                Verdict::Accepted {
+                    event_us: ARRIVAL,
+                    from_field: false
+                }
+            );
+        }
+        // A time field outside the schema is parsed (and normalised) too.
+        let mut cfg = stream_config();
+        cfg.time_field = Some("sent_at".into());
+        let s = RecordSpec::new(&ds, &schema, &cfg).unwrap();
+        let (v, out) = run(&s, r#"{"event_id":"e1","sent_at":"2024-01-15 12:00:00"}"#);
+        assert_eq!(
+            v,
+            Verdict::Accepted {
+                event_us: ARRIVAL + 7_200_000_000,
+                from_field: true
+            }
+        );
+        assert_eq!(
+            out,
+            "{\"event_id\":\"e1\",\"sent_at\":\"2024-01-15T12:00:00Z\"}\n"
+        );
+        let v = run(&s, r#"{"sent_at":1705312800}"#).0;
+        let (c, r) = failed(&v);
+        assert_eq!(c, "invalid_time", "{r}");
+        // A time field of another type is a configuration error.
+        cfg.time_field = Some("duration_ms".into());
+        assert!(RecordSpec::new(&ds, &schema, &cfg).is_err());
+    }
+
+    #[test]
+    fn cells_follow_the_column_types() {
+        let s = spec();
+        let rec = r#"{"event_id":"e\u00e9","event_type":"click","user_id":"u1","ts":"2024-01-15T10:00:00Z","duration_ms":-3,"ctx":{"a":1}}"#;
+        let mut scratch = Scratch::default();
+        let (v, r) = s.check(rec.as_bytes(), ARRIVAL, &mut scratch);
+        assert!(matches!(v, Verdict::Accepted { .. }));
+        let (_, schema) = web_events();
+        let at = |n: &str| schema.index_of(n).unwrap();
+        assert_eq!(s.cell(&r, at("event_id")), Cell::Owned("eé".into()));
+        assert_eq!(s.cell(&r, at("user_id")), Cell::Str("u1"));
+        assert_eq!(s.cell(&r, at("ts")), Cell::Ts(ARRIVAL));
+        assert_eq!(s.cell(&r, at("duration_ms")), Cell::I64(-3));
+        assert_eq!(s.cell(&r, at("ctx")), Cell::Str("{\"a\":1}"));
+        assert_eq!(s.cell(&r, at("page")), Cell::Null);
+        scratch.give_back(r);
+    }
+
+    #[test]
+    fn hour_keys_and_rfc3339() {
+        let k = HourKey::of(ARRIVAL + 3_599_999_999);
+        assert_eq!(k.values(), ["2024", "01", "15", "10"]);
+        assert_eq!(k.path(), "year=2024/month=01/day=15/hour=10");
+        assert_eq!(k.fixed_digits(&mut [0; 10]), Some("2024011510"));
+        assert_eq!(k.year_len(), 4);
+        assert_eq!(HourKey::of(-1).values(), ["1969", "12", "31", "23"]);
+        let mut out = Vec::new();
+        write_rfc3339(&mut out, ARRIVAL + 5);
+        assert_eq!(out, b"2024-01-15T10:00:00.000005Z");
+        out.clear();
+        write_rfc3339(&mut out, -1_000_000);
+        assert_eq!(out, b"1969-12-31T23:59:59Z");
+        let _ = Column {
+            name: String::new(),
+            ty: ColumnType::String,
+            nullable: true,
+        };
+    }
+
+    proptest! {
+        #[test]
+        fn civil_dates_agree_with_chrono(days in -800_000i64..800_000) {
+            let d = chrono::NaiveDate::from_num_days_from_ce_opt((days + 719_163) as i32).unwrap();
+            use chrono::Datelike;
+            prop_assert_eq!(civil_from_days(days), (d.year() as i64, d.month(), d.day()));
+            prop_assert_eq!(days_from_civil(d.year() as i64, d.month(), d.day()), days);
+        }
+
+        /// The fast path accepts nothing `parse_timestamp` reads differently, and normalising
+        /// round-trips.
+        #[test]
+        fn fast_timestamps_agree_with_parse_timestamp(
+            y in 1900u32..2100, mo in 0u32..14, d in 0u32..32, h in 0u32..25, mi in 0u32..61, s in 0u32..61,
+            frac in prop::option::of("[0-9]{1,10}"),
+            sep in prop::sample::select(vec!["T", " ", "t"]),
+            tz in prop::sample::select(vec!["", "Z", "z", "+01:00", "-05:30", "+2400", "+00:60", "+05:45"]),
+        ) {
+            let text = format!(
+                "{y:04}-{mo:02}-{d:02}{sep}{h:02}:{mi:02}:{s:02}{}{tz}",
+                frac.map(|f| format!(".{f}")).unwrap_or_default()
+            );
+            if let Some(us) = fast_path(text.as_bytes()) {
+                prop_assert_eq!(parse_timestamp(&text), Some(us), "{}", text);
+                let mut out = Vec::new();
+                write_rfc3339(&mut out, us);
+                prop_assert_eq!(fast_timestamp(std::str::from_utf8(&out).unwrap()), Some(us));
+            }
+        }
+    }
+}
