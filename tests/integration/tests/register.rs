@@ -454,7 +454,7 @@ async fn landing_parquet_pass_through_evolves_or_quarantines() {
     }))
     .await;
     let landing = env.landing();
-    let mut land = async |name: &str, sql: &str| {
+    let land = async |name: &str, sql: &str| {
         let key = format!("reg/passthrough/{name}.parquet");
         env.put(&landing_bucket, &key, parquet_from_sql(sql)).await;
         landing
