@@ -179,14 +179,15 @@ impl StreamConfig {
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty());
         let renames = pairs(&lookup, STREAM_RENAMES)?;
+        let mut sources = std::collections::HashSet::new();
         let mut targets = std::collections::HashSet::new();
         for (from, to) in &renames {
-            if from == to || !targets.insert(to.as_str()) {
+            if from == to || !sources.insert(from.as_str()) || !targets.insert(to.as_str()) {
                 return Err(ConfigError::Invalid {
                     name: STREAM_RENAMES,
                     value: lookup(STREAM_RENAMES).unwrap_or_default(),
                     reason: format!(
-                        "{from}={to}: each target may appear once and differ from its source"
+                        "{from}={to}: each source and each target may appear once, and differ"
                     ),
                 });
             }
@@ -321,8 +322,13 @@ mod tests {
         env.insert(STREAM_DROP_IF, "heartbeat".into());
         assert!(read(&env).unwrap_err().to_string().contains(STREAM_DROP_IF));
         env.remove(STREAM_DROP_IF);
-        env.insert(STREAM_RENAMES, "a=x,b=x".into());
-        assert!(read(&env).unwrap_err().to_string().contains(STREAM_RENAMES));
+        for bad in ["a=x,b=x", "a=x,a=y", "a=a"] {
+            env.insert(STREAM_RENAMES, bad.into());
+            assert!(
+                read(&env).unwrap_err().to_string().contains(STREAM_RENAMES),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -313,7 +313,8 @@ where
             catalog,
             registrar: Registrar::new(glue),
             config,
-            specs: SpecCache::new(stream),
+            // Kinesis records are not bound by Firehose's record limit: what Lambda delivered fits.
+            specs: SpecCache::new(stream).with_max_record_bytes(usize::MAX),
         }
     }
 

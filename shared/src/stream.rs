@@ -3,8 +3,9 @@
 //! `stream-ingest` ([`crate::kinesis`]).
 //!
 //! Per record, in this order ([`RecordSpec::check`]):
-//! 1. **Size**: more than [`MAX_RECORD_BYTES`] (Firehose's record limit) or nothing but whitespace
-//!    fails the record.
+//! 1. **Size**: more than the spec's limit ([`MAX_RECORD_BYTES`], Firehose's record limit, unless
+//!    [`RecordSpec::with_max_record_bytes`] says otherwise) or nothing but whitespace fails the
+//!    record.
 //! 2. **JSON**: the record must be one JSON object ([`crate::jsonrec`], strict and zero-copy).
 //! 3. **Renames** (`TRIBUTARY_STREAM_RENAMES`): keys are renamed before anything looks at them.
 //! 4. **Filters** (`TRIBUTARY_STREAM_DROP_IF`): a record with a matching field is dropped, whatever
@@ -121,6 +122,7 @@ pub struct RecordSpec {
     renames: Vec<(String, String)>,
     filters: Vec<(String, String)>,
     time: TimeSource,
+    max_record_bytes: usize,
 }
 
 /// A value checked against its column's type.
@@ -252,7 +254,14 @@ impl RecordSpec {
             renames: cfg.renames.clone(),
             filters: cfg.drop_if.clone(),
             time,
+            max_record_bytes: MAX_RECORD_BYTES,
         })
+    }
+
+    /// Another record size limit (Kinesis records are not bound by Firehose's).
+    pub fn with_max_record_bytes(mut self, max: usize) -> Self {
+        self.max_record_bytes = max;
+        self
     }
 
     pub fn dataset(&self) -> &Arc<str> {
@@ -312,12 +321,13 @@ impl RecordSpec {
 
     fn check_into<'a>(&self, data: &'a [u8], arrival_us: i64, rec: &mut Record<'a>) -> Verdict {
         let fail = |c, r: String| Verdict::Failed(Reject::new(c, r));
-        if data.len() > MAX_RECORD_BYTES {
+        if data.len() > self.max_record_bytes {
             return fail(
                 "too_large",
                 format!(
-                    "record is {} bytes; the limit is {MAX_RECORD_BYTES} (Firehose's record size limit)",
-                    data.len()
+                    "record is {} bytes; the limit is {}",
+                    data.len(),
+                    self.max_record_bytes
                 ),
             );
         }
@@ -397,9 +407,12 @@ impl RecordSpec {
                 Typed::Ts(us) => Some(us),
                 Typed::Date(d) => Some(d as i64 * MICROS_PER_DAY),
                 Typed::Raw => {
-                    let f = &rec.fields[rec.col_field[*ci] as usize];
-                    match time_of(f) {
-                        Ok(us) => Some(us),
+                    let fi = rec.col_field[*ci] as usize;
+                    match time_of(&rec.fields[fi]) {
+                        Ok(us) => {
+                            rec.time_field = Some((fi, us));
+                            Some(us)
+                        }
                         Err(r) => return Verdict::Failed(r),
                     }
                 }
@@ -451,12 +464,10 @@ impl RecordSpec {
                 r => jsonrec::write_str(out, &self.renames[r as usize].1),
             }
             out.push(b':');
-            let normalised = match rec.field_col[fi] {
-                NONE => match rec.time_field {
-                    Some((t, us)) if t == fi => Typed::Ts(us),
-                    _ => Typed::Raw,
-                },
-                ci => rec.col_val[ci as usize],
+            let normalised = match (rec.time_field, rec.field_col[fi]) {
+                (Some((t, us)), _) if t == fi => Typed::Ts(us),
+                (_, NONE) => Typed::Raw,
+                (_, ci) => rec.col_val[ci as usize],
             };
             match normalised {
                 Typed::Ts(us) => {
@@ -485,7 +496,16 @@ impl RecordSpec {
             Typed::Date(v) => Cell::Date(v),
             Typed::Ts(v) => Cell::Ts(v),
             Typed::Raw => {
-                let f = &rec.fields[rec.col_field[ci] as usize];
+                let fi = rec.col_field[ci] as usize;
+                if let Some((t, us)) = rec.time_field
+                    && t == fi
+                {
+                    // The time field in a string column: normalised like the JSON output.
+                    let mut out = Vec::with_capacity(27);
+                    write_rfc3339(&mut out, us);
+                    return Cell::Owned(String::from_utf8(out).expect("ASCII"));
+                }
+                let f = &rec.fields[fi];
                 match f.str_value() {
                     Some(Cow::Borrowed(s)) => Cell::Str(s),
                     Some(Cow::Owned(s)) => Cell::Owned(s),
@@ -822,6 +842,7 @@ pub struct Compiled {
 /// within a minute).
 pub struct SpecCache {
     cfg: StreamConfig,
+    max_record_bytes: usize,
     cached: Mutex<Option<(Instant, Arc<Compiled>)>>,
 }
 
@@ -829,8 +850,15 @@ impl SpecCache {
     pub fn new(cfg: StreamConfig) -> Self {
         Self {
             cfg,
+            max_record_bytes: MAX_RECORD_BYTES,
             cached: Mutex::new(None),
         }
+    }
+
+    /// Compiles specs with another record size limit ([`RecordSpec::with_max_record_bytes`]).
+    pub fn with_max_record_bytes(mut self, max: usize) -> Self {
+        self.max_record_bytes = max;
+        self
     }
 
     pub fn config(&self) -> &StreamConfig {
@@ -862,7 +890,8 @@ impl SpecCache {
                         .into(),
                 })?,
         };
-        let spec = RecordSpec::new(&dataset, &schema, &self.cfg)?;
+        let spec = RecordSpec::new(&dataset, &schema, &self.cfg)?
+            .with_max_record_bytes(self.max_record_bytes);
         let compiled = Arc::new(Compiled {
             dataset,
             schema,
@@ -1024,7 +1053,14 @@ pub(crate) mod tests {
             assert!(r.contains(reason), "{rec:?}: {r}");
         }
         let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(MAX_RECORD_BYTES));
-        assert_eq!(failed(&run(&s, &big).0).0, "too_large");
+        let v = run(&s, &big).0;
+        let (c, r) = failed(&v);
+        assert_eq!(
+            (c, r),
+            ("too_large", "record is 1024010 bytes; the limit is 1024000")
+        );
+        let unbounded = spec().with_max_record_bytes(usize::MAX);
+        assert_eq!(failed(&run(&unbounded, &big).0).0, "missing_field");
         let (c, _) = failed(
             &s.check(b"{\"a\":\"\xff\"}", ARRIVAL, &mut Scratch::default())
                 .0,
@@ -1068,7 +1104,38 @@ pub(crate) mod tests {
         let v = run(&s, r#"{"sent_at":1705312800}"#).0;
         let (c, r) = failed(&v);
         assert_eq!(c, "invalid_time", "{r}");
+        // A string column as the time field: parsed, and normalised in both outputs.
+        let mut cfg = stream_config();
+        cfg.time_field = Some("page".into());
+        let s = RecordSpec::new(&ds, &schema, &cfg).unwrap();
+        let (v, out) = run(
+            &s,
+            r#"{"event_id":"e1","page":"2024-01-15T12:00:00+02:00"}"#,
+        );
+        assert_eq!(
+            v,
+            Verdict::Accepted {
+                event_us: ARRIVAL,
+                from_field: true
+            }
+        );
+        assert_eq!(
+            out,
+            "{\"event_id\":\"e1\",\"page\":\"2024-01-15T10:00:00Z\"}\n"
+        );
+        let mut scratch = Scratch::default();
+        let (_, r) = s.check(br#"{"page":"2024-01-15 10:00:00"}"#, ARRIVAL, &mut scratch);
+        assert_eq!(
+            s.cell(&r, schema.index_of("page").unwrap()),
+            Cell::Owned("2024-01-15T10:00:00Z".into())
+        );
+        scratch.give_back(r);
+        assert_eq!(
+            failed(&run(&s, r#"{"page":"/pricing"}"#).0).0,
+            "invalid_time"
+        );
         // A time field of another type is a configuration error.
+        let mut cfg = stream_config();
         cfg.time_field = Some("duration_ms".into());
         assert!(RecordSpec::new(&ds, &schema, &cfg).is_err());
     }

@@ -501,3 +501,28 @@ async fn an_undeclared_dataset_is_a_fatal_error() {
     assert_eq!(err.kind(), ErrorKind::Fatal, "{err}");
     assert!(err.to_string().contains("no.such.dataset"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kinesis_records_are_not_bound_by_the_firehose_record_limit() {
+    let env = env();
+    let id = "web.events_large";
+    env.declare_variant("web.events", id, "web/events-large/")
+        .await;
+    let template = kinesis_fixture().records.remove(0);
+    let pad = "x".repeat(1_100_000);
+    let payload = format!(
+        "{{\"event_id\":\"big\",\"event_type\":\"click\",\"user_id\":\"u\",\"ts\":\"2024-01-15T10:00:00Z\",\"ctx\":\"{pad}\"}}"
+    );
+    let event = KinesisBatch {
+        records: vec![record(&template, 9, &payload)],
+    };
+    let summary = ingest_with(id, S3Store::new(env.s3.clone()))
+        .ingest(event)
+        .await
+        .unwrap();
+    assert_eq!(
+        (summary.written, summary.quarantined),
+        (1, 0),
+        "{summary:?}"
+    );
+}
