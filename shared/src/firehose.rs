@@ -16,28 +16,33 @@
 //!
 //! Invariants:
 //! - **The contract**: every input `recordId` comes back exactly once, in input order, with one of
-//!   the three results and valid base64 `data`.
-//! - **Size guard**: the serialised response never exceeds [`MAX_RESPONSE_BYTES`] (Lambda's 6 MB
-//!   response limit). Each record's response entry is sized exactly before it is written (the
-//!   sizes match serde_json's output, property-tested); the minimal entry of every record (result
-//!   `ProcessingFailed`, empty data) is reserved up front, and a record whose full entry no longer
-//!   fits is answered with that minimal entry and the reason `response_size_limit`, instead of the
-//!   whole batch failing. A batch whose minimal entries alone cannot fit (impossible for an event
-//!   Lambda accepted, which is itself at most 6 MB) fails as [`FirehoseError::BatchTooLarge`].
+//!   the three results and valid base64 `data` (the original data is echoed only when it is
+//!   base64).
+//! - **Size guard**: the response never exceeds [`MAX_RESPONSE_BYTES`] (Lambda's 6 MB response
+//!   limit). Each record's response entry is sized exactly before it is written ([`entry_len`]);
+//!   the minimal entry of every record (result `ProcessingFailed`, empty data) is reserved up
+//!   front, and a record whose full entry no longer fits is answered with that minimal entry and
+//!   the reason `response_size_limit`, instead of the whole batch failing. A batch whose minimal
+//!   entries alone cannot fit (impossible for an event Lambda accepted, which is itself at most
+//!   6 MB) fails as [`FirehoseError::BatchTooLarge`].
 //! - **Deterministic**: the response depends only on the event, the schema and the settings.
 //!
-//! The input and output types mirror `aws_lambda_events`' `KinesisFirehoseEvent` and
-//! `KinesisFirehoseResponse` (a contract test checks that the latter reads our responses), with
-//! two differences: `data` stays base64 text until the record is checked (that crate decodes
-//! every record while deserialising, so one bad record would fail the whole batch), and partition
-//! keys are a struct rather than a `HashMap` per record.
+//! Performance: a batch is up to 6 MB of JSON, so the handler takes the request body as raw JSON,
+//! reads it without copying the records ([`FirehoseEvent`] borrows `recordId` and `data`), and
+//! writes the response text itself, base64-encoding each record straight into it, into one buffer
+//! of the limit's size. [`transform_raw`] is the whole handler body (the benchmark calls it).
+//!
+//! The event type mirrors `aws_lambda_events`' `KinesisFirehoseEvent` (and uses its
+//! `KinesisFirehoseRecordMetadata`), except that `data` stays base64 text until the record is
+//! checked: that crate decodes every record while deserialising, so one bad record would fail the
+//! whole batch. A contract test reads our responses with its `KinesisFirehoseResponse`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use aws_lambda_events::event::firehose::KinesisFirehoseRecordMetadata;
-use serde::ser::SerializeMap;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::catalog::{DatasetCatalog, DynamoCatalog};
 use crate::config::{Config, StreamConfig};
@@ -52,10 +57,11 @@ pub const MAX_RESPONSE_BYTES: usize = 6_291_456;
 /// Failed records logged one per line in an invocation (all are counted in the summary).
 pub const MAX_LOGGED_FAILURES: usize = 100;
 
-/// The transformation invocation's payload.
+/// The transformation invocation's payload; record ids and data are borrowed from the request
+/// body (copied only if they contain JSON escapes, which base64 never does).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FirehoseEvent {
+pub struct FirehoseEvent<'a> {
     #[serde(default)]
     pub invocation_id: Option<String>,
     #[serde(default)]
@@ -64,24 +70,27 @@ pub struct FirehoseEvent {
     pub source_kinesis_stream_arn: Option<String>,
     #[serde(default)]
     pub region: Option<String>,
-    pub records: Vec<FirehoseRecord>,
+    #[serde(borrow)]
+    pub records: Vec<FirehoseRecord<'a>>,
 }
 
 /// One record as Firehose sends it.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FirehoseRecord {
-    pub record_id: String,
+pub struct FirehoseRecord<'a> {
+    #[serde(borrow)]
+    pub record_id: Cow<'a, str>,
     /// When Firehose received the record, in milliseconds since the epoch.
     pub approximate_arrival_timestamp: i64,
     /// The record, base64-encoded (decoded per record, so a bad one fails alone).
-    pub data: String,
+    #[serde(borrow)]
+    pub data: Cow<'a, str>,
     /// Present when the delivery stream reads a Kinesis data stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kinesis_record_metadata: Option<KinesisFirehoseRecordMetadata>,
 }
 
-impl FirehoseRecord {
+impl FirehoseRecord<'_> {
     /// The fallback event time, in µs: when the record entered the Kinesis stream if it came
     /// through one (closest to when it was produced), else when Firehose received it.
     pub fn arrival_us(&self) -> i64 {
@@ -110,82 +119,12 @@ impl RecordResult {
     }
 }
 
-/// The response Firehose expects.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct FirehoseResponse {
-    pub records: Vec<ResponseRecord>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ResponseRecord {
-    pub record_id: String,
-    pub result: RecordResult,
-    /// Base64.
-    pub data: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Metadata>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Metadata {
-    pub partition_keys: PartitionKeys,
-}
-
-/// Dynamic-partitioning keys, serialised as the map
-/// `{"dataset": ..., "year": "2024", "month": "01", "day": "15", "hour": "10"}`
-/// (use them in the delivery stream's prefix as `!{partitionKeyFromLambda:year}` and so on).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionKeys {
-    pub dataset: Arc<str>,
-    pub hour: HourKey,
-}
-
-impl Serialize for PartitionKeys {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // Digits on the stack: this runs once per record of every response.
-        let mut buf = [0u8; 10];
-        let text = match self.hour.fixed_digits(&mut buf) {
-            Some(t) => [&t[..4], &t[4..6], &t[6..8], &t[8..]],
-            None => return self.hour.values().serialize_with_dataset(&self.dataset, s),
-        };
-        let [year, month, day, hour] = text;
-        let mut m = s.serialize_map(Some(5))?;
-        m.serialize_entry("dataset", &*self.dataset)?;
-        m.serialize_entry("year", year)?;
-        m.serialize_entry("month", month)?;
-        m.serialize_entry("day", day)?;
-        m.serialize_entry("hour", hour)?;
-        m.end()
-    }
-}
-
-/// The rare path of [`PartitionKeys`]' serialisation: years outside 0..=9999.
-trait SerializeWithDataset {
-    fn serialize_with_dataset<S: Serializer>(&self, dataset: &str, s: S)
-    -> Result<S::Ok, S::Error>;
-}
-
-impl SerializeWithDataset for [String; 4] {
-    fn serialize_with_dataset<S: Serializer>(
-        &self,
-        dataset: &str,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(5))?;
-        m.serialize_entry("dataset", dataset)?;
-        for (k, v) in crate::stream::PARTITION_KEYS.iter().zip(self) {
-            m.serialize_entry(k, v)?;
-        }
-        m.end()
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum FirehoseError {
     #[error(transparent)]
     Stream(#[from] StreamError),
+    #[error("not a Firehose transformation event: {0}")]
+    Event(String),
     #[error(
         "a batch of {records} records cannot be answered within {max} bytes even with every record \
          ProcessingFailed and empty (that needs {needed} bytes)"
@@ -201,7 +140,7 @@ impl Classify for FirehoseError {
     fn kind(&self) -> ErrorKind {
         match self {
             FirehoseError::Stream(e) => e.kind(),
-            FirehoseError::BatchTooLarge { .. } => ErrorKind::BadInput,
+            FirehoseError::Event(_) | FirehoseError::BatchTooLarge { .. } => ErrorKind::BadInput,
         }
     }
 }
@@ -229,25 +168,47 @@ pub struct TransformReport {
     /// Decoded bytes in, and normalised bytes out for `Ok` records.
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// Size of the serialised response.
+    /// Size of the response.
     pub response_bytes: u64,
     /// The first [`MAX_LOGGED_FAILURES`] failures: record id and why.
     #[serde(skip)]
     pub failures: Vec<(String, Reject)>,
 }
 
-// The fixed parts of a response entry, as serde_json writes them (field order as declared).
+impl TransformReport {
+    fn fail(&mut self, record_id: &str, reject: Reject) {
+        let Reject { category, reason } = reject;
+        self.fail_with(record_id, category, || reason);
+    }
+
+    fn fail_with(
+        &mut self,
+        record_id: &str,
+        category: &'static str,
+        reason: impl FnOnce() -> String,
+    ) {
+        self.failed += 1;
+        *self.failed_by_reason.entry(category).or_default() += 1;
+        if self.failures.len() < MAX_LOGGED_FAILURES {
+            self.failures
+                .push((record_id.to_string(), Reject::new(category, reason())));
+        }
+    }
+}
+
+// The fixed parts of a response entry, in the order they are written.
 const ENTRY_ID: &str = "{\"recordId\":";
 const ENTRY_RESULT: &str = ",\"result\":\"";
 const ENTRY_DATA: &str = "\",\"data\":\"";
 const ENTRY_END: &str = "\"}";
 const META_DATASET: &str = ",\"metadata\":{\"partitionKeys\":{\"dataset\":";
 const META_REST: &str = ",\"year\":\"\",\"month\":\"\",\"day\":\"\",\"hour\":\"\"}}";
-const ENVELOPE: &str = "{\"records\":[]}";
+const ENVELOPE_OPEN: &str = "{\"records\":[";
+const ENVELOPE_CLOSE: &str = "]}";
 
-/// The serialised size of a response entry with `data_len` bytes of base64 and, for `Ok`
-/// records, metadata of `meta_len` bytes.
-fn entry_len(id_len: usize, result: RecordResult, data_len: usize, meta_len: usize) -> usize {
+/// The size of a response entry: an id whose JSON string is `id_len` bytes, `data_len` bytes of
+/// base64 and, for `Ok` records, metadata of `meta_len` bytes ([`meta_len`]).
+pub fn entry_len(id_len: usize, result: RecordResult, data_len: usize, meta_len: usize) -> usize {
     ENTRY_ID.len()
         + id_len
         + ENTRY_RESULT.len()
@@ -258,18 +219,78 @@ fn entry_len(id_len: usize, result: RecordResult, data_len: usize, meta_len: usi
         + meta_len
 }
 
-/// The serialised size of `metadata` for a dataset whose JSON string is `dataset_len` bytes.
-fn meta_len(dataset_len: usize, hour: &HourKey) -> usize {
+/// The size of an entry's metadata, for a dataset whose JSON string is `dataset_len` bytes.
+pub fn meta_len(dataset_len: usize, hour: &HourKey) -> usize {
     META_DATASET.len() + dataset_len + META_REST.len() + hour.year_len() + 6
 }
 
-/// Transforms one batch (see the module docs). Consumes the event: ids and the data of failed
-/// records move into the response without copies.
+/// Writes one response entry (the exact layout [`entry_len`] measures). `plain_id`: the id needs
+/// no JSON escapes.
+fn write_entry(
+    out: &mut String,
+    (id, plain_id): (&str, bool),
+    result: RecordResult,
+    data: &dyn Fn(&mut String),
+    meta: Option<(&str, &HourKey)>,
+) {
+    out.push_str(ENTRY_ID);
+    if plain_id {
+        out.push('"');
+        out.push_str(id);
+        out.push('"');
+    } else {
+        jsonrec::push_str(out, id);
+    }
+    out.push_str(ENTRY_RESULT);
+    out.push_str(result.as_str());
+    out.push_str(ENTRY_DATA);
+    data(out);
+    out.push('"');
+    if let Some((dataset_json, hour)) = meta {
+        out.push_str(META_DATASET);
+        out.push_str(dataset_json);
+        let mut digits = [0u8; 10];
+        match hour.fixed_digits(&mut digits) {
+            Some(d) => {
+                // One template, digits patched in place: this runs for every `Ok` record.
+                const TEMPLATE: &[u8; 52] =
+                    b",\"year\":\"YYYY\",\"month\":\"MM\",\"day\":\"DD\",\"hour\":\"HH\"}}";
+                let mut buf = *TEMPLATE;
+                let d = d.as_bytes();
+                buf[9..13].copy_from_slice(&d[..4]);
+                buf[24..26].copy_from_slice(&d[4..6]);
+                buf[35..37].copy_from_slice(&d[6..8]);
+                buf[47..49].copy_from_slice(&d[8..10]);
+                out.push_str(std::str::from_utf8(&buf).expect("ASCII"));
+            }
+            None => {
+                for (key, value) in crate::stream::PARTITION_KEYS.iter().zip(hour.values()) {
+                    out.push_str(",\"");
+                    out.push_str(key);
+                    out.push_str("\":\"");
+                    out.push_str(&value);
+                    out.push('"');
+                }
+                out.push_str("}}");
+            }
+        }
+    }
+    out.push('}');
+}
+
+/// A JSON string's text.
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    jsonrec::push_str(&mut out, s);
+    out
+}
+
+/// Transforms one batch (see the module docs); returns the response's JSON text.
 pub fn transform(
     spec: &RecordSpec,
-    event: FirehoseEvent,
+    event: &FirehoseEvent<'_>,
     max_response: usize,
-) -> Result<(FirehoseResponse, TransformReport), FirehoseError> {
+) -> Result<(String, TransformReport), FirehoseError> {
     let n = event.records.len();
     let id_lens: Vec<usize> = event
         .records
@@ -277,7 +298,7 @@ pub fn transform(
         .map(|r| jsonrec::str_len(&r.record_id))
         .collect();
     let min_entry = |i: usize| entry_len(id_lens[i], RecordResult::ProcessingFailed, 0, 0) as i64;
-    let envelope = ENVELOPE.len() + n.saturating_sub(1);
+    let envelope = ENVELOPE_OPEN.len() + ENVELOPE_CLOSE.len() + n.saturating_sub(1);
     let reserved: usize = (0..n).map(|i| min_entry(i) as usize).sum();
     if envelope + reserved > max_response {
         return Err(FirehoseError::BatchTooLarge {
@@ -288,21 +309,28 @@ pub fn transform(
     }
     // What the response may still grow by beyond every record's minimal entry.
     let mut headroom = (max_response - envelope - reserved) as i64;
-    let dataset_len = jsonrec::str_len(spec.dataset());
+    let dataset_json = json_str(spec.dataset());
     let mut report = TransformReport {
         dataset: spec.dataset().to_string(),
         records: n as u64,
         ..Default::default()
     };
-    let mut records = Vec::with_capacity(n);
+    // One buffer for the whole response: it never grows past the limit.
+    let mut out = String::with_capacity(max_response);
+    out.push_str(ENVELOPE_OPEN);
     let mut scratch = Scratch::default();
     let mut decoded: Vec<u8> = Vec::new();
     let mut line: Vec<u8> = Vec::new();
-    let mut response_len = ENVELOPE.len();
 
-    for (i, mut rec) in event.records.into_iter().enumerate() {
-        let arrival = rec.arrival_us();
-        let record_id = std::mem::take(&mut rec.record_id);
+    for (i, rec) in event.records.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let before = out.len();
+        let id = (
+            rec.record_id.as_ref(),
+            id_lens[i] == rec.record_id.len() + 2,
+        );
         decoded.clear();
         line.clear();
         let verdict = if base64_simd::STANDARD.estimated_decoded_length(rec.data.len())
@@ -322,7 +350,7 @@ pub fn transform(
             Verdict::Failed(Reject::new("invalid_base64", "data is not valid base64"))
         } else {
             report.bytes_in += decoded.len() as u64;
-            let (verdict, checked) = spec.check(&decoded, arrival, &mut scratch);
+            let (verdict, checked) = spec.check(&decoded, rec.arrival_us(), &mut scratch);
             if matches!(verdict, Verdict::Accepted { .. }) {
                 spec.write_json(&checked, &mut line);
             }
@@ -330,7 +358,11 @@ pub fn transform(
             verdict
         };
         let min = min_entry(i);
-        let entry = match verdict {
+        // The size the entry must come to (checked in debug builds, i.e. by every test).
+        let expected: usize;
+        let minimal =
+            |out: &mut String| write_entry(out, id, RecordResult::ProcessingFailed, &|_| {}, None);
+        match verdict {
             Verdict::Accepted {
                 event_us,
                 from_field,
@@ -341,10 +373,11 @@ pub fn transform(
                     id_lens[i],
                     RecordResult::Ok,
                     encoded,
-                    meta_len(dataset_len, &hour),
+                    meta_len(dataset_json.len(), &hour),
                 ) as i64;
                 if len - min <= headroom {
                     headroom -= len - min;
+                    expected = len as usize;
                     report.ok += 1;
                     report.bytes_out += line.len() as u64;
                     if from_field {
@@ -352,106 +385,78 @@ pub fn transform(
                     } else {
                         report.time_from_arrival += 1;
                     }
-                    let mut data = String::with_capacity(encoded);
-                    base64_simd::STANDARD.encode_append(&line, &mut data);
-                    ResponseRecord {
-                        record_id,
-                        result: RecordResult::Ok,
-                        data,
-                        metadata: Some(Metadata {
-                            partition_keys: PartitionKeys {
-                                dataset: spec.dataset().clone(),
-                                hour,
-                            },
-                        }),
-                    }
+                    let data = |out: &mut String| base64_simd::STANDARD.encode_append(&line, out);
+                    write_entry(
+                        &mut out,
+                        id,
+                        RecordResult::Ok,
+                        &data,
+                        Some((&dataset_json, &hour)),
+                    );
                 } else {
-                    overflow(record_id, &mut report)
+                    // Built only for the failures that are logged: a full batch can have
+                    // thousands of these.
+                    report.fail_with(&rec.record_id, "response_size_limit", || {
+                        format!(
+                            "the transformed record does not fit in the response \
+                             ({max_response} bytes at most)"
+                        )
+                    });
+                    expected = min as usize;
+                    minimal(&mut out);
                 }
             }
             Verdict::Dropped { .. } => {
                 let len = entry_len(id_lens[i], RecordResult::Dropped, 0, 0) as i64;
                 headroom -= len - min; // smaller than the reserve: always fits
+                expected = len as usize;
                 report.dropped += 1;
-                ResponseRecord {
-                    record_id,
-                    result: RecordResult::Dropped,
-                    data: String::new(),
-                    metadata: None,
-                }
+                write_entry(&mut out, id, RecordResult::Dropped, &|_| {}, None);
             }
-            Verdict::Failed(reject) => {
+            Verdict::Failed(mut reject) => {
                 // Echo the original data when it fits and is base64 (Firehose also keeps it as
                 // `rawData`); `data` must be base64 whatever the input was.
                 let echo = rec.data.len() as i64 <= headroom
                     && reject.category != "invalid_base64"
                     && (reject.category != "too_large"
                         || base64_simd::STANDARD.check(rec.data.as_bytes()).is_ok());
-                let data = if echo {
+                if echo {
                     headroom -= rec.data.len() as i64;
-                    std::mem::take(&mut rec.data)
+                    expected = min as usize + rec.data.len();
+                    let data = |out: &mut String| out.push_str(&rec.data);
+                    write_entry(&mut out, id, RecordResult::ProcessingFailed, &data, None);
                 } else {
-                    String::new()
-                };
-                report.failed += 1;
-                *report.failed_by_reason.entry(reject.category).or_default() += 1;
-                if report.failures.len() < MAX_LOGGED_FAILURES {
-                    let mut reject = reject;
-                    if !echo && reject.category != "invalid_base64" {
+                    if reject.category != "invalid_base64" {
                         reject.reason.push_str(
                             " (its data is not echoed: it would not fit in the response)",
                         );
                     }
-                    report.failures.push((record_id.clone(), reject));
+                    expected = min as usize;
+                    minimal(&mut out);
                 }
-                ResponseRecord {
-                    record_id,
-                    result: RecordResult::ProcessingFailed,
-                    data,
-                    metadata: None,
-                }
+                report.fail(&rec.record_id, reject);
             }
-        };
-        response_len += entry_len(
-            id_lens[i],
-            entry.result,
-            entry.data.len(),
-            entry
-                .metadata
-                .as_ref()
-                .map_or(0, |m| meta_len(dataset_len, &m.partition_keys.hour)),
-        ) + usize::from(i > 0);
-        records.push(entry);
+        }
+        debug_assert_eq!(out.len() - before, expected, "entry sizes are exact");
     }
-    report.response_bytes = response_len as u64;
-    Ok((FirehoseResponse { records }, report))
+    out.push_str(ENVELOPE_CLOSE);
+    debug_assert!(out.len() <= max_response, "{} > {max_response}", out.len());
+    report.response_bytes = out.len() as u64;
+    Ok((out, report))
 }
 
-/// A record whose entry no longer fits: answered with its reserved minimal entry.
-fn overflow(record_id: String, report: &mut TransformReport) -> ResponseRecord {
-    report.failed += 1;
-    *report
-        .failed_by_reason
-        .entry("response_size_limit")
-        .or_default() += 1;
-    if report.failures.len() < MAX_LOGGED_FAILURES {
-        report.failures.push((
-            record_id.clone(),
-            Reject::new(
-                "response_size_limit",
-                format!(
-                    "the transformed record does not fit in the response \
-                     ({MAX_RESPONSE_BYTES} bytes at most)"
-                ),
-            ),
-        ));
-    }
-    ResponseRecord {
-        record_id,
-        result: RecordResult::ProcessingFailed,
-        data: String::new(),
-        metadata: None,
-    }
+/// The handler body: the request body in, the response out, both raw JSON (see the module docs).
+pub fn transform_raw(
+    spec: &RecordSpec,
+    body: &RawValue,
+    max_response: usize,
+) -> Result<(Box<RawValue>, TransformReport), FirehoseError> {
+    let event: FirehoseEvent<'_> =
+        serde_json::from_str(body.get()).map_err(|e| FirehoseError::Event(e.to_string()))?;
+    let (json, report) = transform(spec, &event, max_response)?;
+    let response = RawValue::from_string(json)
+        .map_err(|e| FirehoseError::Event(format!("the response is not JSON (a bug): {e}")))?;
+    Ok((response, report))
 }
 
 impl TransformReport {
@@ -478,7 +483,7 @@ impl TransformReport {
 }
 
 /// The firehose-transform handler: the dataset's spec (cached per warm container) and
-/// [`transform`].
+/// [`transform_raw`].
 pub struct FirehoseTransform<C> {
     catalog: C,
     specs: SpecCache,
@@ -510,10 +515,10 @@ impl<C: DatasetCatalog> FirehoseTransform<C> {
         }
     }
 
-    /// Transforms one invocation's batch; logs its summary.
-    pub async fn handle(&self, event: FirehoseEvent) -> Result<FirehoseResponse, FirehoseError> {
+    /// Transforms one invocation's batch (the request body as raw JSON); logs its summary.
+    pub async fn handle(&self, body: &RawValue) -> Result<Box<RawValue>, FirehoseError> {
         let compiled = self.specs.get(&self.catalog).await?;
-        let (response, report) = transform(&compiled.spec, event, MAX_RESPONSE_BYTES)?;
+        let (response, report) = transform_raw(&compiled.spec, body, MAX_RESPONSE_BYTES)?;
         report.log();
         Ok(response)
     }
@@ -525,6 +530,7 @@ mod tests {
     use crate::stream::tests::spec;
     use aws_lambda_events::event::firehose::{KinesisFirehoseEvent, KinesisFirehoseResponse};
     use proptest::prelude::*;
+    use serde::Deserialize;
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -539,33 +545,55 @@ mod tests {
         base64_simd::STANDARD.decode_to_vec(s).expect("base64 data")
     }
 
-    fn record(id: &str, data: &str) -> FirehoseRecord {
+    /// A response as Firehose reads it.
+    #[derive(Debug, Deserialize)]
+    struct Response {
+        records: Vec<ResponseRecord>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct ResponseRecord {
+        record_id: String,
+        result: RecordResult,
+        data: String,
+        metadata: Option<Metadata>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Metadata {
+        partition_keys: BTreeMap<String, String>,
+    }
+
+    fn record(id: &str, data: &str) -> FirehoseRecord<'static> {
         FirehoseRecord {
-            record_id: id.into(),
+            record_id: id.to_string().into(),
             approximate_arrival_timestamp: 1_705_312_800_000,
-            data: data.into(),
+            data: data.to_string().into(),
             kinesis_record_metadata: None,
         }
     }
 
-    fn event(records: Vec<FirehoseRecord>) -> FirehoseEvent {
+    fn event(records: Vec<FirehoseRecord<'static>>) -> FirehoseEvent<'static> {
         FirehoseEvent {
             records,
             ..Default::default()
         }
     }
 
-    /// Transforms and serialises; checks the contract invariants every response must meet.
-    fn run(ev: FirehoseEvent, max: usize) -> (FirehoseResponse, TransformReport, Vec<u8>) {
-        let ids: Vec<String> = ev.records.iter().map(|r| r.record_id.clone()).collect();
-        let (resp, report) = transform(&spec(), ev, max).unwrap();
-        let body = serde_json::to_vec(&resp).unwrap();
+    /// Transforms; checks the contract invariants every response must meet.
+    fn run(ev: FirehoseEvent<'_>, max: usize) -> (Response, TransformReport, Vec<u8>) {
+        let ids: Vec<String> = ev.records.iter().map(|r| r.record_id.to_string()).collect();
+        let (json, report) = transform(&spec(), &ev, max).unwrap();
+        let body = json.into_bytes();
         assert!(body.len() <= max, "{} > {max}", body.len());
         assert_eq!(
             report.response_bytes as usize,
             body.len(),
             "exact size accounting"
         );
+        let resp: Response = serde_json::from_slice(&body).unwrap();
         let got: Vec<&str> = resp.records.iter().map(|r| r.record_id.as_str()).collect();
         assert_eq!(got, ids, "every recordId once, in order");
         assert_eq!(report.records, report.ok + report.dropped + report.failed);
@@ -592,9 +620,11 @@ mod tests {
 
     fn keys(r: &ResponseRecord) -> Vec<String> {
         let pk = &r.metadata.as_ref().expect("partition keys").partition_keys;
-        let mut v = vec![pk.dataset.to_string()];
-        v.extend(pk.hour.values());
-        v
+        assert_eq!(pk.len(), 5, "{pk:?}");
+        ["dataset", "year", "month", "day", "hour"]
+            .iter()
+            .map(|k| pk[*k].clone())
+            .collect()
     }
 
     #[test]
@@ -604,7 +634,20 @@ mod tests {
         let aws: KinesisFirehoseEvent = serde_json::from_slice(&raw).unwrap();
         let ev: FirehoseEvent = serde_json::from_slice(&raw).unwrap();
         assert_eq!(aws.records.len(), ev.records.len());
-        let originals: Vec<String> = ev.records.iter().map(|r| r.data.clone()).collect();
+        assert!(
+            ev.records
+                .iter()
+                .all(|r| matches!(r.data, Cow::Borrowed(_))),
+            "record data is read without copies"
+        );
+        let originals: Vec<String> = ev.records.iter().map(|r| r.data.to_string()).collect();
+        // The handler's path, raw JSON in and out, gives the same response.
+        let body = RawValue::from_string(String::from_utf8(raw.clone()).unwrap()).unwrap();
+        let (raw_out, _) = transform_raw(&spec(), &body, MAX_RESPONSE_BYTES).unwrap();
+        assert_eq!(
+            raw_out.get(),
+            transform(&spec(), &ev, MAX_RESPONSE_BYTES).unwrap().0
+        );
         let (resp, report, _) = run(ev, MAX_RESPONSE_BYTES);
         let results: Vec<&str> = resp.records.iter().map(|r| r.result.as_str()).collect();
         assert_eq!(
@@ -719,7 +762,8 @@ mod tests {
         let spec = RecordSpec::new(&ds, &schema, &crate::stream::tests::stream_config()).unwrap();
         let mut r = record("r1", &b64(b"{\"event_id\":\"e1\"}"));
         r.approximate_arrival_timestamp = 1_705_330_800_000; // 15:00Z
-        let (resp, report) = transform(&spec, event(vec![r]), MAX_RESPONSE_BYTES).unwrap();
+        let (json, report) = transform(&spec, &event(vec![r]), MAX_RESPONSE_BYTES).unwrap();
+        let resp: Response = serde_json::from_str(&json).unwrap();
         assert_eq!(keys(&resp.records[0])[4], "15");
         assert_eq!((report.time_from_field, report.time_from_arrival), (0, 1));
     }
@@ -845,7 +889,7 @@ mod tests {
     #[test]
     fn a_batch_that_cannot_be_answered_is_an_error() {
         let records = (0..100).map(|i| record(&format!("id-{i}"), "")).collect();
-        let err = transform(&spec(), event(records), 1000).unwrap_err();
+        let err = transform(&spec(), &event(records), 1000).unwrap_err();
         assert!(
             matches!(err, FirehoseError::BatchTooLarge { records: 100, .. }),
             "{err}"
@@ -854,31 +898,35 @@ mod tests {
     }
 
     proptest! {
-        /// Entry sizes are exact for any id, dataset name and hour, whatever needs escaping.
+        /// Written entries are exactly as long as measured, and read back as written, for any
+        /// id, dataset name, data and hour, whatever needs escaping.
         #[test]
-        fn entry_sizes_match_serde(
+        fn entries_are_measured_exactly(
             id in "\\PC{0,20}|[\"\\\\\u{0}-\u{1f}a]{0,8}",
             ds in "[a-z.\"\\\\\u{1}é]{1,12}",
             data_len in 0usize..64,
             us in -10_000_000_000_000_000i64..300_000_000_000_000_000,
+            result in prop::sample::select(vec![RecordResult::Ok, RecordResult::Dropped, RecordResult::ProcessingFailed]),
         ) {
             let hour = HourKey::of(us);
-            let ok = ResponseRecord {
-                record_id: id.clone(),
-                result: RecordResult::Ok,
-                data: "A".repeat(data_len),
-                metadata: Some(Metadata { partition_keys: PartitionKeys { dataset: Arc::from(ds.as_str()), hour } }),
-            };
-            prop_assert_eq!(
-                serde_json::to_vec(&ok).unwrap().len(),
-                entry_len(jsonrec::str_len(&id), RecordResult::Ok, data_len, meta_len(jsonrec::str_len(&ds), &hour))
-            );
-            for result in [RecordResult::Dropped, RecordResult::ProcessingFailed] {
-                let r = ResponseRecord { result, metadata: None, ..ok.clone() };
-                prop_assert_eq!(
-                    serde_json::to_vec(&r).unwrap().len(),
-                    entry_len(jsonrec::str_len(&id), result, data_len, 0)
-                );
+            let ds_json = json_str(&ds);
+            let data = "A".repeat(data_len);
+            let meta = (result == RecordResult::Ok).then_some((ds_json.as_str(), &hour));
+            let mut out = String::new();
+            let plain = jsonrec::str_len(&id) == id.len() + 2;
+            write_entry(&mut out, (&id, plain), result, &|o: &mut String| o.push_str(&data), meta);
+            let meta_bytes = meta.map_or(0, |_| meta_len(jsonrec::str_len(&ds), &hour));
+            prop_assert_eq!(out.len(), entry_len(jsonrec::str_len(&id), result, data_len, meta_bytes));
+            let back: ResponseRecord = serde_json::from_str(&out).unwrap();
+            prop_assert_eq!(&back.record_id, &id);
+            prop_assert_eq!(back.result, result);
+            prop_assert_eq!(&back.data, &data);
+            if let Some(m) = back.metadata {
+                let [y, mo, d, h] = hour.values();
+                prop_assert_eq!(m.partition_keys, BTreeMap::from([
+                    ("dataset".to_string(), ds.clone()), ("year".into(), y), ("month".into(), mo),
+                    ("day".into(), d), ("hour".into(), h),
+                ]));
             }
         }
     }

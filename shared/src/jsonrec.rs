@@ -14,7 +14,9 @@
 //!   object. This agrees with serde_json's parser (property-tested), except that numbers beyond
 //!   the f64 range are valid JSON here (their text is kept, never converted).
 //! - **Zero-copy**: nothing is allocated while reading; escapes are resolved only on request
-//!   ([`Field::key`], [`Field::str_value`]).
+//!   ([`Field::key`], [`Field::str_value`]). Strings are scanned eight bytes at a time.
+//! - [`Object::compact`] tells whether the object has no whitespace between its own tokens, so a
+//!   writer may copy it in spans instead of token by token.
 //! - [`write_str`] escapes exactly as serde_json does, and [`str_len`] is the length it writes, so
 //!   response sizes can be computed before anything is written.
 
@@ -99,12 +101,28 @@ pub enum JsonError {
     TooDeep,
 }
 
+/// Where the object lies in the input, and whether it is written without whitespace between its
+/// top-level tokens (nested values may still hold some).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Object {
+    /// Offsets of `{` and one past `}`.
+    pub start: usize,
+    pub end: usize,
+    pub compact: bool,
+}
+
+/// The byte offset of `part` (a slice of `whole`) in `whole`.
+pub fn offset_in(whole: &[u8], part: &str) -> usize {
+    part.as_ptr() as usize - whole.as_ptr() as usize
+}
+
 /// Reads `input` as one JSON object, appending its top-level fields (in order) to `out`.
 /// Duplicate keys are returned as they are; deciding about them is the caller's business.
-pub fn parse_object<'a>(input: &'a [u8], out: &mut Vec<Field<'a>>) -> Result<(), JsonError> {
+pub fn parse_object<'a>(input: &'a [u8], out: &mut Vec<Field<'a>>) -> Result<Object, JsonError> {
     let text = std::str::from_utf8(input).map_err(|e| JsonError::Utf8(e.valid_up_to()))?;
     let mut p = Reader { b: input, i: 0 };
     p.ws();
+    let start = p.i;
     match p.peek() {
         None => return Err(JsonError::Empty),
         Some(b'{') => {}
@@ -114,45 +132,14 @@ pub fn parse_object<'a>(input: &'a [u8], out: &mut Vec<Field<'a>>) -> Result<(),
             return Err(JsonError::NotObject(kind.name()));
         }
     }
-    p.i += 1;
-    p.ws();
-    if p.peek() == Some(b'}') {
-        p.i += 1;
-        return p.end();
-    }
-    loop {
-        p.ws();
-        if p.peek() != Some(b'"') {
-            return Err(p.err("expected a field name"));
-        }
-        let key_start = p.i + 1;
-        let key_escaped = p.string()?;
-        let raw_key = &text[key_start..p.i - 1];
-        p.ws();
-        if p.peek() != Some(b':') {
-            return Err(p.err("expected ':'"));
-        }
-        p.i += 1;
-        p.ws();
-        let start = p.i;
-        let (kind, escaped) = p.value(1)?;
-        out.push(Field {
-            raw_key,
-            key_escaped,
-            value: &text[start..p.i],
-            kind,
-            escaped,
-        });
-        p.ws();
-        match p.peek() {
-            Some(b',') => p.i += 1,
-            Some(b'}') => {
-                p.i += 1;
-                return p.end();
-            }
-            _ => return Err(p.err("expected ',' or '}'")),
-        }
-    }
+    let compact = p.fields(text, out)?;
+    let end = p.i;
+    p.end()?;
+    Ok(Object {
+        start,
+        end,
+        compact,
+    })
 }
 
 struct Reader<'a> {
@@ -161,16 +148,23 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    #[inline]
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
 
-    #[inline]
-    fn ws(&mut self) {
+    /// Skips whitespace; whether there was any.
+    #[inline(always)]
+    fn ws(&mut self) -> bool {
+        // Most calls find a token right away.
+        if self.b.get(self.i).is_none_or(|&c| c > b' ') {
+            return false;
+        }
+        let start = self.i;
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.i += 1;
         }
+        self.i != start
     }
 
     fn err(&self, what: &'static str) -> JsonError {
@@ -190,18 +184,41 @@ impl Reader<'_> {
         }
     }
 
+    /// Moves to the next byte that is `"`, `\` or a control character (or to the end), eight
+    /// bytes at a time: a byte's high bit in `mask` is set when it is one of those (the first
+    /// set bit is exact; the borrow of the subtractions can only mark bytes after it).
+    #[inline(always)]
+    fn skip_plain(&mut self) {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        while let Some(chunk) = self.b.get(self.i..self.i + 8) {
+            let v = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            let mask = (v.wrapping_sub(ONES * 0x20)
+                | (v ^ (ONES * b'"' as u64)).wrapping_sub(ONES)
+                | (v ^ (ONES * b'\\' as u64)).wrapping_sub(ONES))
+                & !v
+                & HIGH;
+            if mask != 0 {
+                self.i += (mask.trailing_zeros() / 8) as usize;
+                return;
+            }
+            self.i += 8;
+        }
+        while let Some(&c) = self.b.get(self.i) {
+            if c == b'"' || c == b'\\' || c < 0x20 {
+                return;
+            }
+            self.i += 1;
+        }
+    }
+
     /// At an opening quote: moves past the closing one; returns whether escapes occurred.
-    #[inline]
+    #[inline(always)]
     fn string(&mut self) -> Result<bool, JsonError> {
         self.i += 1;
         let mut escaped = false;
         loop {
-            while let Some(&c) = self.b.get(self.i) {
-                if c == b'"' || c == b'\\' || c < 0x20 {
-                    break;
-                }
-                self.i += 1;
-            }
+            self.skip_plain();
             match self.peek() {
                 Some(b'"') => {
                     self.i += 1;
@@ -250,6 +267,7 @@ impl Reader<'_> {
         })
     }
 
+    #[inline(always)]
     fn digits(&mut self) -> usize {
         let start = self.i;
         while let Some(b'0'..=b'9') = self.peek() {
@@ -258,6 +276,7 @@ impl Reader<'_> {
         self.i - start
     }
 
+    #[inline(always)]
     fn number(&mut self) -> Result<(), JsonError> {
         if self.peek() == Some(b'-') {
             self.i += 1;
@@ -287,6 +306,7 @@ impl Reader<'_> {
         Ok(())
     }
 
+    #[inline(always)]
     fn literal(&mut self, lit: &'static [u8], kind: Kind) -> Result<(Kind, bool), JsonError> {
         if self.b.get(self.i..self.i + lit.len()) == Some(lit) {
             self.i += lit.len();
@@ -296,7 +316,52 @@ impl Reader<'_> {
         }
     }
 
+    /// The fields of the object at `{` (top level), appended to `out`; moves past `}`. Returns
+    /// whether no whitespace separated its tokens.
+    fn fields<'a>(&mut self, text: &'a str, out: &mut Vec<Field<'a>>) -> Result<bool, JsonError> {
+        self.i += 1;
+        let mut compact = !self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(compact);
+        }
+        loop {
+            compact &= !self.ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.err("expected a field name"));
+            }
+            let key_start = self.i + 1;
+            let key_escaped = self.string()?;
+            let raw_key = &text[key_start..self.i - 1];
+            compact &= !self.ws();
+            if self.peek() != Some(b':') {
+                return Err(self.err("expected ':'"));
+            }
+            self.i += 1;
+            compact &= !self.ws();
+            let value_start = self.i;
+            let (kind, escaped) = self.value(1)?;
+            out.push(Field {
+                raw_key,
+                key_escaped,
+                value: &text[value_start..self.i],
+                kind,
+                escaped,
+            });
+            compact &= !self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(compact);
+                }
+                _ => return Err(self.err("expected ',' or '}'")),
+            }
+        }
+    }
+
     /// Any value at `depth` (the top-level object's fields are at depth 1).
+    #[inline(always)]
     fn value(&mut self, depth: usize) -> Result<(Kind, bool), JsonError> {
         match self.peek() {
             Some(b'"') => Ok((Kind::String, self.string()?)),
@@ -439,8 +504,36 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// [`write_str`] into a `String`.
+pub fn push_str(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        if let Some(esc) = escape_of(b) {
+            out.push_str(&s[start..i]);
+            // Escapes are ASCII.
+            out.push_str(std::str::from_utf8(esc).expect("ASCII"));
+            if esc == b"\\u00" {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push(HEX[(b >> 4) as usize] as char);
+                out.push(HEX[(b & 0xf) as usize] as char);
+            }
+            start = i + 1;
+        }
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
 /// The number of bytes [`write_str`] (and serde_json) writes for `s`, quotes included.
 pub fn str_len(s: &str) -> usize {
+    // Almost every string needs no escape: count those bytes branch-free first.
+    if s.bytes().fold(0u32, |n, b| {
+        n | u32::from(b < 0x20 || b == b'"' || b == b'\\')
+    }) == 0
+    {
+        return s.len() + 2;
+    }
     2 + s
         .bytes()
         .map(|b| escape_of(b).map_or(1, |e| if e == b"\\u00" { 6 } else { 2 }))
@@ -455,6 +548,63 @@ mod tests {
     fn fields(s: &str) -> Result<Vec<Field<'_>>, JsonError> {
         let mut out = Vec::new();
         parse_object(s.as_bytes(), &mut out).map(|_| out)
+    }
+
+    #[test]
+    fn knows_where_the_object_is_and_whether_it_is_compact() {
+        let obj = |s: &str| parse_object(s.as_bytes(), &mut Vec::new()).unwrap();
+        assert_eq!(
+            obj(" {\"a\":[1, 2],\"b\":{}} \n"),
+            Object {
+                start: 1,
+                end: 20,
+                compact: true
+            }
+        );
+        for spaced in [
+            "{ \"a\":1}",
+            "{\"a\" :1}",
+            "{\"a\": 1}",
+            "{\"a\":1 }",
+            "{\"a\":1, \"b\":2}",
+            "{ }",
+        ] {
+            assert!(!obj(spaced).compact, "{spaced}");
+        }
+        assert!(obj("{}").compact);
+        let text = "{\"key\":\"value\"}";
+        let mut f = Vec::new();
+        parse_object(text.as_bytes(), &mut f).unwrap();
+        assert_eq!(offset_in(text.as_bytes(), f[0].raw_key), 2);
+        assert_eq!(
+            offset_in(text.as_bytes(), f[0].value),
+            7,
+            "a string value keeps its quotes"
+        );
+    }
+
+    #[test]
+    fn strings_of_every_length_and_special_byte_position() {
+        // The eight-byte scan: a special byte at every offset, in strings of many lengths.
+        for len in 0..24 {
+            for at in 0..len {
+                for (special, valid) in [
+                    (b'"', false),
+                    (b'\\', false),
+                    (0x01u8, false),
+                    (b'a', true),
+                    (0xc3, false),
+                ] {
+                    let mut s = vec![b'x'; len];
+                    s[at] = special;
+                    let doc = [b"{\"k\":\"".as_slice(), &s, b"\"}"].concat();
+                    let ours = parse_object(&doc, &mut Vec::new()).is_ok();
+                    let serde = serde_json::from_slice::<serde_json::Value>(&doc).is_ok();
+                    assert_eq!(ours, serde, "{:?}", String::from_utf8_lossy(&doc));
+                    assert_eq!(ours, valid);
+                }
+            }
+        }
     }
 
     #[test]
@@ -539,6 +689,9 @@ mod tests {
             write_str(&mut out, s);
             assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
             assert_eq!(str_len(s), out.len());
+            let mut text = String::new();
+            push_str(&mut text, s);
+            assert_eq!(text.as_bytes(), out);
         }
     }
 

@@ -35,10 +35,8 @@ def parse_ts(s):
 
 
 def format_ts(t):
-    text = t.strftime("%Y-%m-%dT%H:%M:%S")
-    if t.microsecond:
-        text += ".%06d" % t.microsecond
-    return text + "Z"
+    # isoformat() omits the fraction when it is zero, else writes six digits.
+    return t.isoformat().replace("+00:00", "Z")
 
 
 class Failed(Exception):
@@ -127,7 +125,8 @@ def entry_json(entry):
 def handler(event, s):
     records = event["records"]
     n = len(records)
-    minimal = [len(entry_json({"recordId": r["recordId"], "result": "ProcessingFailed", "data": ""})) for r in records]
+    fixed = len('{"recordId":,"result":"ProcessingFailed","data":""}')
+    minimal = [fixed + len(json.dumps(r["recordId"])) for r in records]
     envelope = len('{"records":[]}') + max(n - 1, 0)
     headroom = s["max_response"] - envelope - sum(minimal)
     if headroom < 0:

@@ -6,8 +6,9 @@
 use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, run, service_fn};
+use serde_json::value::RawValue;
 use tributary::config::{Config, StreamConfig};
-use tributary::firehose::{FirehoseEvent, FirehoseTransform};
+use tributary::firehose::FirehoseTransform;
 use tributary::{aws, telemetry};
 
 #[tokio::main]
@@ -17,9 +18,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let stream = StreamConfig::from_env()?;
     let clients = aws::Clients::from_env().await;
     let transform = Arc::new(FirehoseTransform::with_clients(&clients, &config, stream));
-    run(service_fn(move |event: LambdaEvent<FirehoseEvent>| {
+    // The batch (up to 6 MB) as raw JSON: the library reads it without copying the records.
+    run(service_fn(move |event: LambdaEvent<Box<RawValue>>| {
         let transform = transform.clone();
-        async move { transform.handle(event.payload).await }
+        async move { transform.handle(&event.payload).await }
     }))
     .await
 }
