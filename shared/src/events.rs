@@ -42,6 +42,36 @@ pub enum EventError {
     Malformed { kind: &'static str, reason: String },
 }
 
+/// Answers an SQS batch the way Lambda's partial-batch contract wants: `process` runs each
+/// readable message's objects; a message that is unreadable or whose processing failed is listed
+/// in `batchItemFailures` (left for retry and the DLQ), every other message is deleted.
+pub async fn batch_item_failures<F, E>(messages: Vec<SqsMessage>, mut process: F) -> Value
+where
+    F: AsyncFnMut(Vec<ObjectRef>) -> Result<(), E>,
+    E: std::fmt::Display + crate::error::Classify,
+{
+    let mut failures = Vec::new();
+    for m in messages {
+        let ok = match m.objects {
+            Err(reason) => {
+                tracing::error!(message_id = %m.message_id, %reason, "unreadable SQS message; left for retry/DLQ");
+                false
+            }
+            Ok(objects) => match process(objects).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!(message_id = %m.message_id, error = %e, kind = ?e.kind(), "message failed");
+                    false
+                }
+            },
+        };
+        if !ok {
+            failures.push(serde_json::json!({ "itemIdentifier": m.message_id }));
+        }
+    }
+    serde_json::json!({ "batchItemFailures": failures })
+}
+
 /// Decodes an S3 notification key: `+` is a space, `%XX` a byte; the result must be UTF-8.
 pub fn decode_s3_key(raw: &str) -> Result<String, String> {
     let bytes = raw.as_bytes();

@@ -319,32 +319,16 @@ where
                 }
                 Ok(json!({ "totals": Totals::of(&done), "objects": done }))
             }
-            Delivery::Sqs(messages) => {
-                let mut failures = Vec::new();
-                for m in messages {
-                    let ok = match m.objects {
-                        Err(reason) => {
-                            tracing::error!(message_id = %m.message_id, %reason, "unreadable SQS message; left for retry/DLQ");
-                            false
-                        }
-                        Ok(objects) => {
-                            let mut ok = true;
-                            for obj in &objects {
-                                if let Err(e) = self.process(obj).await {
-                                    tracing::error!(message_id = %m.message_id, error = %e, kind = ?e.kind(), "object failed");
-                                    ok = false;
-                                    break;
-                                }
-                            }
-                            ok
-                        }
-                    };
-                    if !ok {
-                        failures.push(json!({ "itemIdentifier": m.message_id }));
+            Delivery::Sqs(messages) => Ok(events::batch_item_failures(
+                messages,
+                async |objects: Vec<ObjectRef>| {
+                    for obj in &objects {
+                        self.process(obj).await?;
                     }
-                }
-                Ok(json!({ "batchItemFailures": failures }))
-            }
+                    Ok::<(), LandingError>(())
+                },
+            )
+            .await),
         }
     }
 

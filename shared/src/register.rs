@@ -229,28 +229,13 @@ where
                 let summary = Box::pin(self.register_objects(&objects)).await?;
                 Ok(serde_json::to_value(summary).expect("summaries serialise"))
             }
-            Delivery::Sqs(messages) => {
-                let mut failures = Vec::new();
-                for m in messages {
-                    let ok = match m.objects {
-                        Err(reason) => {
-                            tracing::error!(message_id = %m.message_id, %reason, "unreadable SQS message; left for retry/DLQ");
-                            false
-                        }
-                        Ok(objects) => match Box::pin(self.register_objects(&objects)).await {
-                            Ok(_) => true,
-                            Err(e) => {
-                                tracing::error!(message_id = %m.message_id, error = %e, kind = ?e.kind(), "registration failed");
-                                false
-                            }
-                        },
-                    };
-                    if !ok {
-                        failures.push(json!({ "itemIdentifier": m.message_id }));
-                    }
-                }
-                Ok(json!({ "batchItemFailures": failures }))
-            }
+            Delivery::Sqs(messages) => Ok(events::batch_item_failures(
+                messages,
+                async |objects: Vec<ObjectRef>| {
+                    Box::pin(self.register_objects(&objects)).await.map(drop)
+                },
+            )
+            .await),
         }
     }
 
