@@ -48,6 +48,9 @@ pub enum CompactError {
     MissingColumn(String),
     #[error("column {column} must be a string column, found {found}")]
     ColumnType { column: String, found: DataType },
+    /// The consumer of the merged rows failed (e.g. writing the snapshot).
+    #[error("{0}")]
+    Emit(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl Classify for CompactError {
@@ -55,7 +58,7 @@ impl Classify for CompactError {
         match self {
             CompactError::Spill { .. } => ErrorKind::Retryable,
             CompactError::MissingColumn(_) | CompactError::ColumnType { .. } => ErrorKind::BadInput,
-            CompactError::Arrow(_) => ErrorKind::Fatal,
+            CompactError::Arrow(_) | CompactError::Emit(_) => ErrorKind::Fatal,
         }
     }
 }
@@ -71,11 +74,15 @@ pub struct MergeSpec {
     pub spill_dir: PathBuf,
     /// Rows per output batch (and per spilled batch).
     pub batch_rows: usize,
+    /// Also emit the winning delete rows (tombstones), so the caller can keep them: a late file
+    /// holding an older version of a deleted key must not bring it back. Off: deletes vanish.
+    pub keep_deletes: bool,
 }
 
 /// What a merge did. `rows_in = rows_out + superseded + deleted`, where `deleted` counts the
-/// delete rows that won (their key is gone) and `superseded` every older version.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+/// delete rows that won (their key is gone; emitted only with [`MergeSpec::keep_deletes`]) and
+/// `superseded` every older version.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MergeStats {
     pub rows_in: u64,
     pub rows_out: u64,
@@ -246,7 +253,7 @@ impl<'a> Merger<'a> {
         let last = self.sort_buffer()?;
         if self.runs.is_empty() {
             if let Some(run) = last {
-                let mut out = Emitter::new(self.schema.clone(), self.spec.batch_rows, self.op_idx);
+                let mut out = Emitter::new(self.spec, self.schema.clone(), self.op_idx);
                 let batch = Arc::new(run.batch);
                 for i in 0..batch.num_rows() {
                     out.offer(&batch, 0, i, &mut self.stats, emit)?;
@@ -281,7 +288,7 @@ impl<'a> Merger<'a> {
                 heap.push(head);
             }
         }
-        let mut out = Emitter::new(self.schema.clone(), self.spec.batch_rows, self.op_idx);
+        let mut out = Emitter::new(self.spec, self.schema.clone(), self.op_idx);
         let mut last_key: Option<Vec<u8>> = None;
         while let Some(head) = heap.pop() {
             let reader = &mut readers[head.run];
@@ -393,17 +400,19 @@ struct Emitter {
     schema: SchemaRef,
     batch_rows: usize,
     op_idx: usize,
+    keep_deletes: bool,
     /// Batches referenced by `picks`, by source id (run index).
     sources: Vec<(usize, Arc<RecordBatch>)>,
     picks: Vec<(usize, usize)>,
 }
 
 impl Emitter {
-    fn new(schema: SchemaRef, batch_rows: usize, op_idx: usize) -> Self {
+    fn new(spec: &MergeSpec, schema: SchemaRef, op_idx: usize) -> Self {
         Self {
             schema,
-            batch_rows: batch_rows.max(1),
+            batch_rows: spec.batch_rows.max(1),
             op_idx,
+            keep_deletes: spec.keep_deletes,
             sources: Vec::new(),
             picks: Vec::new(),
         }
@@ -419,9 +428,12 @@ impl Emitter {
     ) -> Result<(), CompactError> {
         if strings(batch, self.op_idx)?.value(row) == "D" {
             stats.deleted += 1;
-            return Ok(());
+            if !self.keep_deletes {
+                return Ok(());
+            }
+        } else {
+            stats.rows_out += 1;
         }
-        stats.rows_out += 1;
         let slot = match self
             .sources
             .iter()
@@ -575,6 +587,19 @@ mod tests {
         chunk: usize,
         budget: usize,
     ) -> (Vec<(String, i64, i64, u64)>, MergeStats) {
+        let (out, stats, tombstones) = run_keeping(rows, chunk, budget, false);
+        assert_eq!(tombstones, 0);
+        (out, stats)
+    }
+
+    /// Merges `rows`; returns the live rows, the stats and how many tombstones were emitted.
+    fn run_keeping(
+        rows: &[Change],
+        chunk: usize,
+        budget: usize,
+        keep_deletes: bool,
+    ) -> (Vec<(String, i64, i64, u64)>, MergeStats, u64) {
+        let mut tombstones = 0;
         let dir = spill_dir(
             &std::env::temp_dir(),
             &format!("t{chunk}-{budget}-{}", rows.len()),
@@ -584,6 +609,7 @@ mod tests {
             memory_budget: budget,
             spill_dir: dir.clone(),
             batch_rows: 7,
+            keep_deletes,
         };
         let mut out = Vec::new();
         let stats = latest_per_key(
@@ -591,11 +617,16 @@ mod tests {
             rows.chunks(chunk.max(1)).map(|c| Ok(batch(c))),
             &spec,
             |b| {
+                let op = strings(&b, 0).unwrap();
                 let seq = strings(&b, 1).unwrap();
                 let region = strings(&b, 2).unwrap();
                 let id = b.column(3).as_any().downcast_ref::<Int64Array>().unwrap();
                 let v = b.column(4).as_any().downcast_ref::<Int64Array>().unwrap();
                 for i in 0..b.num_rows() {
+                    if op.value(i) == "D" {
+                        tombstones += 1;
+                        continue;
+                    }
                     out.push((
                         region.value(i).to_string(),
                         id.value(i),
@@ -611,7 +642,7 @@ mod tests {
             std::fs::read_dir(&dir).map_or(true, |mut d| d.next().is_none()),
             "runs left behind"
         );
-        (out, stats)
+        (out, stats, tombstones)
     }
 
     fn oracle(rows: &[Change]) -> Vec<(String, i64, i64, u64)> {
@@ -665,6 +696,7 @@ mod tests {
             shuffle in any::<u64>(),
             chunk in 1usize..50,
             spill in any::<bool>(),
+            keep_deletes in any::<bool>(),
         ) {
             let ops = ["I", "U", "D", "U"];
             let regions = ["eu", "us", "ap"];
@@ -682,9 +714,12 @@ mod tests {
                 state ^= state << 17;
                 rows.swap(i, (state % (i as u64 + 1)) as usize);
             }
-            let (mut got, stats) = run(&rows, chunk, if spill { 1 } else { usize::MAX });
+            let (mut got, stats, tombstones) =
+                run_keeping(&rows, chunk, if spill { 1 } else { usize::MAX }, keep_deletes);
             got.sort();
             prop_assert_eq!(&got, &want);
+            // With tombstones kept, every winning delete is emitted once.
+            prop_assert_eq!(tombstones, if keep_deletes { stats.deleted } else { 0 });
             prop_assert_eq!(stats.rows_in, stats.rows_out + stats.superseded + stats.deleted);
             if spill && rows.len() > chunk {
                 prop_assert!(stats.runs_spilled > 1);

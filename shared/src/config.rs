@@ -52,6 +52,23 @@ pub const STREAM_RENAMES: &str = "TRIBUTARY_STREAM_RENAMES";
 /// the renamed ones.
 pub const STREAM_DROP_IF: &str = "TRIBUTARY_STREAM_DROP_IF";
 
+/// Compactor: bytes of input rows (MiB) buffered before a sorted run spills to local disk
+/// (default 256). Keep it at about a quarter of the function's memory.
+pub const COMPACT_MEMORY_MIB: &str = "TRIBUTARY_COMPACT_MEMORY_MIB";
+/// Compactor: a snapshot file is closed once it reaches this many MiB (default 128).
+pub const COMPACT_TARGET_FILE_MIB: &str = "TRIBUTARY_COMPACT_TARGET_FILE_MIB";
+/// Compactor: rows per Parquet row group of a snapshot file (default 131072).
+pub const COMPACT_ROW_GROUP_ROWS: &str = "TRIBUTARY_COMPACT_ROW_GROUP_ROWS";
+/// Compactor: seconds a table's compaction lease lasts (default 960). It must exceed the
+/// function's timeout (at most 900 s), so a holder is always dead before its lease expires.
+pub const COMPACT_LEASE_SECONDS: &str = "TRIBUTARY_COMPACT_LEASE_SECONDS";
+/// Compactor: seconds a superseded snapshot (and a consumed delta) is kept after the newer
+/// snapshot is published, for readers still planning on the old one (default 3600).
+pub const COMPACT_GRACE_SECONDS: &str = "TRIBUTARY_COMPACT_GRACE_SECONDS";
+/// Compactor: local directory for downloaded inputs and spilled runs (default the system temp
+/// directory, `/tmp` on Lambda).
+pub const COMPACT_SPILL_DIR: &str = "TRIBUTARY_COMPACT_SPILL_DIR";
+
 /// Error reading configuration: always names the variable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -197,6 +214,64 @@ impl StreamConfig {
             time_field,
             renames,
             drop_if: pairs(&lookup, STREAM_DROP_IF)?,
+        })
+    }
+}
+
+/// The compactor's knobs (see [`COMPACT_MEMORY_MIB`] and the constants after it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompactionTuning {
+    pub memory_budget: usize,
+    pub target_file_bytes: u64,
+    pub row_group_rows: usize,
+    pub lease_ttl: std::time::Duration,
+    pub grace: std::time::Duration,
+    pub spill_dir: std::path::PathBuf,
+}
+
+impl Default for CompactionTuning {
+    fn default() -> Self {
+        Self {
+            memory_budget: 256 << 20,
+            target_file_bytes: 128 << 20,
+            row_group_rows: 131_072,
+            lease_ttl: std::time::Duration::from_secs(960),
+            grace: std::time::Duration::from_secs(3600),
+            spill_dir: env::temp_dir(),
+        }
+    }
+}
+
+impl CompactionTuning {
+    /// Reads the compactor's settings from the process environment (call once, at cold start).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| env::var(name).ok())
+    }
+
+    /// Reads the compactor's settings through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let positive = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+            let v: u64 = parse_or(&lookup, name, default)?;
+            if v == 0 {
+                return Err(ConfigError::Invalid {
+                    name,
+                    value: "0".into(),
+                    reason: "must be positive".into(),
+                });
+            }
+            Ok(v)
+        };
+        Ok(Self {
+            memory_budget: (positive(COMPACT_MEMORY_MIB, 256)? as usize) << 20,
+            target_file_bytes: positive(COMPACT_TARGET_FILE_MIB, 128)? << 20,
+            row_group_rows: positive(COMPACT_ROW_GROUP_ROWS, d.row_group_rows as u64)? as usize,
+            lease_ttl: std::time::Duration::from_secs(positive(COMPACT_LEASE_SECONDS, 960)?),
+            grace: std::time::Duration::from_secs(parse_or(&lookup, COMPACT_GRACE_SECONDS, 3600)?),
+            spill_dir: lookup(COMPACT_SPILL_DIR)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .map_or(d.spill_dir, Into::into),
         })
     }
 }

@@ -85,6 +85,34 @@ impl Classify for GlueError {
     }
 }
 
+/// Whether a zone key is a Parquet data object: a `.parquet` name, and no hidden segment
+/// (`_`- or `.`-prefixed folders and files, as Hive and Spark skip: `_SUCCESS`, `_compaction/`).
+pub fn is_data_object(key: &str) -> bool {
+    key.ends_with(".parquet")
+        && key
+            .split('/')
+            .all(|seg| !seg.starts_with('_') && !seg.starts_with('.'))
+}
+
+/// The Glue types of a dataset's partition keys: the declared column type (Hive layout),
+/// `date` for the default `ingest_date`, else `string` (DMS date folders).
+pub fn partition_key_types(ds: &Dataset, keys: &[String]) -> Vec<(String, ColumnType)> {
+    keys.iter()
+        .map(|k| {
+            let declared = ds
+                .schema
+                .as_ref()
+                .and_then(|s| s.index_of(k).map(|i| s.columns[i].ty));
+            let ty = match (ds.layout, declared) {
+                (Layout::Hive, Some(t)) => t,
+                (Layout::Hive, None) if k == "ingest_date" => ColumnType::Date,
+                _ => ColumnType::String,
+            };
+            (k.clone(), ty)
+        })
+        .collect()
+}
+
 /// The Glue table name of a dataset: lower case, `.` and `-` become `_`.
 pub fn table_name(dataset_id: &str) -> String {
     dataset_id
@@ -428,12 +456,12 @@ fn is_zero(n: &u64) -> bool {
 pub trait PartitionCatalog: Send + Sync {
     /// Creates the table; `Ok(false)` if it already exists.
     fn create_table(&self, def: &TableDef) -> impl Future<Output = Result<bool, GlueError>> + Send;
-    /// Registers up to [`MAX_PARTITIONS_PER_CALL`] partitions; returns the failed ones (values,
-    /// error code, message), `AlreadyExistsException` included.
+    /// Registers up to [`MAX_PARTITIONS_PER_CALL`] partitions at their locations; returns the
+    /// failed ones (values, error code, message), `AlreadyExistsException` included.
     fn create_partitions(
         &self,
         def: &TableDef,
-        partitions: &[Vec<String>],
+        partitions: &[PartitionState],
     ) -> impl Future<Output = Result<Vec<PartitionFailure>, GlueError>> + Send;
     /// The table's current definition; `None` if it does not exist.
     fn get_table(
@@ -497,14 +525,14 @@ impl PartitionCatalog for GlueCatalog {
     async fn create_partitions(
         &self,
         def: &TableDef,
-        partitions: &[Vec<String>],
+        partitions: &[PartitionState],
     ) -> Result<Vec<PartitionFailure>, GlueError> {
         let inputs = partitions
             .iter()
-            .map(|values| {
+            .map(|p| {
                 PartitionInput::builder()
-                    .set_values(Some(values.clone()))
-                    .storage_descriptor(def.storage(&def.partition_location(values)))
+                    .set_values(Some(p.values.clone()))
+                    .storage_descriptor(def.storage(&p.location))
                     .build()
             })
             .collect();
@@ -667,6 +695,11 @@ impl<P: PartitionCatalog> Registrar<P> {
     /// Makes `def`'s table exist and able to hold a file with `def`'s columns: creates it, or
     /// evolves it (see the module docs), or fails with [`GlueError::Incompatible`] having changed
     /// nothing. Returns the table as it now is: `def` with the table's full column list.
+    /// The catalog port itself (partition listing and updates beyond registration).
+    pub fn catalog(&self) -> &P {
+        &self.catalog
+    }
+
     pub async fn ensure_table(
         &self,
         def: &TableDef,
@@ -836,7 +869,14 @@ impl<P: PartitionCatalog> Registrar<P> {
         }
         for chunk in todo.chunks(MAX_PARTITIONS_PER_CALL) {
             summary.glue_calls += 1;
-            let failures = self.catalog.create_partitions(table, chunk).await?;
+            let at: Vec<PartitionState> = chunk
+                .iter()
+                .map(|values| PartitionState {
+                    values: values.clone(),
+                    location: table.partition_location(values),
+                })
+                .collect();
+            let failures = self.catalog.create_partitions(table, &at).await?;
             let mut failed: HashSet<&Vec<String>> = HashSet::new();
             for f in &failures {
                 if f.code == "AlreadyExistsException" {

@@ -6,6 +6,7 @@ pub mod aws;
 pub mod catalog;
 pub mod cdc;
 pub mod compact;
+pub mod compactor;
 pub mod config;
 pub mod convert;
 pub mod error;

@@ -44,7 +44,7 @@ use crate::glue::{
     self, GlueCatalog, GlueError, PartitionCatalog, RegisterSummary, Registrar, TableDef,
 };
 use crate::landing::{DATASET_CACHE_TTL, read_parquet_footer};
-use crate::schema::{ColumnType, TableSchema};
+use crate::schema::TableSchema;
 use crate::storage::{ObjectStore, StorageError};
 
 #[derive(Debug, thiserror::Error)]
@@ -194,10 +194,6 @@ fn now() -> String {
 }
 
 /// Whether a key names a Parquet data object (not a marker, temporary file or report).
-fn is_data_object(key: &str) -> bool {
-    let name = key.rsplit('/').next().unwrap_or(key);
-    !name.starts_with('_') && !name.starts_with('.') && name.ends_with(".parquet")
-}
 
 impl<S, C, G> PartitionRegister<S, C, G>
 where
@@ -439,8 +435,13 @@ where
                 obj.bucket
             ))));
         };
-        if !is_data_object(&obj.key) {
+        if !glue::is_data_object(&obj.key) {
             return Ok(Err(skip("not a Parquet data object".into())));
+        }
+        if zone == "curated" && crate::compactor::snapshot_of_key(&obj.key).is_some() {
+            return Ok(Err(skip(
+                "a compacted snapshot: the compactor publishes it to the catalog".into(),
+            )));
         }
         let Some(ds) = self.dataset_for(zone, &obj.key).await? else {
             return Ok(Err(skip(format!(
@@ -483,22 +484,7 @@ where
                     .await?));
             }
         };
-        let keys: Vec<(String, ColumnType)> = part
-            .keys
-            .iter()
-            .map(|k| {
-                let declared = ds
-                    .schema
-                    .as_ref()
-                    .and_then(|s| s.index_of(k).map(|i| s.columns[i].ty));
-                let ty = match (ds.layout, declared) {
-                    (Layout::Hive, Some(t)) => t,
-                    (Layout::Hive, None) if k == "ingest_date" => ColumnType::Date,
-                    _ => ColumnType::String,
-                };
-                (k.clone(), ty)
-            })
-            .collect();
+        let keys = glue::partition_key_types(&ds, &part.keys);
         let file_schema = footer.schema.without(&part.keys);
         let def = TableDef::new(&ds, &obj.bucket, &file_schema, &keys).with_layout(ds.layout);
         let mut r = RegObject::new(obj, RegStatus::Registered);
@@ -559,10 +545,11 @@ mod tests {
 
     #[test]
     fn data_objects() {
-        assert!(is_data_object("a/k=1/part-0.parquet"));
-        assert!(!is_data_object("a/k=1/_SUCCESS"));
-        assert!(!is_data_object("a/k=1/.part-0.parquet.tmp"));
-        assert!(!is_data_object("a/k=1/x.report.json"));
+        assert!(glue::is_data_object("a/k=1/part-0.parquet"));
+        assert!(!glue::is_data_object("a/k=1/_SUCCESS"));
+        assert!(!glue::is_data_object("a/k=1/.part-0.parquet.tmp"));
+        assert!(!glue::is_data_object("a/k=1/x.report.json"));
+        assert!(!glue::is_data_object("a/_compaction/tombstones/x.parquet"));
     }
 
     #[test]

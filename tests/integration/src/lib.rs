@@ -164,6 +164,29 @@ impl TestEnv {
         )
     }
 
+    /// The compactor over this emulator, with `tuning`.
+    pub fn compactor(
+        &self,
+        tuning: tributary::config::CompactionTuning,
+    ) -> tributary::compactor::Compactor<
+        S3Store,
+        DynamoCatalog,
+        GlueCatalog,
+        tributary::compactor::DynamoSnapshots,
+    > {
+        tributary::compactor::Compactor::new(
+            S3Store::new(self.s3.clone()),
+            self.catalog(),
+            GlueCatalog::new(self.glue(), &self.config.glue_database),
+            tributary::compactor::DynamoSnapshots::new(
+                self.dynamodb.clone(),
+                &self.config.catalog_table,
+            ),
+            self.config.clone(),
+            tuning,
+        )
+    }
+
     /// A Glue client for this test binary's emulator.
     pub fn glue(&self) -> aws_sdk_glue::Client {
         let conf = aws_sdk_glue::Config::builder()

@@ -1,0 +1,2060 @@
+//! The compactor: a table's raw-tier changes collapse into a published snapshot in the curated
+//! zone, the latest version of each primary key with deletes applied, swapped in atomically.
+//!
+//! # Input
+//! `{"table": "<dataset id>"}`, optionally with `"partition"` or `"partitions"` (a Step Functions
+//! Map item), and `"action": "compact"` (default) or `"retire"`. Whatever partitions are named,
+//! the **whole table** is merged: DMS deletes carry only the key (their rows sit in the default
+//! partition) and updates move keys between partitions, so a partition's true content depends on
+//! every partition's changes. Concurrent Map items for one table meet at the table's lease: one
+//! compacts, the others get `Tributary.Retryable` (lease busy) and, retried, find nothing new.
+//!
+//! # Layout (curated bucket)
+//! ```text
+//! <dataset>/<partition path>/snapshot=<id>/part-00000.parquet   data, per partition
+//! <dataset>/_compaction/tombstones/<id>.parquet                  winning deletes (never read
+//!                                                                 by a reader: hidden folder)
+//! <dataset>/_compaction/manifests/<id>.json                      the snapshot's manifest
+//! ```
+//! `<id>` = `<high-water _seq>_g<generation>_<run token>`: the highest `_seq` the snapshot holds,
+//! the table's snapshot generation (1, 2, ...) and a random token, so a crashed or stale run can
+//! never overwrite a published file. Snapshot files keep every column of the winning raw row,
+//! system columns included, except the partition columns (they are in the path).
+//!
+//! # A run (under the table's lease)
+//! 1. **Recover**: if Glue points a partition at a snapshot the DynamoDB record does not name
+//!    (a run died between the Glue swap and the record), that run's manifest is rolled forward:
+//!    the swap is finished and the record written.
+//! 2. **Plan**: every data object under the dataset's raw prefix that the current manifest does
+//!    not list as consumed is a new delta; the manifest lists consumed *files*, not a sequence
+//!    range, because a late DMS file can carry lower `_seq` values than one already compacted.
+//!    Nothing new → no-op.
+//! 3. **Merge** ([`crate::compact::latest_per_key`], memory bounded by spilling sorted runs to
+//!    local disk): the current snapshot's files, its tombstones and the new deltas. Per key the
+//!    highest `_seq` wins; a winning delete is kept as a **tombstone** (outside every partition
+//!    location), so a late, older insert of a deleted key cannot bring it back.
+//! 4. **Write** the new snapshot under fresh prefixes, files split at the target size, then its
+//!    manifest (files, rows, consumed deltas, merge counts).
+//! 5. **Publish**, only after every file is durable: (a) the lease is renewed (fencing), (b) each
+//!    Glue partition's location is switched to its new prefix (partitions that lost all rows
+//!    point at an empty prefix), (c) the record is written in one DynamoDB transaction that
+//!    checks the lease and the previous generation. A reader planning through the catalog sees
+//!    a partition's old files or its new ones, never a mix: files are never modified in place.
+//! 6. **Retire** (`"action": "retire"`, a separate step): snapshots other than the published
+//!    one (and Glue's), their tombstones and manifests, and the published snapshot's consumed
+//!    deltas are deleted only once the grace period has passed since they were superseded
+//!    (unpublished leftovers of crashed runs: since they were written).
+//!
+//! # Invariants
+//! - **Deterministic content**: the rows of a snapshot depend only on the set of consumed
+//!   deltas, whatever the order or number of runs that consumed them (merging is associative
+//!   because tombstones are kept).
+//! - **Crash-safe and idempotent**: a run killed anywhere leaves either the previous published
+//!   state (plus unreferenced files that retirement reaps) or a Glue swap that the next run rolls
+//!   forward; a run with nothing new changes nothing.
+//! - **One publisher**: the lease outlives the function's timeout ([`crate::config::COMPACT_LEASE_SECONDS`]),
+//!   and the record's conditional write checks both the lease and the generation.
+//! - **Nothing lost**: `rows_in = rows_out + superseded + deleted`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, StringArray, UInt32Array};
+use arrow::compute::{cast, filter_record_batch, take_record_batch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::{StreamExt, TryStreamExt};
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::catalog::{CatalogError, Dataset, DatasetCatalog, Layout};
+use crate::cdc::META_SEQ_MAX;
+use crate::compact::{CompactError, MergeSpec, MergeStats, latest_per_key, read_with_partition};
+use crate::config::{CompactionTuning, Config};
+use crate::convert::{escape_partition_value, writer_properties_builder};
+use crate::error::{AwsError, Classify, ErrorKind};
+use crate::glue::{
+    self, GlueError, MAX_PARTITIONS_PER_CALL, PartitionCatalog, PartitionState, RegisterSummary,
+    Registrar, TableDef,
+};
+use crate::schema::{Column, ColumnType, TableSchema};
+use crate::storage::{ObjectSink, ObjectStore, SinkFactory, StorageError};
+
+/// Folder (under the dataset's curated prefix) of tombstones and manifests; hidden from readers.
+pub const META_DIR: &str = "_compaction";
+/// Path segment that introduces a snapshot folder.
+pub const SNAPSHOT_SEGMENT: &str = "snapshot=";
+/// Rows per batch read, merged and written.
+const BATCH_ROWS: usize = 8192;
+/// Bytes of encoded row groups buffered by all open snapshot writers before the largest is
+/// flushed early (many partitions at once).
+const WRITER_BUFFER_BUDGET: usize = 64 << 20;
+/// Parallel downloads of input objects.
+const DOWNLOADS_IN_FLIGHT: usize = 4;
+
+/// Where a run may be stopped as if it crashed (fault tests): nothing is cleaned up and the lease
+/// is kept until it expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KillPoint {
+    /// Every snapshot file and the manifest are written; nothing is published.
+    AfterFiles,
+    /// Glue points at the new snapshot; the DynamoDB record does not.
+    AfterSwap,
+    /// The record is written; the lease is not released.
+    AfterRecord,
+    /// Retirement has deleted about half of what it will delete.
+    DuringRetire,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompactionError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Glue(#[from] GlueError),
+    #[error(transparent)]
+    Merge(#[from] CompactError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("bad task input: {0}")]
+    Input(String),
+    #[error("dataset {0} is not declared")]
+    UnknownDataset(String),
+    #[error("dataset {id} cannot be compacted: {reason}")]
+    NotCompactable { id: String, reason: String },
+    #[error("table {table}: another compaction holds the lease until {until}")]
+    LeaseBusy { table: String, until: String },
+    #[error("table {table}: the lease was lost before generation {generation} was recorded")]
+    LeaseLost { table: String, generation: u64 },
+    #[error("table {table}: files disagree on column {column}: {a} and {b} do not merge")]
+    SchemaConflict {
+        table: String,
+        column: String,
+        a: DataType,
+        b: DataType,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("parquet {path}: {source}")]
+    Parquet {
+        path: String,
+        source: parquet::errors::ParquetError,
+    },
+    #[error("manifest {key}: {reason}")]
+    Manifest { key: String, reason: String },
+    #[error("stopped at kill point {0:?} (fault injection)")]
+    Killed(KillPoint),
+    #[error("merge task failed: {0}")]
+    Join(String),
+}
+
+impl Classify for CompactionError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            CompactionError::Storage(e) => e.kind(),
+            CompactionError::Catalog(e) => e.kind(),
+            CompactionError::Glue(e) => e.kind(),
+            CompactionError::Merge(e) => e.kind(),
+            CompactionError::Aws(e) => e.kind(),
+            CompactionError::Input(_)
+            | CompactionError::UnknownDataset(_)
+            | CompactionError::NotCompactable { .. }
+            | CompactionError::SchemaConflict { .. } => ErrorKind::BadInput,
+            CompactionError::LeaseBusy { .. }
+            | CompactionError::LeaseLost { .. }
+            | CompactionError::Io { .. } => ErrorKind::Retryable,
+            CompactionError::Parquet { .. }
+            | CompactionError::Manifest { .. }
+            | CompactionError::Killed(_)
+            | CompactionError::Join(_) => ErrorKind::Fatal,
+        }
+    }
+}
+
+impl From<CompactionError> for lambda_runtime::Diagnostic {
+    fn from(e: CompactionError) -> Self {
+        crate::error::diagnostic(&e)
+    }
+}
+
+/// One partition of a published snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionSnapshot {
+    /// Partition values, in key order (empty for an unpartitioned table).
+    pub values: Vec<String>,
+    /// `s3://` prefix of the snapshot folder (the Glue partition location).
+    pub location: String,
+    pub rows: u64,
+    pub bytes: u64,
+    /// Object keys of the data files.
+    pub files: Vec<String>,
+}
+
+/// A published snapshot: what DynamoDB records and the manifest holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotRecord {
+    pub dataset: String,
+    /// Glue table of the curated snapshots.
+    pub table: String,
+    pub generation: u64,
+    /// The snapshot id (`snapshot=<id>` folders).
+    pub snapshot: String,
+    /// Highest `_seq` the snapshot (rows and tombstones) holds.
+    pub high_water: String,
+    /// Key of the manifest in the curated bucket.
+    pub manifest: String,
+    pub rows: u64,
+    pub files: u64,
+    pub bytes: u64,
+    pub partitions: Vec<PartitionSnapshot>,
+    /// Key of the tombstone file, if any delete won.
+    pub tombstones: Option<String>,
+    pub tombstone_rows: u64,
+    /// When the snapshot was written (manifest) or published (record).
+    pub published_at: DateTime<Utc>,
+}
+
+/// The manifest written beside a snapshot before it is published.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotManifest {
+    pub snapshot: SnapshotRecord,
+    pub previous_generation: Option<u64>,
+    /// Raw-zone keys whose changes the snapshot holds.
+    pub consumed: Vec<String>,
+    /// The deltas this run added.
+    pub new_deltas: Vec<String>,
+    pub merge: MergeStats,
+}
+
+/// A snapshot folder name's parts: `<high water>_g<generation>_<token>`.
+pub fn snapshot_id(high_water: &str, generation: u64, token: &str) -> String {
+    format!("{high_water}_g{generation:08}_{token}")
+}
+
+/// The generation of a snapshot id.
+pub fn generation_of(snapshot: &str) -> Option<u64> {
+    snapshot.rsplit('_').nth(1)?.strip_prefix('g')?.parse().ok()
+}
+
+/// The snapshot id of a key or location holding a `snapshot=<id>` segment.
+pub fn snapshot_of_key(key: &str) -> Option<&str> {
+    key.split('/')
+        .find_map(|seg| seg.strip_prefix(SNAPSHOT_SEGMENT))
+        .filter(|s| !s.is_empty())
+}
+
+/// The Glue table of a dataset's curated snapshots.
+pub fn curated_table_name(dataset_id: &str) -> String {
+    format!("{}_curated", glue::table_name(dataset_id))
+}
+
+/// Key names of one snapshot in the curated bucket.
+#[derive(Debug, Clone)]
+pub struct SnapshotLayout {
+    /// The dataset's curated prefix (`<dataset>/`).
+    pub prefix: String,
+    pub layout: Layout,
+    pub partition_keys: Vec<String>,
+    pub snapshot: String,
+}
+
+impl SnapshotLayout {
+    /// The partition's folder: Hive `k=v/` (escaped) or DMS date folders.
+    pub fn partition_dir(&self, values: &[String]) -> String {
+        let mut dir = self.prefix.clone();
+        for (k, v) in self.partition_keys.iter().zip(values) {
+            match self.layout {
+                Layout::Hive => dir.push_str(&format!("{k}={}/", escape_partition_value(v))),
+                Layout::DmsDate | Layout::DmsDateHour => dir.push_str(&format!("{v}/")),
+            }
+        }
+        dir
+    }
+
+    /// The snapshot folder of a partition.
+    pub fn snapshot_dir(&self, values: &[String]) -> String {
+        format!(
+            "{}{SNAPSHOT_SEGMENT}{}/",
+            self.partition_dir(values),
+            self.snapshot
+        )
+    }
+
+    pub fn tombstones_key(&self) -> String {
+        format!(
+            "{}{META_DIR}/tombstones/{}.parquet",
+            self.prefix, self.snapshot
+        )
+    }
+
+    pub fn manifest_key(prefix: &str, snapshot: &str) -> String {
+        format!("{prefix}{META_DIR}/manifests/{snapshot}.json")
+    }
+}
+
+/// A local Parquet input of a merge: a snapshot file, a tombstone file or a raw delta, with the
+/// Hive values of its partition (not stored in the file).
+#[derive(Debug, Clone)]
+pub struct LocalInput {
+    pub path: PathBuf,
+    pub partition: Vec<(String, String)>,
+}
+
+/// What the writer produced for one partition.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WrittenPartition {
+    pub values: Vec<String>,
+    pub rows: u64,
+    pub bytes: u64,
+    pub files: Vec<String>,
+}
+
+/// What a merge wrote.
+#[derive(Debug, Clone, Default)]
+pub struct WrittenSnapshot {
+    pub partitions: Vec<WrittenPartition>,
+    pub tombstones: Option<String>,
+    pub tombstone_rows: u64,
+    pub high_water: Option<String>,
+    pub stats: MergeStats,
+    /// Columns of the data files (merged schema without the partition columns).
+    pub file_schema: Option<SchemaRef>,
+}
+
+/// The widest type two files' columns share, if they are compatible.
+fn merge_types(a: &DataType, b: &DataType) -> Option<DataType> {
+    use DataType::*;
+    let int = |t: &DataType| matches!(t, Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32);
+    let float = |t: &DataType| matches!(t, Float16 | Float32 | Float64);
+    let text = |t: &DataType| matches!(t, Utf8 | LargeUtf8 | Utf8View);
+    Some(match (a, b) {
+        (a, b) if a == b => a.clone(),
+        (Null, t) | (t, Null) => t.clone(),
+        (a, b) if int(a) && int(b) => Int64,
+        (a, b) if (int(a) || float(a)) && (int(b) || float(b)) => Float64,
+        (a, b) if text(a) && text(b) => Utf8,
+        (Date32 | Date64, Date32 | Date64) => Date32,
+        (Timestamp(_, tz), Timestamp(_, _)) => Timestamp(TimeUnit::Microsecond, tz.clone()),
+        _ => return None,
+    })
+}
+
+/// The union of the inputs' columns (first-seen order, all nullable, widest type).
+pub fn unify_schemas(table: &str, schemas: &[SchemaRef]) -> Result<SchemaRef, CompactionError> {
+    let mut fields: Vec<(String, DataType)> = Vec::new();
+    for s in schemas {
+        for f in s.fields() {
+            match fields.iter_mut().find(|(n, _)| n == f.name()) {
+                None => fields.push((f.name().clone(), f.data_type().clone())),
+                Some((_, t)) => {
+                    *t = merge_types(t, f.data_type()).ok_or_else(|| {
+                        CompactionError::SchemaConflict {
+                            table: table.into(),
+                            column: f.name().clone(),
+                            a: t.clone(),
+                            b: f.data_type().clone(),
+                        }
+                    })?
+                }
+            }
+        }
+    }
+    Ok(Arc::new(Schema::new(
+        fields
+            .into_iter()
+            .map(|(n, t)| Field::new(n, t, true))
+            .collect::<Vec<_>>(),
+    )))
+}
+
+/// A batch in the unified schema: missing columns are nulls, narrower types are widened.
+fn conform(batch: RecordBatch, target: &SchemaRef) -> Result<RecordBatch, CompactError> {
+    let schema = batch.schema();
+    let cols = target
+        .fields()
+        .iter()
+        .map(|f| match schema.index_of(f.name()) {
+            Ok(i) if batch.column(i).data_type() == f.data_type() => Ok(batch.column(i).clone()),
+            Ok(i) => Ok(cast(batch.column(i), f.data_type())?),
+            Err(_) => Ok(arrow::array::new_null_array(
+                f.data_type(),
+                batch.num_rows(),
+            )),
+        })
+        .collect::<Result<Vec<ArrayRef>, CompactError>>()?;
+    Ok(RecordBatch::try_new(target.clone(), cols)?)
+}
+
+/// The Arrow schema of a local input, with its partition columns appended as strings.
+fn input_schema(input: &LocalInput) -> Result<SchemaRef, CompactionError> {
+    let file = std::fs::File::open(&input.path).map_err(|source| CompactionError::Io {
+        path: input.path.clone(),
+        source,
+    })?;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|source| CompactionError::Parquet {
+            path: input.path.display().to_string(),
+            source,
+        })?;
+    let mut fields: Vec<Field> = builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    for (k, _) in &input.partition {
+        if !fields.iter().any(|f| f.name() == k) {
+            fields.push(Field::new(k, DataType::Utf8, true));
+        }
+    }
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+struct PartWriter {
+    writer: ArrowWriter<Box<dyn ObjectSink>>,
+    key: String,
+    /// Highest `_seq` written, recorded in the footer as [`META_SEQ_MAX`] (statistics of a
+    /// 72-byte `_seq` are truncated, so they cannot give it exactly).
+    seq_max: Option<String>,
+}
+
+impl PartWriter {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), CompactError> {
+        let seq = batch
+            .column(batch.schema().index_of("_seq")?)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| CompactError::MissingColumn("_seq".into()))?;
+        if let Some(m) = arrow::compute::max_string(seq)
+            && self.seq_max.as_deref().is_none_or(|h| m > h)
+        {
+            self.seq_max = Some(m.to_string());
+        }
+        self.writer.write(batch).map_err(emit_err)
+    }
+}
+
+struct OpenPartition {
+    current: Option<PartWriter>,
+    next_part: u32,
+    done: WrittenPartition,
+}
+
+/// Streams merged rows (in key order) into per-partition snapshot files and a tombstone file.
+/// Nothing is visible to readers until published: files go to fresh keys.
+pub struct SnapshotWriter<'a> {
+    sinks: &'a dyn SinkFactory,
+    layout: SnapshotLayout,
+    merged: SchemaRef,
+    file_schema: SchemaRef,
+    file_cols: Vec<usize>,
+    part_cols: Vec<usize>,
+    op_idx: usize,
+    props: WriterProperties,
+    target_file_bytes: u64,
+    open: BTreeMap<Vec<String>, OpenPartition>,
+    tombstones: Option<PartWriter>,
+    tombstone_rows: u64,
+}
+
+fn column(schema: &Schema, name: &str) -> Result<usize, CompactError> {
+    schema
+        .index_of(name)
+        .map_err(|_| CompactError::MissingColumn(name.to_string()))
+}
+
+fn emit_err(e: impl std::error::Error + Send + Sync + 'static) -> CompactError {
+    CompactError::Emit(Box::new(e))
+}
+
+impl<'a> SnapshotWriter<'a> {
+    pub fn new(
+        sinks: &'a dyn SinkFactory,
+        layout: SnapshotLayout,
+        merged: SchemaRef,
+        row_group_rows: usize,
+        target_file_bytes: u64,
+    ) -> Result<Self, CompactError> {
+        let part_cols = layout
+            .partition_keys
+            .iter()
+            .map(|k| column(&merged, k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let file_cols: Vec<usize> = (0..merged.fields().len())
+            .filter(|i| !part_cols.contains(i))
+            .collect();
+        let file_schema = Arc::new(merged.project(&file_cols)?);
+        let props = writer_properties_builder(row_group_rows, Some(&file_schema))
+            .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
+                "tributary.snapshot".into(),
+                layout.snapshot.clone(),
+            )]))
+            .build();
+        Ok(Self {
+            sinks,
+            op_idx: column(&merged, "_op")?,
+            layout,
+            merged,
+            file_schema,
+            file_cols,
+            part_cols,
+            props,
+            target_file_bytes,
+            open: BTreeMap::new(),
+            tombstones: None,
+            tombstone_rows: 0,
+        })
+    }
+
+    fn open_file(&self, key: String, schema: &SchemaRef) -> Result<PartWriter, CompactError> {
+        let sink = self
+            .sinks
+            .create(&key, "application/vnd.apache.parquet")
+            .map_err(emit_err)?;
+        let writer = ArrowWriter::try_new(sink, schema.clone(), Some(self.props.clone()))
+            .map_err(emit_err)?;
+        Ok(PartWriter {
+            writer,
+            key,
+            seq_max: None,
+        })
+    }
+
+    fn close(mut w: PartWriter) -> Result<(String, u64), CompactError> {
+        if let Some(m) = w.seq_max.take() {
+            w.writer
+                .append_key_value_metadata(parquet::file::metadata::KeyValue::new(
+                    META_SEQ_MAX.into(),
+                    m,
+                ));
+        }
+        let sink = w.writer.into_inner().map_err(emit_err)?;
+        let bytes = sink.finish().map_err(emit_err)?;
+        Ok((w.key, bytes))
+    }
+
+    /// Takes one merged batch: deletes to the tombstone file, live rows to their partition.
+    pub fn write(&mut self, batch: RecordBatch) -> Result<(), CompactError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let op = batch
+            .column(self.op_idx)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| CompactError::MissingColumn("_op".into()))?;
+        let is_delete: BooleanArray = op.iter().map(|v| Some(v == Some("D"))).collect();
+        let deletes = filter_record_batch(&batch, &is_delete)?;
+        if deletes.num_rows() > 0 {
+            if self.tombstones.is_none() {
+                let key = self.layout.tombstones_key();
+                self.tombstones = Some(self.open_file(key, &self.merged.clone())?);
+            }
+            self.tombstone_rows += deletes.num_rows() as u64;
+            let w = self.tombstones.as_mut().expect("opened above");
+            w.write(&deletes)?;
+        }
+        let live = filter_record_batch(&batch, &arrow::compute::not(&is_delete)?)?;
+        if live.num_rows() == 0 {
+            return Ok(());
+        }
+        // Group rows by partition (rows arrive in key order, so partitions interleave).
+        let parts: Vec<&StringArray> = self
+            .part_cols
+            .iter()
+            .map(|&i| {
+                live.column(i)
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(|| CompactError::ColumnType {
+                        column: live.schema().field(i).name().clone(),
+                        found: live.column(i).data_type().clone(),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let mut groups: BTreeMap<Vec<String>, Vec<u32>> = BTreeMap::new();
+        for row in 0..live.num_rows() {
+            let values: Vec<String> = parts
+                .iter()
+                .map(|a| {
+                    if a.is_null(row) {
+                        String::new()
+                    } else {
+                        a.value(row).to_string()
+                    }
+                })
+                .collect();
+            groups.entry(values).or_default().push(row as u32);
+        }
+        let projected = live.project(&self.file_cols)?;
+        let single = groups.len() == 1;
+        for (values, rows) in groups {
+            let part = if single {
+                projected.clone()
+            } else {
+                take_record_batch(&projected, &UInt32Array::from(rows))?
+            };
+            self.write_partition(values, part)?;
+        }
+        self.bound_buffers()
+    }
+
+    fn write_partition(
+        &mut self,
+        values: Vec<String>,
+        batch: RecordBatch,
+    ) -> Result<(), CompactError> {
+        if !self.open.contains_key(&values) {
+            self.open.insert(
+                values.clone(),
+                OpenPartition {
+                    current: None,
+                    next_part: 0,
+                    done: WrittenPartition {
+                        values: values.clone(),
+                        ..Default::default()
+                    },
+                },
+            );
+        }
+        let needs_file = self.open[&values].current.is_none();
+        if needs_file {
+            let n = self.open[&values].next_part;
+            let key = format!("{}part-{n:05}.parquet", self.layout.snapshot_dir(&values));
+            let w = self.open_file(key, &self.file_schema.clone())?;
+            let p = self.open.get_mut(&values).expect("inserted above");
+            p.current = Some(w);
+            p.next_part += 1;
+        }
+        let target = self.target_file_bytes;
+        let p = self.open.get_mut(&values).expect("inserted above");
+        p.done.rows += batch.num_rows() as u64;
+        let w = p.current.as_mut().expect("opened above");
+        w.write(&batch)?;
+        if w.writer.bytes_written() as u64 + w.writer.in_progress_size() as u64 >= target {
+            let (key, bytes) = Self::close(p.current.take().expect("open"))?;
+            p.done.files.push(key);
+            p.done.bytes += bytes;
+        }
+        Ok(())
+    }
+
+    /// Flushes the largest in-progress row group while all of them together exceed the budget.
+    fn bound_buffers(&mut self) -> Result<(), CompactError> {
+        loop {
+            let sizes = self
+                .open
+                .iter()
+                .filter_map(|(k, p)| p.current.as_ref().map(|w| (w.writer.in_progress_size(), k)));
+            let total: usize = sizes.clone().map(|(s, _)| s).sum();
+            if total <= WRITER_BUFFER_BUDGET {
+                return Ok(());
+            }
+            let Some((_, key)) = sizes.max_by_key(|(s, _)| *s) else {
+                return Ok(());
+            };
+            let key = key.clone();
+            let w = self.open.get_mut(&key).and_then(|p| p.current.as_mut());
+            if let Some(w) = w {
+                w.writer.flush().map_err(emit_err)?;
+            }
+        }
+    }
+
+    /// Closes every file (each becomes durable) and reports what was written.
+    pub fn finish(mut self) -> Result<WrittenSnapshot, CompactError> {
+        let mut out = WrittenSnapshot {
+            file_schema: Some(self.file_schema.clone()),
+            ..Default::default()
+        };
+        for (_, mut p) in std::mem::take(&mut self.open) {
+            if let Some(w) = p.current.take() {
+                let (key, bytes) = Self::close(w)?;
+                p.done.files.push(key);
+                p.done.bytes += bytes;
+            }
+            out.partitions.push(p.done);
+        }
+        if let Some(w) = self.tombstones.take() {
+            let (key, _) = Self::close(w)?;
+            out.tombstones = Some(key);
+        }
+        out.tombstone_rows = self.tombstone_rows;
+        Ok(out)
+    }
+}
+
+/// The synchronous core shared by the function and the benchmark: merges local Parquet inputs
+/// (latest `_seq` per key, deletes kept as tombstones) into a snapshot written through `sinks`.
+/// With `delete_inputs`, each input file is removed once read (disk use stays near the size of
+/// the spilled runs).
+pub fn merge_to_snapshot(
+    table: &str,
+    inputs: &[LocalInput],
+    key_columns: &[String],
+    layout: SnapshotLayout,
+    sinks: &dyn SinkFactory,
+    tuning: &CompactionTuning,
+    spill_dir: &Path,
+    delete_inputs: bool,
+) -> Result<WrittenSnapshot, CompactionError> {
+    let schemas = inputs
+        .iter()
+        .map(input_schema)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut merged_schemas = schemas.clone();
+    // An unpartitioned table still needs every partition key column (none); a table whose
+    // inputs lack one gets it as nulls.
+    merged_schemas.push(Arc::new(Schema::new(
+        layout
+            .partition_keys
+            .iter()
+            .map(|k| Field::new(k, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    )));
+    let merged = unify_schemas(table, &merged_schemas)?;
+    for k in &layout.partition_keys {
+        let t = merged.field_with_name(k).map(|f| f.data_type().clone());
+        if t.as_ref().ok() != Some(&DataType::Utf8) {
+            return Err(CompactionError::SchemaConflict {
+                table: table.into(),
+                column: k.clone(),
+                a: DataType::Utf8,
+                b: t.unwrap_or(DataType::Null),
+            });
+        }
+    }
+    let spec = MergeSpec {
+        key_columns: key_columns.to_vec(),
+        memory_budget: tuning.memory_budget,
+        spill_dir: spill_dir.to_path_buf(),
+        batch_rows: BATCH_ROWS,
+        keep_deletes: true,
+    };
+    let mut writer = SnapshotWriter::new(
+        sinks,
+        layout,
+        merged.clone(),
+        tuning.row_group_rows,
+        tuning.target_file_bytes,
+    )?;
+    let target = merged.clone();
+    let batches = inputs.iter().flat_map(move |input| {
+        let target = target.clone();
+        let path = input.path.clone();
+        let opened = read_with_partition(&input.path, &input.partition, BATCH_ROWS);
+        let (reader, err) = match opened {
+            Ok((_, r)) => (Some(r), None),
+            Err(e) => (None, Some(Err(e))),
+        };
+        let cleanup = std::iter::from_fn(move || {
+            if delete_inputs {
+                let _ = std::fs::remove_file(&path);
+            }
+            None
+        });
+        err.into_iter()
+            .chain(
+                reader
+                    .into_iter()
+                    .flatten()
+                    .map(move |b| b.and_then(|b| conform(b, &target))),
+            )
+            .chain(cleanup)
+    });
+    let stats = latest_per_key(merged, batches, &spec, |b| writer.write(b))?;
+    let mut out = writer.finish()?;
+    out.stats = stats;
+    Ok(out)
+}
+
+/// Snapshot records and the per-table lease. Implemented over DynamoDB.
+pub trait SnapshotLedger: Send + Sync {
+    /// The table's published snapshot, if any.
+    fn current(
+        &self,
+        dataset: &str,
+    ) -> impl Future<Output = Result<Option<SnapshotRecord>, CompactionError>> + Send;
+    /// Takes the lease for `ttl` unless another owner holds an unexpired one (then `Err(until)`).
+    fn acquire(
+        &self,
+        dataset: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Result<(), DateTime<Utc>>, CompactionError>> + Send;
+    /// Extends the lease if `owner` still holds it; `false` if it was lost.
+    fn renew(
+        &self,
+        dataset: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, CompactionError>> + Send;
+    fn release(
+        &self,
+        dataset: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), CompactionError>> + Send;
+    /// Records `snapshot` if `owner` holds the lease and the recorded generation is `previous`;
+    /// `false` when either condition fails (nothing written).
+    fn publish(
+        &self,
+        snapshot: &SnapshotRecord,
+        previous: Option<u64>,
+        owner: &str,
+    ) -> impl Future<Output = Result<bool, CompactionError>> + Send;
+}
+
+/// [`SnapshotLedger`] in the catalog table: `pk = compaction#<dataset>`, `sk = snapshot` (the
+/// record as JSON in `doc`, its `generation`) and `sk = lease` (`owner`, `expires_ms`).
+#[derive(Clone, Debug)]
+pub struct DynamoSnapshots {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoSnapshots {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn av(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn avn(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+fn compaction_pk(dataset: &str) -> String {
+    format!("compaction#{dataset}")
+}
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+fn is_conditional_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
+    matches!(
+        e.code(),
+        Some("ConditionalCheckFailedException" | "TransactionCanceledException")
+    )
+}
+
+impl SnapshotLedger for DynamoSnapshots {
+    async fn current(&self, dataset: &str) -> Result<Option<SnapshotRecord>, CompactionError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", av(compaction_pk(dataset)))
+            .key("sk", av("snapshot"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("dynamodb:GetItem {}", self.table), e))?;
+        let Some(doc) = out
+            .item()
+            .and_then(|i| i.get("doc"))
+            .and_then(|v| v.as_s().ok())
+        else {
+            return Ok(None);
+        };
+        serde_json::from_str(doc)
+            .map(Some)
+            .map_err(|e| CompactionError::Manifest {
+                key: format!("dynamodb {} {}", self.table, compaction_pk(dataset)),
+                reason: e.to_string(),
+            })
+    }
+
+    async fn acquire(
+        &self,
+        dataset: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Result<(), DateTime<Utc>>, CompactionError> {
+        let now = now_ms();
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", av(compaction_pk(dataset)))
+            .item("sk", av("lease"))
+            .item("owner", av(owner))
+            .item("expires_ms", avn(now + ttl.as_millis() as i64))
+            .condition_expression("attribute_not_exists(pk) OR expires_ms < :now OR #o = :me")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":now", avn(now))
+            .expression_attribute_values(":me", av(owner))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(Ok(())),
+            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => {
+                let held = self
+                    .client
+                    .get_item()
+                    .table_name(&self.table)
+                    .key("pk", av(compaction_pk(dataset)))
+                    .key("sk", av("lease"))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        AwsError::from_sdk(format!("dynamodb:GetItem {}", self.table), e)
+                    })?;
+                let until = held
+                    .item()
+                    .and_then(|i| i.get("expires_ms"))
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .and_then(DateTime::from_timestamp_millis)
+                    .unwrap_or_else(Utc::now);
+                Ok(Err(until))
+            }
+            Err(e) => Err(AwsError::from_sdk(format!("dynamodb:PutItem {}", self.table), e).into()),
+        }
+    }
+
+    async fn renew(
+        &self,
+        dataset: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, CompactionError> {
+        let now = now_ms();
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", av(compaction_pk(dataset)))
+            .key("sk", av("lease"))
+            .update_expression("SET expires_ms = :exp")
+            .condition_expression("#o = :me AND expires_ms >= :now")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":me", av(owner))
+            .expression_attribute_values(":now", avn(now))
+            .expression_attribute_values(":exp", avn(now + ttl.as_millis() as i64))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(false),
+            Err(e) => {
+                Err(AwsError::from_sdk(format!("dynamodb:UpdateItem {}", self.table), e).into())
+            }
+        }
+    }
+
+    async fn release(&self, dataset: &str, owner: &str) -> Result<(), CompactionError> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", av(compaction_pk(dataset)))
+            .key("sk", av("lease"))
+            .condition_expression("#o = :me")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":me", av(owner))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            // Expired and taken by another run: not ours to delete.
+            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(()),
+            Err(e) => {
+                Err(AwsError::from_sdk(format!("dynamodb:DeleteItem {}", self.table), e).into())
+            }
+        }
+    }
+
+    async fn publish(
+        &self,
+        snapshot: &SnapshotRecord,
+        previous: Option<u64>,
+        owner: &str,
+    ) -> Result<bool, CompactionError> {
+        let pk = compaction_pk(&snapshot.dataset);
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", av(&pk))
+            .key("sk", av("lease"))
+            .condition_expression("#o = :me AND expires_ms >= :now")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":me", av(owner))
+            .expression_attribute_values(":now", avn(now_ms()))
+            .build()
+            .expect("table, key and condition are set");
+        let doc = serde_json::to_string(snapshot).expect("records serialise");
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", av(&pk))
+            .item("sk", av("snapshot"))
+            .item("generation", avn(snapshot.generation))
+            .item("snapshot", av(&snapshot.snapshot))
+            .item("rows", avn(snapshot.rows))
+            .item("published_at", av(snapshot.published_at.to_rfc3339()))
+            .item("doc", av(doc));
+        put = match previous {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(g) => put
+                .condition_expression("generation = :prev")
+                .expression_attribute_values(":prev", avn(g)),
+        };
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(check).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(put.build().expect("table and item are set"))
+                    .build(),
+            )
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(false),
+            Err(e) => Err(AwsError::from_sdk(
+                format!("dynamodb:TransactWriteItems {}", self.table),
+                e,
+            )
+            .into()),
+        }
+    }
+}
+
+/// What a run did (the function's output).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CompactionSummary {
+    pub dataset: String,
+    pub table: String,
+    /// `published`, `unchanged`, `empty` (no data yet) or `retired`.
+    pub status: String,
+    pub generation: Option<u64>,
+    pub snapshot: Option<String>,
+    pub high_water: Option<String>,
+    /// The generation a previous, interrupted run had half-published and this run finished.
+    pub recovered: Option<u64>,
+    /// Partitions named in the input (the whole table is always merged).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requested_partitions: Vec<Value>,
+    pub deltas_consumed: u64,
+    pub rows_in: u64,
+    pub rows_out: u64,
+    pub superseded: u64,
+    pub deleted: u64,
+    pub tombstones: u64,
+    pub partitions: u64,
+    pub files: u64,
+    pub bytes: u64,
+    pub runs_spilled: u64,
+    pub bytes_spilled: u64,
+    pub glue_calls: u64,
+    /// Retirement: objects deleted (snapshot files, tombstones, manifests) and consumed deltas.
+    pub retired_objects: u64,
+    pub retired_deltas: u64,
+    /// Retirement: superseded snapshots still inside the grace period.
+    pub retained_snapshots: u64,
+    pub duration_ms: u64,
+}
+
+/// The compactor handler (see the module docs).
+pub struct Compactor<S, C, G, L> {
+    store: S,
+    catalog: C,
+    registrar: Registrar<G>,
+    ledger: L,
+    config: Arc<Config>,
+    tuning: CompactionTuning,
+    kill_at: Option<KillPoint>,
+}
+
+impl
+    Compactor<
+        crate::storage::S3Store,
+        crate::catalog::DynamoCatalog,
+        glue::GlueCatalog,
+        DynamoSnapshots,
+    >
+{
+    /// The handler over the AWS SDK clients.
+    pub fn with_clients(
+        clients: &crate::aws::Clients,
+        config: Arc<Config>,
+        tuning: CompactionTuning,
+    ) -> Self {
+        Self::new(
+            crate::storage::S3Store::new(clients.s3.clone()),
+            crate::catalog::DynamoCatalog::new(
+                clients.dynamodb.clone(),
+                &config.catalog_table,
+                &config.ledger_table,
+            ),
+            glue::GlueCatalog::new(clients.glue.clone(), &config.glue_database),
+            DynamoSnapshots::new(clients.dynamodb.clone(), &config.catalog_table),
+            config,
+            tuning,
+        )
+    }
+}
+
+/// A random run token (8 hex digits).
+fn run_token() -> String {
+    use sha2::Digest;
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = sha2::Sha256::new();
+    h.update(std::process::id().to_le_bytes());
+    h.update(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+            .to_le_bytes(),
+    );
+    h.update(
+        COUNTER
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_le_bytes(),
+    );
+    h.finalize()[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A TableDef of the curated table as Glue holds it (for location swaps).
+fn def_from_state(name: &str, ds: &Dataset, st: glue::TableState) -> TableDef {
+    TableDef {
+        name: name.to_string(),
+        location: st.location,
+        columns: st.columns,
+        partition_keys: st.partition_keys,
+        description: ds.business.description.clone(),
+        layout: ds.layout,
+        required: Vec::new(),
+    }
+}
+
+impl<S, C, G, L> Compactor<S, C, G, L>
+where
+    S: ObjectStore,
+    C: DatasetCatalog,
+    G: PartitionCatalog,
+    L: SnapshotLedger,
+{
+    pub fn new(
+        store: S,
+        catalog: C,
+        glue: G,
+        ledger: L,
+        config: Arc<Config>,
+        tuning: CompactionTuning,
+    ) -> Self {
+        Self {
+            store,
+            catalog,
+            registrar: Registrar::new(glue),
+            ledger,
+            config,
+            tuning,
+            kill_at: None,
+        }
+    }
+
+    /// Fault testing: stop the next runs at `point` as a crash would (nothing cleaned up, the
+    /// lease kept until it expires).
+    pub fn with_kill_point(mut self, point: Option<KillPoint>) -> Self {
+        self.kill_at = point;
+        self
+    }
+
+    fn kill(&self, point: KillPoint) -> Result<(), CompactionError> {
+        if self.kill_at == Some(point) {
+            tracing::warn!(?point, "fault injection: stopping here");
+            return Err(CompactionError::Killed(point));
+        }
+        Ok(())
+    }
+
+    /// Handles a task input (see the module docs).
+    pub async fn handle(&self, input: Value) -> Result<Value, CompactionError> {
+        let obj = input
+            .as_object()
+            .ok_or_else(|| CompactionError::Input("expected a JSON object".into()))?;
+        for k in obj.keys() {
+            if !["table", "dataset", "partition", "partitions", "action"].contains(&k.as_str()) {
+                return Err(CompactionError::Input(format!("unknown field {k:?}")));
+            }
+        }
+        let id = obj
+            .get("table")
+            .or_else(|| obj.get("dataset"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                CompactionError::Input("field table (a dataset id) is required".into())
+            })?;
+        let mut requested = Vec::new();
+        if let Some(p) = obj.get("partition") {
+            requested.push(p.clone());
+        }
+        match obj.get("partitions") {
+            None => {}
+            Some(Value::Array(a)) => requested.extend(a.iter().cloned()),
+            Some(_) => return Err(CompactionError::Input("partitions must be a list".into())),
+        }
+        let action = obj
+            .get("action")
+            .and_then(Value::as_str)
+            .unwrap_or("compact");
+        let mut summary = match action {
+            "compact" => Box::pin(self.compact(id)).await?,
+            "retire" => Box::pin(self.retire(id)).await?,
+            other => {
+                return Err(CompactionError::Input(format!(
+                    "action must be compact or retire, not {other:?}"
+                )));
+            }
+        };
+        summary.requested_partitions = requested;
+        Ok(serde_json::to_value(summary).expect("summaries serialise"))
+    }
+
+    async fn dataset(&self, id: &str) -> Result<Dataset, CompactionError> {
+        let ds = self
+            .catalog
+            .get(id)
+            .await?
+            .ok_or_else(|| CompactionError::UnknownDataset(id.into()))?;
+        let not = |reason: &str| CompactionError::NotCompactable {
+            id: id.into(),
+            reason: reason.into(),
+        };
+        if ds.primary_key.is_empty() {
+            return Err(not("it declares no primary_key"));
+        }
+        if ds.zone != "raw" {
+            return Err(not(
+                "only raw-zone datasets (sequenced changes with _op and _seq) are compacted",
+            ));
+        }
+        Ok(ds)
+    }
+
+    /// Runs `work` under the table's lease; the lease is released unless the run was killed.
+    async fn leased<T>(
+        &self,
+        ds: &Dataset,
+        work: impl AsyncFnOnce(&str) -> Result<T, CompactionError>,
+    ) -> Result<T, CompactionError> {
+        let owner = run_token();
+        if let Err(until) = self
+            .ledger
+            .acquire(&ds.id, &owner, self.tuning.lease_ttl)
+            .await?
+        {
+            return Err(CompactionError::LeaseBusy {
+                table: ds.id.clone(),
+                until: until.to_rfc3339_opts(SecondsFormat::Millis, true),
+            });
+        }
+        let result = work(&owner).await;
+        if !matches!(result, Err(CompactionError::Killed(_))) {
+            self.ledger.release(&ds.id, &owner).await?;
+        }
+        result
+    }
+
+    fn prefix(ds: &Dataset) -> String {
+        format!("{}/", ds.path_name())
+    }
+
+    fn s3_location(&self, key_prefix: &str) -> String {
+        format!("s3://{}/{key_prefix}", self.config.curated_bucket)
+    }
+
+    async fn manifest(&self, key: &str) -> Result<Option<SnapshotManifest>, CompactionError> {
+        if self
+            .store
+            .head(&self.config.curated_bucket, key)
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let body = self.read_all(&self.config.curated_bucket, key).await?;
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| CompactionError::Manifest {
+                key: key.into(),
+                reason: e.to_string(),
+            })
+    }
+
+    async fn read_all(&self, bucket: &str, key: &str) -> Result<Vec<u8>, CompactionError> {
+        use tokio::io::AsyncReadExt;
+        let mut body = self.store.get(bucket, key, None).await?;
+        let mut buf = Vec::new();
+        body.read_to_end(&mut buf)
+            .await
+            .map_err(|source| CompactionError::Io {
+                path: PathBuf::from(format!("s3://{bucket}/{key}")),
+                source,
+            })?;
+        Ok(buf)
+    }
+
+    /// Every partition of a Glue table (values → location); empty when the table is missing.
+    async fn glue_partitions(
+        &self,
+        table: &str,
+        summary: &mut CompactionSummary,
+    ) -> Result<Option<(glue::TableState, HashMap<Vec<String>, String>)>, CompactionError> {
+        summary.glue_calls += 1;
+        let Some(state) = self.registrar.catalog().get_table(table).await? else {
+            return Ok(None);
+        };
+        let mut out = HashMap::new();
+        let mut token = None;
+        loop {
+            summary.glue_calls += 1;
+            let (page, next) = self
+                .registrar
+                .catalog()
+                .get_partitions(table, token)
+                .await?;
+            out.extend(page.into_iter().map(|p| (p.values, p.location)));
+            match next {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => break,
+            }
+        }
+        Ok(Some((state, out)))
+    }
+
+    /// Points every partition of `target` at its location: existing partitions are updated,
+    /// new ones created. Idempotent.
+    async fn swap(
+        &self,
+        def: &TableDef,
+        existing: &HashMap<Vec<String>, String>,
+        target: &[PartitionSnapshot],
+        summary: &mut CompactionSummary,
+    ) -> Result<(), CompactionError> {
+        let mut update = Vec::new();
+        let mut create = Vec::new();
+        for p in target {
+            let state = PartitionState {
+                values: p.values.clone(),
+                location: p.location.clone(),
+            };
+            match existing.get(&p.values) {
+                Some(loc) if *loc == p.location => {}
+                Some(_) => update.push(state),
+                None => create.push(state),
+            }
+        }
+        let catalog = self.registrar.catalog();
+        for chunk in create.chunks(MAX_PARTITIONS_PER_CALL) {
+            summary.glue_calls += 1;
+            let failures = catalog.create_partitions(def, chunk).await?;
+            let mut bad = Vec::new();
+            for f in failures {
+                if f.code == "AlreadyExistsException" {
+                    // Created meanwhile (by partition registration): switch it instead.
+                    if let Some(s) = chunk.iter().find(|s| s.values == f.values) {
+                        update.push(s.clone());
+                    }
+                } else {
+                    bad.push(f);
+                }
+            }
+            if !bad.is_empty() {
+                return Err(GlueError::Partitions {
+                    table: def.name.clone(),
+                    failures: bad,
+                }
+                .into());
+            }
+        }
+        for chunk in update.chunks(MAX_PARTITIONS_PER_CALL) {
+            summary.glue_calls += 1;
+            let failures = catalog.update_partitions(def, chunk).await?;
+            if !failures.is_empty() {
+                return Err(GlueError::Partitions {
+                    table: def.name.clone(),
+                    failures,
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 1 of a run: finishes a half-published snapshot, or puts Glue back on the record.
+    async fn recover(
+        &self,
+        ds: &Dataset,
+        record: Option<SnapshotRecord>,
+        owner: &str,
+        summary: &mut CompactionSummary,
+    ) -> Result<Option<SnapshotRecord>, CompactionError> {
+        let table = curated_table_name(&ds.id);
+        let Some((state, existing)) = self.glue_partitions(&table, summary).await? else {
+            return Ok(record);
+        };
+        let current = record.as_ref().map(|r| r.snapshot.as_str());
+        let mut foreign: Vec<&str> = existing
+            .values()
+            .filter_map(|loc| snapshot_of_key(loc))
+            .filter(|s| Some(*s) != current)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if foreign.is_empty() {
+            return Ok(record);
+        }
+        foreign.sort_by_key(|s| std::cmp::Reverse(generation_of(s)));
+        let def = def_from_state(&table, ds, state);
+        for sid in foreign {
+            let key = SnapshotLayout::manifest_key(&Self::prefix(ds), sid);
+            let Some(m) = self.manifest(&key).await? else {
+                continue;
+            };
+            if m.previous_generation != record.as_ref().map(|r| r.generation) {
+                continue;
+            }
+            tracing::warn!(dataset = %ds.id, snapshot = sid, "rolling forward a half-published snapshot");
+            self.swap(&def, &existing, &m.snapshot.partitions, summary)
+                .await?;
+            let mut rec = m.snapshot.clone();
+            rec.published_at = Utc::now();
+            if !self
+                .ledger
+                .publish(&rec, m.previous_generation, owner)
+                .await?
+            {
+                return Err(CompactionError::LeaseLost {
+                    table: ds.id.clone(),
+                    generation: rec.generation,
+                });
+            }
+            summary.recovered = Some(rec.generation);
+            return Ok(Some(rec));
+        }
+        // Glue names snapshots no manifest explains as next: put it back on the record.
+        if let Some(rec) = &record {
+            tracing::warn!(dataset = %ds.id, "catalog locations differ from the record: restoring");
+            self.swap(&def, &existing, &rec.partitions, summary).await?;
+        }
+        Ok(record)
+    }
+
+    async fn compact(&self, id: &str) -> Result<CompactionSummary, CompactionError> {
+        let ds = self.dataset(id).await?;
+        self.leased(&ds, async |owner: &str| {
+            let started = Instant::now();
+            let mut s = self.compact_leased(&ds, owner).await?;
+            s.duration_ms = started.elapsed().as_millis() as u64;
+            Ok(s)
+        })
+        .await
+    }
+
+    async fn compact_leased(
+        &self,
+        ds: &Dataset,
+        owner: &str,
+    ) -> Result<CompactionSummary, CompactionError> {
+        let table = curated_table_name(&ds.id);
+        let mut summary = CompactionSummary {
+            dataset: ds.id.clone(),
+            table: table.clone(),
+            ..Default::default()
+        };
+        let record = self.ledger.current(&ds.id).await?;
+        let record = self.recover(ds, record, owner, &mut summary).await?;
+        let previous = match &record {
+            Some(r) => Some(self.manifest(&r.manifest).await?.ok_or_else(|| {
+                CompactionError::Manifest {
+                    key: r.manifest.clone(),
+                    reason: "the published snapshot's manifest is missing".into(),
+                }
+            })?),
+            None => None,
+        };
+        let consumed: HashSet<&str> = previous
+            .iter()
+            .flat_map(|m| m.consumed.iter().map(String::as_str))
+            .collect();
+        let raw_prefix = ds.zone_prefix();
+        let listed: Vec<String> = self
+            .store
+            .list(&self.config.raw_bucket, &raw_prefix)
+            .await?
+            .into_iter()
+            .filter(|k| glue::is_data_object(k))
+            .collect();
+        let new: Vec<String> = listed
+            .iter()
+            .filter(|k| !consumed.contains(k.as_str()))
+            .cloned()
+            .collect();
+        if new.is_empty() {
+            summary.status = if record.is_some() {
+                "unchanged"
+            } else {
+                "empty"
+            }
+            .into();
+            if let Some(r) = &record {
+                summary.generation = Some(r.generation);
+                summary.snapshot = Some(r.snapshot.clone());
+                summary.high_water = Some(r.high_water.clone());
+                summary.rows_out = r.rows;
+                summary.partitions = r.partitions.len() as u64;
+                summary.files = r.files;
+                summary.bytes = r.bytes;
+            }
+            return Ok(summary);
+        }
+        let generation = record.as_ref().map_or(1, |r| r.generation + 1);
+        let token = run_token();
+        let work = self.tuning.spill_dir.join(format!(
+            "tributary-compact-{}-{token}",
+            glue::table_name(&ds.id)
+        ));
+        let result = self
+            .merge_and_write(ds, record.as_ref(), &new, generation, &token, &work)
+            .await;
+        let _ = tokio::fs::remove_dir_all(&work).await;
+        let (written, file_schema) = result?;
+        let high_water = written.high_water.clone().unwrap_or_default();
+        let sid = snapshot_id(&high_water, generation, &token);
+        let prefix = Self::prefix(ds);
+        let layout = self.layout(ds, &sid);
+
+        // Partitions: those written, plus those the catalog has that lost every row (they point
+        // at an empty folder of the new snapshot).
+        let existing = match self.glue_partitions(&table, &mut summary).await? {
+            Some((_, e)) => e,
+            None => HashMap::new(),
+        };
+        let mut partitions: Vec<PartitionSnapshot> = written
+            .partitions
+            .iter()
+            .map(|p| PartitionSnapshot {
+                values: p.values.clone(),
+                location: self.s3_location(&layout.snapshot_dir(&p.values)),
+                rows: p.rows,
+                bytes: p.bytes,
+                files: p.files.clone(),
+            })
+            .collect();
+        let mut emptied: Vec<&Vec<String>> = existing
+            .keys()
+            .filter(|v| !written.partitions.iter().any(|p| &p.values == *v))
+            .collect();
+        emptied.sort();
+        for values in emptied {
+            partitions.push(PartitionSnapshot {
+                values: values.clone(),
+                location: self.s3_location(&layout.snapshot_dir(values)),
+                rows: 0,
+                bytes: 0,
+                files: vec![],
+            });
+        }
+        let snapshot = SnapshotRecord {
+            dataset: ds.id.clone(),
+            table: table.clone(),
+            generation,
+            snapshot: sid.clone(),
+            high_water: high_water.clone(),
+            manifest: SnapshotLayout::manifest_key(&prefix, &sid),
+            rows: partitions.iter().map(|p| p.rows).sum(),
+            files: partitions.iter().map(|p| p.files.len() as u64).sum(),
+            bytes: partitions.iter().map(|p| p.bytes).sum(),
+            partitions,
+            tombstones: written.tombstones.clone(),
+            tombstone_rows: written.tombstone_rows,
+            published_at: Utc::now(),
+        };
+        let mut all_consumed: Vec<String> = listed
+            .iter()
+            .filter(|k| consumed.contains(k.as_str()))
+            .cloned()
+            .collect();
+        all_consumed.extend(new.iter().cloned());
+        all_consumed.sort();
+        let manifest = SnapshotManifest {
+            snapshot: snapshot.clone(),
+            previous_generation: record.as_ref().map(|r| r.generation),
+            consumed: all_consumed,
+            new_deltas: new.clone(),
+            merge: written.stats.clone(),
+        };
+        self.store
+            .put(
+                &self.config.curated_bucket,
+                &snapshot.manifest,
+                serde_json::to_vec_pretty(&manifest)
+                    .expect("manifests serialise")
+                    .into(),
+                "application/json",
+            )
+            .await?;
+        self.kill(KillPoint::AfterFiles)?;
+
+        // Publish: fence, swap the catalog, record.
+        if !self
+            .ledger
+            .renew(&ds.id, owner, self.tuning.lease_ttl)
+            .await?
+        {
+            return Err(CompactionError::LeaseLost {
+                table: ds.id.clone(),
+                generation,
+            });
+        }
+        let mut reg = RegisterSummary::default();
+        let key_types = glue::partition_key_types(ds, &self.partition_keys(ds));
+        let file_table = arrow_table_schema(&ds.id, &file_schema)?;
+        let mut def = TableDef::new(ds, &self.config.curated_bucket, &file_table, &key_types)
+            .with_layout(ds.layout);
+        def.name = table.clone();
+        def.location = self.s3_location(&prefix);
+        // Created, or evolved when the snapshot adds or widens columns.
+        let def = self.registrar.ensure_table(&def, &mut reg).await?;
+        summary.glue_calls += reg.glue_calls;
+        self.swap(&def, &existing, &snapshot.partitions, &mut summary)
+            .await?;
+        self.kill(KillPoint::AfterSwap)?;
+        let mut published = snapshot.clone();
+        published.published_at = Utc::now();
+        if !self
+            .ledger
+            .publish(&published, manifest.previous_generation, owner)
+            .await?
+        {
+            return Err(CompactionError::LeaseLost {
+                table: ds.id.clone(),
+                generation,
+            });
+        }
+        self.kill(KillPoint::AfterRecord)?;
+        tracing::info!(dataset = %ds.id, generation, snapshot = %sid, rows = published.rows, "snapshot published");
+        let st = &written.stats;
+        summary.status = "published".into();
+        summary.generation = Some(generation);
+        summary.snapshot = Some(sid);
+        summary.high_water = Some(high_water);
+        summary.deltas_consumed = new.len() as u64;
+        summary.rows_in = st.rows_in;
+        summary.rows_out = st.rows_out;
+        summary.superseded = st.superseded;
+        summary.deleted = st.deleted;
+        summary.tombstones = written.tombstone_rows;
+        summary.partitions = published.partitions.len() as u64;
+        summary.files = published.files;
+        summary.bytes = published.bytes;
+        summary.runs_spilled = st.runs_spilled;
+        summary.bytes_spilled = st.bytes_spilled;
+        Ok(summary)
+    }
+
+    fn partition_keys(&self, ds: &Dataset) -> Vec<String> {
+        match ds.layout.date_keys() {
+            Some(keys) => keys.iter().map(|k| k.to_string()).collect(),
+            None => ds.partition_columns.clone(),
+        }
+    }
+
+    fn layout(&self, ds: &Dataset, snapshot: &str) -> SnapshotLayout {
+        SnapshotLayout {
+            prefix: Self::prefix(ds),
+            layout: ds.layout,
+            partition_keys: self.partition_keys(ds),
+            snapshot: snapshot.to_string(),
+        }
+    }
+
+    /// Downloads the inputs and merges them into a snapshot written to the curated bucket.
+    async fn merge_and_write(
+        &self,
+        ds: &Dataset,
+        record: Option<&SnapshotRecord>,
+        new: &[String],
+        generation: u64,
+        token: &str,
+        work: &Path,
+    ) -> Result<(WrittenSnapshot, SchemaRef), CompactionError> {
+        let keys = self.partition_keys(ds);
+        let raw_prefix = ds.zone_prefix();
+        // (bucket, key, partition values)
+        let mut sources: Vec<(String, String, Vec<(String, String)>)> = Vec::new();
+        if let Some(r) = record {
+            for p in &r.partitions {
+                let part: Vec<(String, String)> =
+                    keys.iter().cloned().zip(p.values.iter().cloned()).collect();
+                for f in &p.files {
+                    sources.push((self.config.curated_bucket.clone(), f.clone(), part.clone()));
+                }
+            }
+            if let Some(t) = &r.tombstones {
+                sources.push((self.config.curated_bucket.clone(), t.clone(), vec![]));
+            }
+        }
+        for key in new {
+            let rel = key.strip_prefix(&raw_prefix).unwrap_or(key);
+            let part = glue::partition_from_path(ds.layout, rel).map_err(|reason| {
+                CompactionError::NotCompactable {
+                    id: ds.id.clone(),
+                    reason: format!("raw object {key}: {reason}"),
+                }
+            })?;
+            sources.push((
+                self.config.raw_bucket.clone(),
+                key.clone(),
+                part.keys.into_iter().zip(part.values).collect(),
+            ));
+        }
+        let dir = work.join("in");
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|source| CompactionError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+        let inputs: Vec<LocalInput> = futures::stream::iter(sources.into_iter().enumerate())
+            .map(|(i, (bucket, key, partition))| {
+                let path = dir.join(format!("{i:06}.parquet"));
+                async move {
+                    self.download(&bucket, &key, &path).await?;
+                    Ok::<_, CompactionError>(LocalInput { path, partition })
+                }
+            })
+            .buffered(DOWNLOADS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        // The folder name carries the high-water mark, so it is read before the merge.
+        let high_water = input_high_water(&inputs)?;
+        let sid = snapshot_id(&high_water, generation, token);
+        let layout = self.layout(ds, &sid);
+        let sinks = crate::storage::S3SinkFactory {
+            store: self.store.clone(),
+            handle: tokio::runtime::Handle::current(),
+            bucket: self.config.curated_bucket.clone(),
+            part_size: crate::storage::DEFAULT_PART_SIZE,
+        };
+        let (id, key_columns, tuning, runs) = (
+            ds.id.clone(),
+            ds.primary_key.clone(),
+            self.tuning.clone(),
+            work.join("runs"),
+        );
+        let mut written = tokio::task::spawn_blocking(move || {
+            merge_to_snapshot(
+                &id,
+                &inputs,
+                &key_columns,
+                layout,
+                &sinks,
+                &tuning,
+                &runs,
+                true,
+            )
+        })
+        .await
+        .map_err(|e| CompactionError::Join(e.to_string()))??;
+        written.high_water = Some(high_water);
+        let schema = written
+            .file_schema
+            .clone()
+            .expect("finish sets the file schema");
+        Ok((written, schema))
+    }
+
+    async fn download(&self, bucket: &str, key: &str, path: &Path) -> Result<(), CompactionError> {
+        let io = |source| CompactionError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut body = self.store.get(bucket, key, None).await?;
+        let mut file = tokio::fs::File::create(path).await.map_err(io)?;
+        tokio::io::copy(&mut body, &mut file).await.map_err(io)?;
+        use tokio::io::AsyncWriteExt;
+        file.flush().await.map_err(io)?;
+        Ok(())
+    }
+
+    /// Step 6: deletes what no published snapshot needs any more, after the grace period.
+    async fn retire(&self, id: &str) -> Result<CompactionSummary, CompactionError> {
+        let ds = self.dataset(id).await?;
+        self.leased(&ds, async |owner: &str| {
+            let started = Instant::now();
+            let mut s = self.retire_leased(&ds, owner).await?;
+            s.duration_ms = started.elapsed().as_millis() as u64;
+            Ok(s)
+        })
+        .await
+    }
+
+    async fn retire_leased(
+        &self,
+        ds: &Dataset,
+        owner: &str,
+    ) -> Result<CompactionSummary, CompactionError> {
+        let table = curated_table_name(&ds.id);
+        let mut summary = CompactionSummary {
+            dataset: ds.id.clone(),
+            table: table.clone(),
+            status: "retired".into(),
+            ..Default::default()
+        };
+        let record = self.ledger.current(&ds.id).await?;
+        let record = self.recover(ds, record, owner, &mut summary).await?;
+        let Some(record) = record else {
+            return Ok(summary);
+        };
+        summary.generation = Some(record.generation);
+        summary.snapshot = Some(record.snapshot.clone());
+        let mut live: HashSet<String> = HashSet::from([record.snapshot.clone()]);
+        if let Some((_, parts)) = self.glue_partitions(&table, &mut summary).await? {
+            live.extend(
+                parts
+                    .values()
+                    .filter_map(|l| snapshot_of_key(l))
+                    .map(str::to_string),
+            );
+        }
+        let now = Utc::now();
+        let grace = chrono::Duration::from_std(self.tuning.grace).unwrap_or(chrono::Duration::MAX);
+        let published_long_ago = now - record.published_at >= grace;
+        let prefix = Self::prefix(ds);
+        let bucket = &self.config.curated_bucket;
+        // Objects of each snapshot id: data files, tombstones, manifest.
+        let mut by_snapshot: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let manifests = format!("{prefix}{META_DIR}/manifests/");
+        let tombstones = format!("{prefix}{META_DIR}/tombstones/");
+        for key in self.store.list(bucket, &prefix).await? {
+            let sid = if let Some(name) = key.strip_prefix(&manifests) {
+                name.strip_suffix(".json").map(str::to_string)
+            } else if let Some(name) = key.strip_prefix(&tombstones) {
+                name.strip_suffix(".parquet").map(str::to_string)
+            } else {
+                snapshot_of_key(&key).map(str::to_string)
+            };
+            if let Some(sid) = sid {
+                by_snapshot.entry(sid).or_default().push(key);
+            }
+        }
+        let mut doomed: Vec<(String, String)> = Vec::new();
+        for (sid, mut keys) in by_snapshot {
+            if live.contains(&sid) {
+                continue;
+            }
+            let superseded = generation_of(&sid).is_some_and(|g| g < record.generation);
+            let old_enough = if superseded {
+                // Superseded at or before the current record's publication.
+                published_long_ago
+            } else {
+                // An unpublished leftover of a crashed run: judged by when it was written.
+                let mut newest = None;
+                for k in &keys {
+                    if let Some(m) = self.store.head(bucket, k).await? {
+                        newest = newest.max(m.last_modified);
+                    }
+                }
+                newest.is_none_or(|t| now - t >= grace)
+            };
+            if !old_enough {
+                summary.retained_snapshots += 1;
+                continue;
+            }
+            // The manifest goes last: while any file remains, its manifest explains it.
+            keys.sort_by_key(|k| k.starts_with(&manifests));
+            doomed.extend(keys.into_iter().map(|k| (bucket.clone(), k)));
+        }
+        if published_long_ago {
+            let m = self.manifest(&record.manifest).await?;
+            for key in m.iter().flat_map(|m| m.consumed.iter()) {
+                doomed.push((self.config.raw_bucket.clone(), key.clone()));
+            }
+        }
+        let half = doomed.len() / 2;
+        for (i, (b, k)) in doomed.iter().enumerate() {
+            if i == half && i > 0 {
+                self.kill(KillPoint::DuringRetire)?;
+            }
+            if self.store.head(b, k).await?.is_none() {
+                continue;
+            }
+            self.store.delete(b, k).await?;
+            if *b == self.config.raw_bucket {
+                summary.retired_deltas += 1;
+            } else {
+                summary.retired_objects += 1;
+            }
+        }
+        tracing::info!(dataset = %ds.id, objects = summary.retired_objects, deltas = summary.retired_deltas, retained = summary.retained_snapshots, "retired");
+        Ok(summary)
+    }
+}
+
+/// The highest `_seq` among the inputs: the snapshot's high-water mark (superseded rows have
+/// lower `_seq` than their winners, so the highest input `_seq` survives as a row or a
+/// tombstone). Read from each file's [`META_SEQ_MAX`] footer entry (written by the sequencer and
+/// the compactor), else from its `_seq` column.
+pub fn input_high_water(inputs: &[LocalInput]) -> Result<String, CompactionError> {
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let mut best: Option<String> = None;
+    let mut offer = |m: &str| {
+        if best.as_deref().is_none_or(|b| m > b) {
+            best = Some(m.to_string());
+        }
+    };
+    for input in inputs {
+        let perr = |source| CompactionError::Parquet {
+            path: input.path.display().to_string(),
+            source,
+        };
+        let file = std::fs::File::open(&input.path).map_err(|source| CompactionError::Io {
+            path: input.path.clone(),
+            source,
+        })?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(perr)?;
+        let meta = builder.metadata().file_metadata();
+        let recorded = meta
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|e| e.key == META_SEQ_MAX))
+            .and_then(|e| e.value.clone());
+        if let Some(m) = recorded {
+            offer(&m);
+            continue;
+        }
+        let Some(col) = meta
+            .schema_descr()
+            .columns()
+            .iter()
+            .position(|c| c.name() == "_seq")
+        else {
+            continue;
+        };
+        let mask = ProjectionMask::leaves(meta.schema_descr(), [col]);
+        for batch in builder.with_projection(mask).build().map_err(perr)? {
+            let batch = batch.map_err(|e| perr(e.into()))?;
+            if let Some(seq) = batch.column(0).as_any().downcast_ref::<StringArray>()
+                && let Some(m) = arrow::compute::max_string(seq)
+            {
+                offer(m);
+            }
+        }
+    }
+    Ok(best.unwrap_or_default())
+}
+
+/// The Glue columns of snapshot files.
+fn arrow_table_schema(id: &str, schema: &Schema) -> Result<TableSchema, CompactionError> {
+    Ok(TableSchema {
+        columns: schema
+            .fields()
+            .iter()
+            .map(|f| {
+                Ok(Column {
+                    name: f.name().clone(),
+                    ty: ColumnType::from_arrow(f.data_type()).ok_or_else(|| {
+                        CompactionError::NotCompactable {
+                            id: id.into(),
+                            reason: format!(
+                                "column {} has type {} with no catalog equivalent",
+                                f.name(),
+                                f.data_type()
+                            ),
+                        }
+                    })?,
+                    nullable: true,
+                })
+            })
+            .collect::<Result<_, CompactionError>>()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_ids_round_trip() {
+        let sid = snapshot_id("1-0000-0000-0000000012", 7, "ab12cd34");
+        assert_eq!(sid, "1-0000-0000-0000000012_g00000007_ab12cd34");
+        assert_eq!(generation_of(&sid), Some(7));
+        let key = format!("hr.e/DEPARTMENT_ID=10/snapshot={sid}/part-00000.parquet");
+        assert_eq!(snapshot_of_key(&key), Some(sid.as_str()));
+        assert_eq!(snapshot_of_key("hr.e/DEPARTMENT_ID=10/x.parquet"), None);
+    }
+
+    #[test]
+    fn types_widen_or_conflict() {
+        use DataType::*;
+        assert_eq!(merge_types(&Int32, &Int64), Some(Int64));
+        assert_eq!(merge_types(&Int64, &Float64), Some(Float64));
+        assert_eq!(merge_types(&Null, &Utf8), Some(Utf8));
+        assert_eq!(merge_types(&Utf8, &Int64), None);
+        let a = Arc::new(Schema::new(vec![Field::new("a", Int32, false)]));
+        let b = Arc::new(Schema::new(vec![
+            Field::new("a", Int64, true),
+            Field::new("b", Utf8, true),
+        ]));
+        let u = unify_schemas("t", &[a, b]).unwrap();
+        assert_eq!(u.field(0).data_type(), &Int64);
+        assert_eq!(u.fields().len(), 2);
+        let c = Arc::new(Schema::new(vec![Field::new("b", Boolean, true)]));
+        assert!(matches!(
+            unify_schemas("t", &[u, c]),
+            Err(CompactionError::SchemaConflict { .. })
+        ));
+    }
+
+    #[test]
+    fn layouts_name_folders() {
+        let l = SnapshotLayout {
+            prefix: "s.o/".into(),
+            layout: Layout::Hive,
+            partition_keys: vec!["region".into()],
+            snapshot: "X".into(),
+        };
+        assert_eq!(
+            l.snapshot_dir(&["eu/west".into()]),
+            "s.o/region=eu%2Fwest/snapshot=X/"
+        );
+        assert_eq!(
+            l.snapshot_dir(&["".into()]),
+            "s.o/region=__HIVE_DEFAULT_PARTITION__/snapshot=X/"
+        );
+        assert_eq!(l.tombstones_key(), "s.o/_compaction/tombstones/X.parquet");
+        let d = SnapshotLayout {
+            layout: Layout::DmsDate,
+            partition_keys: vec!["year".into(), "month".into(), "day".into()],
+            ..l
+        };
+        assert_eq!(
+            d.snapshot_dir(&["2024".into(), "11".into(), "05".into()]),
+            "s.o/2024/11/05/snapshot=X/"
+        );
+    }
+}
