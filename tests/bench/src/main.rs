@@ -4,6 +4,7 @@
 //! `cargo run --release -p tributary-bench -- landing`
 //! `cargo run --release -p tributary-bench -- cdc-sequence`
 //! `cargo run --release -p tributary-bench -- firehose`
+//! `cargo run --release -p tributary-bench -- compaction` (see `compaction.rs`)
 //!
 //! Tributary's side runs in a child process (this binary, hidden subcommand) so its peak RSS
 //! (`VmHWM`) is its own, not the generator's. The reference (DuckDB, `SET threads=1`) runs from the
@@ -12,6 +13,8 @@
 //! `firehose` runs in-process instead: it times whole Firehose batches (parse the event, transform,
 //! serialise the response), median of many, against `tests/bench/firehose_reference.py` run by the
 //! venv's python on the same event, and checks that both answer the same.
+
+mod compaction;
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
@@ -302,6 +305,12 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 }
 
 fn duckdb(sql_setup: &[&str], sql: &str) -> f64 {
+    duckdb_query(sql_setup, sql).0
+}
+
+/// Runs `sql` after `sql_setup` in DuckDB; returns the seconds `sql` took and its first row
+/// (as Python prints it).
+fn duckdb_query(sql_setup: &[&str], sql: &str) -> (f64, String) {
     let py = venv_python();
     let mut script = String::from(
         "import duckdb, time, sys\ncon = duckdb.connect()\ncon.execute('SET enable_progress_bar=false')\n",
@@ -310,7 +319,7 @@ fn duckdb(sql_setup: &[&str], sql: &str) -> f64 {
         script.push_str(&format!("con.execute({s:?})\n"));
     }
     script.push_str(&format!(
-        "t = time.perf_counter()\ncon.execute({sql:?})\nprint(time.perf_counter() - t)\n"
+        "t = time.perf_counter()\nrow = con.execute({sql:?}).fetchone()\nprint(time.perf_counter() - t)\nprint(row)\n"
     ));
     let out = Command::new(py)
         .args(["-c", &script])
@@ -321,10 +330,13 @@ fn duckdb(sql_setup: &[&str], sql: &str) -> f64 {
         "DuckDB failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("DuckDB timing")
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let secs = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("DuckDB timing");
+    (secs, lines.next().unwrap_or_default().trim().to_string())
 }
 
 /// Bytes to generate: `TRIBUTARY_BENCH_BYTES`, else the scenario's default.
@@ -812,12 +824,16 @@ fn main() {
         Some("landing") => landing(),
         Some("cdc-sequence") => cdc_sequence(),
         Some("firehose") => firehose_bench(),
+        Some("compaction") => compaction::compaction(),
+        Some("__compaction") => {
+            compaction::tributary_compaction(Path::new(&args[1]), Path::new(&args[2]))
+        }
         Some("__firehose-phases") => firehose_phases(),
         Some("__landing-convert") => tributary_convert(Path::new(&args[1]), Path::new(&args[2])),
         Some("__cdc-sequence") => tributary_sequence(Path::new(&args[1]), Path::new(&args[2])),
         _ => {
             eprintln!(
-                "usage: tributary-bench <scenario>\nscenarios: landing, cdc-sequence, firehose"
+                "usage: tributary-bench <scenario>\nscenarios: landing, cdc-sequence, firehose, compaction"
             );
             std::process::exit(2);
         }

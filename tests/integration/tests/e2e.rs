@@ -1,5 +1,5 @@
-//! End to end: the real `s3-landing`, `cdc-sequencer`, `partition-register`, `firehose-transform`
-//! and `stream-ingest` binaries served by `cargo lambda watch` (from the project's
+//! End to end: the real `s3-landing`, `cdc-sequencer`, `partition-register`, `firehose-transform`,
+//! `stream-ingest` and `compactor` binaries served by `cargo lambda watch` (from the project's
 //! venv), invoked over the Lambda invoke API with the `events/` fixtures, against this binary's
 //! own moto server. Runs alone in its test binary, so its keys never collide with other tests.
 
@@ -286,6 +286,40 @@ async fn s3_landing_binary_under_cargo_lambda_watch() {
         (Some(2), Some(2), Some(0)),
         "{out:#}"
     );
+
+    // compactor over the sequenced CDC file: a snapshot published, then a no-op; a bad input
+    // is a typed error Step Functions can Catch.
+    let compactor = "/2015-03-31/functions/compactor/invocations";
+    let (status, out) = first_invoke(port, compactor, "compact-table.json").await;
+    assert_eq!(status, 200, "{out}\n{}", watch.log_tail());
+    assert_eq!(
+        (&out["status"], &out["generation"], &out["table"]),
+        (
+            &json!("published"),
+            &json!(1),
+            &json!("hr_employees_cdc_curated")
+        ),
+        "{out:#}"
+    );
+    assert_eq!(out["rows_in"], 5, "{out:#}");
+    let (status, again) = post(
+        port,
+        compactor,
+        &fixture("compact-table.json"),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["status"], "unchanged", "{again:#}");
+    let (status, bad) = post(
+        port,
+        compactor,
+        &json!({ "table": "no.such.dataset" }),
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(status, 500, "{bad}");
+    assert_eq!(bad["errorType"], "Tributary.BadInput", "{bad}");
 
     // firehose-transform with the Direct PUT fixture: every record back once, in order.
     env.declare_sample("web.events").await;
