@@ -56,6 +56,8 @@ WATCH_LOG_END = None  # log size when the watch was stopped: its shutdown chatte
 FUNCTION = "s3-landing"
 CDC_FUNCTION = "cdc-sequencer"
 REGISTER_FUNCTION = "partition-register"
+COMPACTOR_FUNCTION = "compactor"
+CDC_DATASET = "hr.employees_cdc"
 # A dataset an AWS DMS S3 target writes as Parquet *in place* into the raw bucket, in date folders
 # (DatePartitionEnabled): registered by partition-register, never landed.
 IN_PLACE = {"id": "sales.orders_dms", "zone": "raw", "landing_prefix": "sales/orders_dms/",
@@ -426,7 +428,7 @@ def main(argv):
     datasets = json.loads(DATASETS.read_text())
     declare(ddb, catalog, datasets)
 
-    functions = [FUNCTION, CDC_FUNCTION, REGISTER_FUNCTION, FIREHOSE_FUNCTION, STREAM_FUNCTION]
+    functions = [FUNCTION, CDC_FUNCTION, REGISTER_FUNCTION, FIREHOSE_FUNCTION, STREAM_FUNCTION, COMPACTOR_FUNCTION]
     heading(f"2. Building and serving {', '.join(functions)}")
     start = time.monotonic()
     packages = [arg for f in functions for arg in ("-p", f)]
@@ -569,6 +571,7 @@ def main(argv):
 
         firehose_batches = firehose_step(watch, check)
         stream = stream_step(watch, check)
+        compaction = compaction_step(watch, check, s3)
 
         heading("6. A malformed event (must fail as Tributary.BadInput)")
         elapsed, err = watch.invoke({"hello": "world"}, expect_error=True)
@@ -649,6 +652,11 @@ def main(argv):
             print(f"    ... {len(parts) - 6} more")
         cols = table["StorageDescriptor"]["Columns"]
         print(f"    columns: {', '.join(c['Name'] + ' ' + c['Type'] for c in cols)}")
+        if table["Name"].endswith("_curated"):
+            check(len(parts) == compaction["partitions"]
+                  and all("/snapshot=" + compaction["snapshot"] + "/" in p["StorageDescriptor"]["Location"] for p in parts),
+                  f"{table['Name']}: partitions do not all point at snapshot {compaction['snapshot']}")
+            continue
         if table["Name"] == "sales_orders_dms":
             check(len(parts) == 3 and [c["Name"] for c in cols][-1] == "channel"
                   and all([c["Name"] for c in p["StorageDescriptor"]["Columns"]] == [c["Name"] for c in cols] for p in parts),
@@ -707,6 +715,9 @@ def main(argv):
     for name, counts, keys, elapsed in firehose_batches:
         print(f"firehose-transform, {name}: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}; "
               f"{len(keys)} partition(s); {elapsed * 1000:.0f} ms")
+    print(f"compactor, {CDC_DATASET}: generation {compaction['generation']}, {compaction['rows_in']} changes -> "
+          f"{compaction['rows']} rows ({compaction['superseded']} superseded, {compaction['deleted']} deleted), "
+          f"{compaction['partitions']} partitions; DuckDB agrees")
     print(f"stream-ingest, {KINESIS_FIXTURE}: {stream['records']} records = {stream['written']} written + "
           f"{stream['dropped']} dropped + {stream['quarantined']} quarantined + {stream['retried']} retried")
     print(f"timings: build {build_s:.1f} s, first invocation {first_s:.1f} s, "
@@ -719,7 +730,8 @@ def main(argv):
         return 1
     print("all checks passed: every object's counts reconcile (read = written + rejected), re-deliveries were "
           "recorded duplicates, and DuckDB reads exactly the rows s3-landing reported as written; every Firehose "
-          "record came back once with a valid result, and the Kinesis batch reconciles and re-runs idempotently.")
+          "record came back once with a valid result, the Kinesis batch reconciles and re-runs idempotently, and the "
+          "compacted snapshot equals DuckDB's latest version per key.")
     return 0
 
 
@@ -852,6 +864,62 @@ def stream_step(watch, check):
             "dropped": summary.get("dropped", 0), "quarantined": summary.get("quarantined", 0),
             "retried": summary.get("retried", 0),
             "partitions": {f"{STREAM_DATASET}/{k.split('/', 1)[1].rsplit('/', 1)[0]}" for k in outputs}}
+
+
+def compaction_step(watch, check, s3):
+    heading(f"5g. {COMPACTOR_FUNCTION}: {CDC_DATASET} compacted into a curated snapshot (then a no-op)")
+    raw, curated = env("TRIBUTARY_RAW_BUCKET"), env("TRIBUTARY_CURATED_BUCKET")
+    event = {"table": CDC_DATASET}
+    elapsed, out = watch.invoke(event, function=COMPACTOR_FUNCTION, timeout=FIRST_INVOKE_TIMEOUT)
+    print(f"{json.dumps(event)}  [{elapsed * 1000:.0f} ms] -> {out['status']} generation {out['generation']}")
+    for k in ("snapshot", "high_water", "deltas_consumed", "rows_in", "rows_out", "superseded", "deleted",
+              "tombstones", "partitions", "files", "bytes", "glue_calls"):
+        print(f"    {k:<16} {out[k]}")
+    check(out["status"] == "published", f"compactor: expected published, got {out}")
+    check(out["rows_in"] == out["rows_out"] + out["superseded"] + out["deleted"], f"compactor counts do not reconcile: {out}")
+    elapsed, again = watch.invoke(event, function=COMPACTOR_FUNCTION)
+    print(f"the same input again  [{elapsed * 1000:.0f} ms] -> {again['status']} generation {again['generation']}")
+    check(again["status"] == "unchanged" and again["generation"] == out["generation"], f"re-run: {again}")
+
+    ddb = boto3.client("dynamodb", endpoint_url=env("AWS_ENDPOINT_URL"), config=Config(proxies={}))
+    item = ddb.get_item(TableName=env("TRIBUTARY_CATALOG_TABLE"), ConsistentRead=True,
+                        Key={"pk": {"S": f"compaction#{CDC_DATASET}"}, "sk": {"S": "snapshot"}})["Item"]
+    record = json.loads(item["doc"]["S"])
+    print(f"DynamoDB record: generation {record['generation']}, {record['rows']} rows, {record['files']} files, "
+          f"manifest s3://{curated}/{record['manifest']}")
+    with tempfile.TemporaryDirectory(prefix="tributary-compact-") as tmp:
+        selects = []
+        for p in record["partitions"]:
+            files = []
+            for key in p["files"]:
+                dest = Path(tmp) / "curated" / key
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(curated, key, str(dest))
+                files.append(f"'{dest}'")
+            if files:
+                selects.append(f"SELECT *, '{p['values'][0]}' AS DEPARTMENT_ID FROM read_parquet([{', '.join(files)}])")
+        for key, _ in list_keys(s3, raw):
+            if key.startswith(CDC_DATASET + "/"):
+                dest = Path(tmp) / "raw" / key
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(raw, key, str(dest))
+        db = duckdb.connect()
+        snapshot = " UNION ALL ".join(selects)
+        print("the compacted snapshot (what a reader of the Glue table sees), first rows by EMPLOYEE_ID:")
+        db.sql(f"SELECT EMPLOYEE_ID, FIRST_NAME, LAST_NAME, SALARY, DEPARTMENT_ID, _op, _seq FROM ({snapshot}) "
+               "ORDER BY EMPLOYEE_ID LIMIT 8").show(max_width=170)
+        ours = db.sql(f"SELECT EMPLOYEE_ID, SALARY, NULLIF(DEPARTMENT_ID, '') AS d, _seq FROM ({snapshot}) ORDER BY 1").fetchall()
+        theirs = db.sql(f"SELECT EMPLOYEE_ID, SALARY, NULLIF(NULLIF(CAST(DEPARTMENT_ID AS VARCHAR), "
+                        "'__HIVE_DEFAULT_PARTITION__'), '') AS d, _seq FROM read_parquet("
+                        f"'{Path(tmp) / 'raw' / CDC_DATASET}/**/*.parquet', hive_partitioning=true) QUALIFY row_number() "
+                        "OVER (PARTITION BY EMPLOYEE_ID ORDER BY _seq DESC) = 1 AND _op <> 'D' ORDER BY 1").fetchall()
+        same = ours == theirs
+        print(f"DuckDB over the raw tier (QUALIFY row_number() ... = 1 AND _op <> 'D'): {len(theirs)} rows; "
+              f"snapshot: {len(ours)} rows -> {'identical' if same else 'DIFFERENT'}")
+        check(same, f"compacted snapshot differs from DuckDB: {sorted(set(ours) ^ set(theirs))[:5]}")
+        check(len(ours) == out["rows_out"], f"snapshot rows {len(ours)} != reported rows_out {out['rows_out']}")
+    return {"generation": out["generation"], "snapshot": out["snapshot"], "rows": out["rows_out"], "rows_in": out["rows_in"],
+            "superseded": out["superseded"], "deleted": out["deleted"], "partitions": out["partitions"]}
 
 
 def count_by(results):

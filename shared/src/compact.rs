@@ -32,6 +32,9 @@ use arrow::row::{RowConverter, SortField};
 
 use crate::error::{Classify, ErrorKind};
 
+/// Bytes per batch of a spilled run (the merge keeps one batch of every run in memory).
+const SPILL_BATCH_BYTES: usize = 1 << 20;
+
 /// Name of the key column added to spilled runs (the key's memcomparable row encoding).
 const KEY_COLUMN: &str = "__tributary_key";
 
@@ -230,9 +233,13 @@ impl<'a> Merger<'a> {
         let file = File::create(&path).map_err(io)?;
         let mut writer = FileWriter::try_new(BufWriter::new(file), &spill_schema)?;
         let n = run.batch.num_rows();
+        // The merge holds one batch per run: batches of about SPILL_BATCH_BYTES keep that
+        // bounded however many runs there are.
+        let row_bytes = (run.batch.get_array_memory_size() / n.max(1)).max(1);
+        let batch_rows = (SPILL_BATCH_BYTES / row_bytes).clamp(64, self.spec.batch_rows.max(64));
         let mut start = 0;
         while start < n {
-            let len = self.spec.batch_rows.min(n - start);
+            let len = batch_rows.min(n - start);
             let mut cols = run.batch.slice(start, len).columns().to_vec();
             cols.push(Arc::new(run.keys.slice(start, len)));
             writer.write(&RecordBatch::try_new(spill_schema.clone(), cols)?)?;

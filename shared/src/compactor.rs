@@ -94,7 +94,7 @@ pub const SNAPSHOT_SEGMENT: &str = "snapshot=";
 const BATCH_ROWS: usize = 8192;
 /// Bytes of encoded row groups buffered by all open snapshot writers before the largest is
 /// flushed early (many partitions at once).
-const WRITER_BUFFER_BUDGET: usize = 64 << 20;
+const WRITER_BUFFER_BUDGET: usize = 32 << 20;
 /// Parallel downloads of input objects.
 const DOWNLOADS_IN_FLIGHT: usize = 4;
 

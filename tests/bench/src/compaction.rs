@@ -26,7 +26,7 @@ use crate::{Rng, duckdb_query, peak_rss_mib, run_child, work_dir};
 /// 256 MiB goes to the sort's working copy, the merge's one batch per run and the writer.
 const MERGE_BUDGET: usize = 48 << 20;
 const ROWS_PER_FILE: u64 = 400_000;
-const PAYLOAD: usize = 300;
+const PAYLOAD: usize = 460;
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 fn schema() -> SchemaRef {
