@@ -897,7 +897,9 @@ def compaction_step(watch, check, s3):
                 s3.download_file(curated, key, str(dest))
                 files.append(f"'{dest}'")
             if files:
-                selects.append(f"SELECT *, '{p['values'][0]}' AS DEPARTMENT_ID FROM read_parquet([{', '.join(files)}])")
+                # The partition value comes from the catalog, as a Glue reader gets it (not the path).
+                selects.append(f"SELECT *, '{p['values'][0]}' AS DEPARTMENT_ID "
+                               f"FROM read_parquet([{', '.join(files)}], hive_partitioning=false)")
         for key, _ in list_keys(s3, raw):
             if key.startswith(CDC_DATASET + "/"):
                 dest = Path(tmp) / "raw" / key

@@ -249,7 +249,7 @@ async fn published(id: &str, tag: &str) -> Vec<Row> {
             .map(|k| format!("'{}'", dir.join(k).display()))
             .collect();
         selects.push(format!(
-            "SELECT EMPLOYEE_ID, CAST(SALARY AS DOUBLE), '{}', _seq FROM read_parquet([{}])",
+            "SELECT EMPLOYEE_ID, CAST(SALARY AS DOUBLE), '{}', _seq FROM read_parquet([{}], hive_partitioning = false)",
             p.values()[0],
             files.join(", ")
         ));
