@@ -1221,8 +1221,8 @@ where
             .and_then(Value::as_str)
             .unwrap_or("compact");
         let mut summary = match action {
-            "compact" => Box::pin(self.compact(id)).await?,
-            "retire" => Box::pin(self.retire(id)).await?,
+            "compact" => Box::pin(self.run(id, false)).await?,
+            "retire" => Box::pin(self.run(id, true)).await?,
             other => {
                 return Err(CompactionError::Input(format!(
                     "action must be compact or retire, not {other:?}"
@@ -1463,11 +1463,16 @@ where
         Ok(record)
     }
 
-    async fn compact(&self, id: &str) -> Result<CompactionSummary, CompactionError> {
+    /// Compacts (or retires, see the module docs) one table under its lease.
+    async fn run(&self, id: &str, retire: bool) -> Result<CompactionSummary, CompactionError> {
         let ds = self.dataset(id).await?;
         self.leased(&ds, async |owner: &str| {
             let started = Instant::now();
-            let mut s = self.compact_leased(&ds, owner).await?;
+            let mut s = if retire {
+                self.retire_leased(&ds, owner).await?
+            } else {
+                self.compact_leased(&ds, owner).await?
+            };
             s.duration_ms = started.elapsed().as_millis() as u64;
             Ok(s)
         })
@@ -1801,18 +1806,8 @@ where
         Ok(())
     }
 
-    /// Step 6: deletes what no published snapshot needs any more, after the grace period.
-    async fn retire(&self, id: &str) -> Result<CompactionSummary, CompactionError> {
-        let ds = self.dataset(id).await?;
-        self.leased(&ds, async |owner: &str| {
-            let started = Instant::now();
-            let mut s = self.retire_leased(&ds, owner).await?;
-            s.duration_ms = started.elapsed().as_millis() as u64;
-            Ok(s)
-        })
-        .await
-    }
-
+    /// Step 6 of the module docs: deletes what no published snapshot needs any more, after
+    /// the grace period.
     async fn retire_leased(
         &self,
         ds: &Dataset,

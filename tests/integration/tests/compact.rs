@@ -21,25 +21,8 @@ const FILES: [&str; 5] = [
 async fn compaction_of_the_dms_fixtures_matches_duckdb() {
     let env = env();
     let (id, prefix) = ("cmp.employees", "cmp/HR/EMPLOYEES/");
-    env.declare_variant("hr.employees_cdc", id, prefix).await;
-    for f in FILES {
-        let key = format!("{prefix}{f}");
-        env.land_sample_as(&format!("dms/HR/EMPLOYEES/{f}"), &key)
-            .await;
-        let out = env
-            .landing()
-            .dms_only()
-            .handle(json!({ "bucket": env.config.landing_bucket, "key": key }))
-            .await
-            .expect("sequence");
-        assert_eq!(out["objects"][0]["status"], "sequenced", "{out:#}");
-    }
-    let keys: Vec<String> = env
-        .list(&env.config.raw_bucket, &format!("{id}/"))
-        .await
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
+    sequence(id, prefix, &FILES, true).await;
+    let keys = raw_keys(id).await;
     let dir = env.download(&env.config.raw_bucket, &keys, "compact").await;
 
     let want: Vec<Vec<Value>> = duckdb(&format!(
@@ -192,15 +175,20 @@ async fn sequence(id: &str, prefix: &str, files: &[&str], declare: bool) {
     }
 }
 
-/// DuckDB's latest version per key over every raw file of `id` (the oracle).
-async fn oracle(id: &str, tag: &str) -> Vec<Row> {
-    let env = env();
-    let keys: Vec<String> = env
-        .list(&env.config.raw_bucket, &format!("{id}/"))
+/// Every raw-zone key of `id`.
+async fn raw_keys(id: &str) -> Vec<String> {
+    env()
+        .list(&env().config.raw_bucket, &format!("{id}/"))
         .await
         .into_iter()
         .map(|(k, _)| k)
-        .collect();
+        .collect()
+}
+
+/// DuckDB's latest version per key over every raw file of `id` (the oracle).
+async fn oracle(id: &str, tag: &str) -> Vec<Row> {
+    let env = env();
+    let keys = raw_keys(id).await;
     let dir = env.download(&env.config.raw_bucket, &keys, tag).await;
     rows(duckdb(&format!(
         "SELECT EMPLOYEE_ID, CAST(SALARY AS DOUBLE), CAST(DEPARTMENT_ID AS VARCHAR), _seq \
