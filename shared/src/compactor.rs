@@ -831,6 +831,25 @@ impl DynamoSnapshots {
             table: table.into(),
         }
     }
+
+    /// A table's `snapshot` or `lease` item (strongly consistent).
+    async fn item(
+        &self,
+        dataset: &str,
+        sk: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, CompactionError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", av(compaction_pk(dataset)))
+            .key("sk", av(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("dynamodb:GetItem {}", self.table), e))?;
+        Ok(out.item)
+    }
 }
 
 fn av(v: impl Into<String>) -> AttributeValue {
@@ -854,18 +873,9 @@ fn is_conditional_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &
 
 impl SnapshotLedger for DynamoSnapshots {
     async fn current(&self, dataset: &str) -> Result<Option<SnapshotRecord>, CompactionError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", av(compaction_pk(dataset)))
-            .key("sk", av("snapshot"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("dynamodb:GetItem {}", self.table), e))?;
-        let Some(doc) = out
-            .item()
+        let item = self.item(dataset, "snapshot").await?;
+        let Some(doc) = item
+            .as_ref()
             .and_then(|i| i.get("doc"))
             .and_then(|v| v.as_s().ok())
         else {
@@ -903,20 +913,10 @@ impl SnapshotLedger for DynamoSnapshots {
         match res {
             Ok(_) => Ok(Ok(())),
             Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => {
-                let held = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .key("pk", av(compaction_pk(dataset)))
-                    .key("sk", av("lease"))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        AwsError::from_sdk(format!("dynamodb:GetItem {}", self.table), e)
-                    })?;
-                let until = held
-                    .item()
+                let until = self
+                    .item(dataset, "lease")
+                    .await?
+                    .as_ref()
                     .and_then(|i| i.get("expires_ms"))
                     .and_then(|v| v.as_n().ok())
                     .and_then(|n| n.parse::<i64>().ok())
