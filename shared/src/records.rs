@@ -530,6 +530,13 @@ pub async fn bulk_load(
             ("sk".into(), s("route")),
             ("dataset_id".into(), s(&ds.id)),
         ]));
+        if let Some(prefix) = &ds.zone_prefix {
+            puts.push(HashMap::from([
+                ("pk".into(), s(format!("zroute#{}#{prefix}", ds.zone))),
+                ("sk".into(), s("route")),
+                ("dataset_id".into(), s(&ds.id)),
+            ]));
+        }
         if let (false, Some(schema)) = (versioned, effective) {
             puts.push(HashMap::from([
                 ("pk".into(), s(dataset_pk(&ds.id))),
