@@ -26,6 +26,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Timelike;
+
 use lambda_http::http::{HeaderValue, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -383,10 +385,11 @@ fn json_body<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, Problem> 
         let msg = inner.to_string();
         if let Some(rest) = msg.strip_prefix("unknown field `") {
             let name = rest.split('`').next().unwrap_or_default();
+            // The path already ends with the unknown field's name.
             let field = if path == "." || path.is_empty() {
                 name.to_string()
             } else {
-                format!("{path}.{name}")
+                path
             };
             return Problem {
                 code: "unknown_field",
@@ -1023,15 +1026,20 @@ where
             });
         }
         let expires = Duration::from_secs(expires_in);
+        // Every link is signed at the same second, so they all expire at `expires_at`.
+        let now = chrono::Utc::now()
+            .with_nanosecond(0)
+            .expect("0 ns is a valid time");
+        let signed_at: std::time::SystemTime = now.into();
         let datasets = manifest::collect(
             &self.manifests,
             &selections,
+            signed_at,
             expires,
             self.api.manifest_max_objects,
         )
         .await?;
-        let now = chrono::Utc::now();
-        let created_at = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let expires_at = (now + chrono::Duration::seconds(expires_in as i64))
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let requested_by = ["sub", "username", "cognito:username", "email"]
@@ -1082,7 +1090,10 @@ where
                 serde_json::to_vec(&doc).expect("manifests serialise"),
             )
             .await?;
-        let url = self.manifests.presign_get(bucket, &key, expires).await?;
+        let url = self
+            .manifests
+            .presign_get(bucket, &key, signed_at, expires)
+            .await?;
         let mut r = json_response(
             201,
             &json!({

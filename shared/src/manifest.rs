@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
@@ -66,11 +66,12 @@ pub trait ManifestStore: Send + Sync {
         key: &str,
         body: Vec<u8>,
     ) -> impl Future<Output = Result<(), ManifestError>> + Send;
-    /// A presigned GET link valid for `expires`.
+    /// A presigned GET link signed at `signed_at` and valid for `expires` from then.
     fn presign_get(
         &self,
         bucket: &str,
         key: &str,
+        signed_at: SystemTime,
         expires: Duration,
     ) -> impl Future<Output = Result<String, ManifestError>> + Send;
 }
@@ -135,6 +136,7 @@ impl ManifestStore for S3Manifests {
         &self,
         bucket: &str,
         key: &str,
+        signed_at: SystemTime,
         expires: Duration,
     ) -> Result<String, ManifestError> {
         let presign_err = |reason: String| ManifestError::Presign {
@@ -142,7 +144,10 @@ impl ManifestStore for S3Manifests {
             key: key.into(),
             reason,
         };
-        let conf = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires)
+        let conf = aws_sdk_s3::presigning::PresigningConfig::builder()
+            .start_time(signed_at)
+            .expires_in(expires)
+            .build()
             .map_err(|e| presign_err(e.to_string()))?;
         let req = self
             .client
@@ -207,11 +212,12 @@ pub fn data_object(ds: &Dataset, key: &str) -> Option<BTreeMap<String, String>> 
     Some(p.keys.into_iter().zip(p.values).collect())
 }
 
-/// Lists the selected objects and presigns a link to each (in the order of the request, keys
-/// sorted within a dataset).
+/// Lists the selected objects and presigns a link to each, all signed at `signed_at` (in the
+/// order of the request, keys sorted within a dataset).
 pub async fn collect<M: ManifestStore>(
     store: &M,
     selections: &[Selection],
+    signed_at: SystemTime,
     expires: Duration,
     max_objects: usize,
 ) -> Result<Vec<ManifestDataset>, ManifestError> {
@@ -238,7 +244,9 @@ pub async fn collect<M: ManifestStore>(
             if total > max_objects {
                 return Err(ManifestError::TooLarge { max: max_objects });
             }
-            let url = store.presign_get(&sel.bucket, &o.key, expires).await?;
+            let url = store
+                .presign_get(&sel.bucket, &o.key, signed_at, expires)
+                .await?;
             objects.push(ManifestObject {
                 key: o.key,
                 size: o.size,

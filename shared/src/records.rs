@@ -26,7 +26,7 @@ use std::future::Future;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
@@ -35,8 +35,8 @@ use crate::catalog::Dataset;
 use crate::error::{AwsError, Classify, ErrorKind};
 use crate::schema::TableSchema;
 use crate::search::{
-    BUCKETS, DOCS_PK, DatasetEntries, IndexBuild, attr_name, parse_bucket_list, shard_of, shard_sk,
-    term_pk,
+    BUCKETS, DOCS_PK, DatasetEntries, IndexBuild, ItemKey, cell_attr, parse_bucket_list, shard_of,
+    shard_sk, splice_cell, term_pk,
 };
 
 pub fn dataset_pk(id: &str) -> String {
@@ -61,6 +61,8 @@ pub enum RecordError {
     Corrupt { id: String, reason: String },
     #[error("dataset {id}: {reason}")]
     Invalid { id: String, reason: String },
+    #[error("dataset {id}: its search index cells kept changing under concurrent writes")]
+    IndexBusy { id: String },
 }
 
 impl Classify for RecordError {
@@ -70,6 +72,7 @@ impl Classify for RecordError {
             RecordError::VersionConflict { .. } => ErrorKind::Retryable,
             RecordError::Corrupt { .. } => ErrorKind::Fatal,
             RecordError::Invalid { .. } => ErrorKind::BadInput,
+            RecordError::IndexBusy { .. } => ErrorKind::Retryable,
         }
     }
 }
@@ -265,12 +268,58 @@ impl DynamoRecords {
         format!("dynamodb:{name} {}", self.table)
     }
 
+    /// The cell `attr` of each index item (one `BatchGetItem` with a projection).
+    async fn read_cells(
+        &self,
+        keys: &[ItemKey],
+        attr: &str,
+    ) -> Result<HashMap<ItemKey, Option<String>>, RecordError> {
+        let wanted: Vec<HashMap<String, AttributeValue>> = keys
+            .iter()
+            .map(|k| HashMap::from([("pk".into(), s(&k.pk)), ("sk".into(), s(&k.sk))]))
+            .collect();
+        let mut out: HashMap<ItemKey, Option<String>> =
+            keys.iter().map(|k| (k.clone(), None)).collect();
+        let mut request = Some(HashMap::from([(
+            self.table.clone(),
+            KeysAndAttributes::builder()
+                .set_keys(Some(wanted))
+                .projection_expression("pk, sk, #c")
+                .expression_attribute_names("#c", attr)
+                .consistent_read(true)
+                .build()
+                .expect("keys are set"),
+        )]));
+        while let Some(req) = request.take().filter(|r| !r.is_empty()) {
+            let got = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(req))
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(self.op("BatchGetItem"), e))?;
+            for item in got
+                .responses()
+                .and_then(|r| r.get(&self.table))
+                .into_iter()
+                .flatten()
+            {
+                if let (Some(pk), Some(sk)) = (text(item, "pk"), text(item, "sk")) {
+                    out.insert(ItemKey { pk, sk }, text(item, attr));
+                }
+            }
+            request = got.unprocessed_keys().cloned();
+        }
+        Ok(out)
+    }
+
     /// The transaction items of one record write (see the module invariants).
     pub fn write_items(
         &self,
         ds: &Dataset,
         recorded: Option<&TableSchema>,
         head: &RecordHead,
+        cells: &HashMap<ItemKey, Option<String>>,
         now: &str,
     ) -> (u64, Vec<TransactWriteItem>) {
         let version = head.version + 1;
@@ -306,45 +355,49 @@ impl DynamoRecords {
                 .build(),
         ];
         let shard = shard_sk(shard_of(&ds.id));
-        let attr = attr_name(&ds.id);
-        let set = |pk: String, value: String| {
-            TransactWriteItem::builder()
-                .update(
-                    Update::builder()
-                        .table_name(&self.table)
-                        .key("pk", s(pk))
-                        .key("sk", s(shard.clone()))
-                        .update_expression("SET #d = :d")
-                        .expression_attribute_names("#d", &attr)
-                        .expression_attribute_values(":d", s(value))
-                        .build()
-                        .expect("update is complete"),
-                )
-                .build()
+        let attr = cell_attr(&ds.id);
+        // Each touched cell is rewritten with this dataset's line replaced, on condition that it
+        // still holds what was read (another dataset's write to the same cell retries).
+        let mut splice = |pk: String, value: Option<&str>| {
+            let key = ItemKey::new(pk.clone(), shard.clone());
+            let old = cells.get(&key).and_then(|c| c.as_deref());
+            let new = splice_cell(old, &ds.id, value);
+            if new.as_deref() == old {
+                return;
+            }
+            let mut u = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .key("sk", s(shard.clone()))
+                .expression_attribute_names("#c", &attr);
+            u = match old {
+                None => u.condition_expression("attribute_not_exists(#c)"),
+                Some(old) => u
+                    .condition_expression("#c = :old")
+                    .expression_attribute_values(":old", s(old)),
+            };
+            u = match new {
+                Some(new) => u
+                    .update_expression("SET #c = :new")
+                    .expression_attribute_values(":new", s(new)),
+                None => u.update_expression("REMOVE #c"),
+            };
+            items.push(
+                TransactWriteItem::builder()
+                    .update(u.build().expect("update is complete"))
+                    .build(),
+            );
         };
-        items.push(set(DOCS_PK.to_string(), entries.digest_json()));
+        splice(DOCS_PK.to_string(), Some(&entries.digest_json()));
         for (bucket, postings) in &entries.postings {
-            items.push(set(term_pk(*bucket), postings.clone()));
+            splice(term_pk(*bucket), Some(postings));
         }
         for bucket in head
             .buckets
             .iter()
             .filter(|b| !entries.postings.contains_key(b))
         {
-            items.push(
-                TransactWriteItem::builder()
-                    .update(
-                        Update::builder()
-                            .table_name(&self.table)
-                            .key("pk", s(term_pk(*bucket)))
-                            .key("sk", s(shard.clone()))
-                            .update_expression("REMOVE #d")
-                            .expression_attribute_names("#d", &attr)
-                            .build()
-                            .expect("update is complete"),
-                    )
-                    .build(),
-            );
+            splice(term_pk(*bucket), None);
         }
         if let (true, Some(schema)) = (schema_changed, effective) {
             items.push(
@@ -412,34 +465,65 @@ impl RecordStore for DynamoRecords {
         extra: Vec<TransactWriteItem>,
         now: &str,
     ) -> Result<u64, RecordError> {
-        let (version, mut items) = self.write_items(ds, recorded, head, now);
-        items.extend(extra);
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(version),
-            Err(e) => {
-                let lost = match e.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(tc)) => {
-                        tc.cancellation_reasons().first().and_then(|r| r.code())
-                            == Some("ConditionalCheckFailed")
-                    }
-                    _ => false,
-                };
-                if lost {
-                    Err(RecordError::VersionConflict {
-                        id: ds.id.clone(),
-                        expected: head.version,
-                    })
-                } else {
-                    Err(AwsError::from_sdk(self.op("TransactWriteItems"), e).into())
-                }
+        if ds.id.contains(['\t', '\n']) {
+            return Err(RecordError::Invalid {
+                id: ds.id.clone(),
+                reason: "a dataset id may not contain tabs or line breaks".into(),
+            });
+        }
+        let shard = shard_sk(shard_of(&ds.id));
+        let new_buckets = DatasetEntries::of(ds, recorded, 0).postings.into_keys();
+        let keys: Vec<ItemKey> = std::iter::once(DOCS_PK.to_string())
+            .chain(
+                head.buckets
+                    .iter()
+                    .copied()
+                    .chain(new_buckets)
+                    .collect::<BTreeSet<u32>>()
+                    .into_iter()
+                    .map(term_pk),
+            )
+            .map(|pk| ItemKey::new(pk, shard.clone()))
+            .collect();
+        for attempt in 0..WRITE_ATTEMPTS as u32 {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
+            }
+            let cells = self.read_cells(&keys, &cell_attr(&ds.id)).await?;
+            let (version, mut items) = self.write_items(ds, recorded, head, &cells, now);
+            items.extend(extra.iter().cloned());
+            let err = match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(version),
+                Err(e) => e,
+            };
+            let reasons: Vec<Option<String>> = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(tc)) => tc
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().map(str::to_string))
+                    .collect(),
+                _ => vec![],
+            };
+            let failed = |code: &str| reasons.iter().any(|r| r.as_deref() == Some(code));
+            if reasons.first().and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed") {
+                return Err(RecordError::VersionConflict {
+                    id: ds.id.clone(),
+                    expected: head.version,
+                });
+            }
+            // A cell changed under us (another dataset of the cell), or a concurrent
+            // transaction: read again and redo.
+            if !(failed("ConditionalCheckFailed") || failed("TransactionConflict")) {
+                return Err(AwsError::from_sdk(self.op("TransactWriteItems"), err).into());
             }
         }
+        Err(RecordError::IndexBusy { id: ds.id.clone() })
     }
 }
 
@@ -558,7 +642,7 @@ pub async fn bulk_load(
             ]));
         }
     }
-    for ((pk, sk), attrs) in build.items {
+    for ((pk, sk), attrs) in build.rendered() {
         let mut item: HashMap<String, AttributeValue> =
             attrs.into_iter().map(|(k, v)| (k, s(v))).collect();
         item.insert("pk".into(), s(pk));

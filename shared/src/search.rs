@@ -5,8 +5,10 @@
 //!
 //! | pk | sk | attributes |
 //! | --- | --- | --- |
-//! | `search#docs` | `s<shard>` | `d:<dataset id>`: the dataset's [`Digest`] (JSON: name, owner, zone, sensitivity, tags, allowed groups, version) |
-//! | `search#t<bucket>` | `s<shard>` | `d:<dataset id>`: the dataset's postings in that bucket, `token:fields token:fields ...` |
+//! | `search#docs` | `s<shard>` | cells `c00`..`c31`: per dataset a line `<id>\t<digest>`, the [`Digest`] as JSON (name, owner, zone, sensitivity, tags, allowed groups, version) |
+//! | `search#t<bucket>` | `s<shard>` | cells `c00`..`c31`: per dataset a line `<id>\t<postings>` of its tokens in that bucket, `token:fields token:fields ...` |
+//!
+//! A dataset's lines are always in the same cell ([`cell_attr`]) of the items of its shard.
 //!
 //! A token's bucket is a hash of its first two characters, one of [`BUCKETS`], so every token a
 //! query term can prefix-match is in the term's bucket. `fields` is a bit set of [`Field`]s the
@@ -14,10 +16,10 @@
 //!
 //! Invariants:
 //! - **The index is kept consistent with the records.** Every write of a dataset record
-//!   (`crate::records`) rewrites the dataset's digest and its postings in every bucket it
-//!   occupies, and removes them from buckets it left, in the same `TransactWriteItems` as the
-//!   record, conditioned on the record's version: the index never holds a version of a dataset
-//!   other than the stored one. [`IndexBuild`] computes the same items from scratch (bulk load,
+//!   (`crate::records`) rewrites the dataset's line in its digest cell and in the cell of every
+//!   bucket it occupies, and removes it from buckets it left, in the same `TransactWriteItems` as
+//!   the record, conditioned on the record's version and on each cell holding what was read: the
+//!   index never holds a version of a dataset other than the stored one. [`IndexBuild`] computes the same items from scratch (bulk load,
 //!   re-index), and the tests compare the two.
 //! - **A search page costs at most 2 DynamoDB round trips, with no scan and no query**: one
 //!   `BatchGetItem` of the digest shards and of the shards of each query term's bucket (at most
@@ -60,8 +62,12 @@ pub const MAX_FACET_VALUES: usize = 20;
 
 /// Partition key of the digest items.
 pub const DOCS_PK: &str = "search#docs";
-/// Prefix of an item attribute holding one dataset's digest or postings.
-pub const ATTR_PREFIX: &str = "d:";
+/// Cells per index item: a dataset's entries live in attribute `c<cell>` of an item, one line
+/// `<id>\t<value>` each, so an item has at most `CELLS` attributes however many datasets it
+/// holds (per-attribute costs dominate reads of many small attributes, in emulators above all).
+pub const CELLS: u32 = 32;
+/// Prefix of a cell attribute.
+pub const CELL_PREFIX: &str = "c";
 
 const STOPWORDS: &[&str] = &[
     "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "is", "it", "of", "on", "or",
@@ -170,8 +176,39 @@ pub fn shard_sk(shard: u32) -> String {
     format!("s{shard}")
 }
 
-pub fn attr_name(dataset_id: &str) -> String {
-    format!("{ATTR_PREFIX}{dataset_id}")
+/// The cell attribute holding a dataset's entries in every index item of its shard.
+pub fn cell_attr(dataset_id: &str) -> String {
+    let h = fnv1a(format!("cell:{dataset_id}").as_bytes());
+    format!("{CELL_PREFIX}{:02}", h % CELLS)
+}
+
+/// The (id, value) lines of a cell.
+pub fn cell_entries(cell: &str) -> impl Iterator<Item = (&str, &str)> {
+    cell.split('\n').filter_map(|l| l.split_once('\t'))
+}
+
+/// A cell with `id`'s line replaced by `value` (or removed); `None` when nothing is left. Lines
+/// stay sorted by id, so equal contents are equal strings.
+pub fn splice_cell(cell: Option<&str>, id: &str, value: Option<&str>) -> Option<String> {
+    let mut lines: BTreeMap<&str, &str> = cell.map(cell_entries).into_iter().flatten().collect();
+    match value {
+        Some(v) => lines.insert(id, v),
+        None => lines.remove(id),
+    };
+    render_cell(lines.into_iter())
+}
+
+fn render_cell<'a>(lines: impl Iterator<Item = (&'a str, &'a str)>) -> Option<String> {
+    let mut out = String::new();
+    for (id, v) in lines {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(id);
+        out.push('\t');
+        out.push_str(v);
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// What search needs of a dataset to filter, facet, check visibility and rank exact names,
@@ -276,8 +313,8 @@ pub fn parse_bucket_list(s: &str) -> BTreeSet<u32> {
 /// digest shard and every term bucket shard, each item complete (written with `PutItem`).
 #[derive(Debug, Default)]
 pub struct IndexBuild {
-    /// (pk, sk) → attribute name → value.
-    pub items: BTreeMap<(String, String), BTreeMap<String, String>>,
+    /// (pk, sk) → cell attribute → dataset id → value.
+    pub items: BTreeMap<(String, String), BTreeMap<String, BTreeMap<String, String>>>,
 }
 
 impl IndexBuild {
@@ -294,17 +331,38 @@ impl IndexBuild {
 
     pub fn add(&mut self, e: &DatasetEntries) {
         let sk = shard_sk(shard_of(&e.id));
-        let attr = attr_name(&e.id);
+        let attr = cell_attr(&e.id);
         self.items
             .get_mut(&(DOCS_PK.to_string(), sk.clone()))
             .expect("every shard exists")
-            .insert(attr.clone(), e.digest_json());
+            .entry(attr.clone())
+            .or_default()
+            .insert(e.id.clone(), e.digest_json());
         for (bucket, p) in &e.postings {
             self.items
                 .get_mut(&(term_pk(*bucket), sk.clone()))
                 .expect("every bucket exists")
-                .insert(attr.clone(), p.clone());
+                .entry(attr.clone())
+                .or_default()
+                .insert(e.id.clone(), p.clone());
         }
+    }
+
+    /// The items' attributes as stored: cell attribute → its lines.
+    pub fn rendered(&self) -> BTreeMap<(String, String), BTreeMap<String, String>> {
+        self.items
+            .iter()
+            .map(|(k, cells)| {
+                let cells = cells
+                    .iter()
+                    .filter_map(|(attr, lines)| {
+                        render_cell(lines.iter().map(|(i, v)| (i.as_str(), v.as_str())))
+                            .map(|c| (attr.clone(), c))
+                    })
+                    .collect();
+                (k.clone(), cells)
+            })
+            .collect()
     }
 }
 
@@ -639,20 +697,18 @@ pub struct Ranked {
     pub next: Option<Cursor>,
 }
 
-fn string_attrs(
-    items: &HashMap<ItemKey, Item>,
+/// The (id, value) entries of every cell of an item.
+fn string_attrs<'a>(
+    items: &'a HashMap<ItemKey, Item>,
     key: &ItemKey,
-) -> impl Iterator<Item = (String, String)> {
+) -> impl Iterator<Item = (&'a str, &'a str)> {
     items
         .get(key)
         .into_iter()
         .flatten()
-        .filter_map(|(name, v)| {
-            let id = name.strip_prefix(ATTR_PREFIX)?;
-            Some((id.to_string(), v.as_s().ok()?.clone()))
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
+        .filter(|(name, _)| name.starts_with(CELL_PREFIX))
+        .filter_map(|(_, v)| v.as_s().ok())
+        .flat_map(|cell| cell_entries(cell))
 }
 
 /// Ranks the matches of `query` for `caller` from the index items read with
@@ -668,7 +724,7 @@ pub fn rank(
     for shard in 0..SHARDS {
         let key = ItemKey::new(DOCS_PK, shard_sk(shard));
         for (id, json) in string_attrs(items, &key) {
-            let d: Digest = serde_json::from_str(&json).map_err(|e| SearchError::Corrupt {
+            let d: Digest = serde_json::from_str(json).map_err(|e| SearchError::Corrupt {
                 pk: key.pk.clone(),
                 sk: key.sk.clone(),
                 reason: format!("digest of {id}: {e}"),
@@ -679,7 +735,7 @@ pub fn rank(
                 && (query.zones.is_empty() || query.zones.contains(&d.zone))
                 && (query.sensitivities.is_empty() || query.sensitivities.contains(&d.sensitivity));
             if pass {
-                candidates.insert(id, d);
+                candidates.insert(id.to_string(), d);
             }
         }
     }
@@ -701,7 +757,7 @@ pub fn rank(
             for shard in 0..SHARDS {
                 let key = ItemKey::new(term_pk(*bucket), shard_sk(shard));
                 for (id, postings) in string_attrs(items, &key) {
-                    if !candidates.contains_key(&id) {
+                    if !candidates.contains_key(id) {
                         continue;
                     }
                     for posting in postings.split(' ') {
@@ -721,7 +777,7 @@ pub fn rank(
                                 .map(|fl| fl.weight())
                                 .sum();
                             let s = if exact { 2 * w } else { w };
-                            let e = per_term[i].entry(id.clone()).or_insert((0, 0));
+                            let e = per_term[i].entry(id.to_string()).or_insert((0, 0));
                             e.0 = e.0.max(s);
                             e.1 |= f;
                         }
@@ -854,7 +910,7 @@ mod tests {
         for d in datasets {
             b.add(&DatasetEntries::of(d, None, 1));
         }
-        b.items
+        b.rendered()
             .into_iter()
             .map(|((pk, sk), attrs)| {
                 let mut item: Item = attrs
@@ -978,6 +1034,20 @@ mod tests {
         q.cursor = None;
         q.tags = vec!["even".into()];
         assert_eq!(rank(&q, &caller, &items).unwrap().total, 10);
+    }
+
+    #[test]
+    fn cells_splice_in_order() {
+        let c = splice_cell(None, "b", Some("2")).unwrap();
+        let c = splice_cell(Some(&c), "a", Some("1")).unwrap();
+        assert_eq!(c, "a\t1\nb\t2");
+        let c = splice_cell(Some(&c), "b", Some("3")).unwrap();
+        assert_eq!(
+            cell_entries(&c).collect::<Vec<_>>(),
+            [("a", "1"), ("b", "3")]
+        );
+        let c = splice_cell(Some(&c), "a", None).unwrap();
+        assert_eq!(splice_cell(Some(&c), "b", None), None);
     }
 
     #[test]
