@@ -151,7 +151,11 @@ class Bridge(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_TRACE = _handle
+    def __getattr__(self, name):
+        # Every method goes to the function (it answers 405 for those a route does not take).
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
 
 
 def main(argv):

@@ -403,16 +403,30 @@ fn json_body<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, Problem> 
     })
 }
 
+/// An optional body field that, when present, may not be `null`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 /// Business metadata changes: fields present replace the stored ones.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetadataUpdate {
+    #[serde(default, deserialize_with = "present")]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     pub description: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     pub owner: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     pub steward: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
     pub sensitivity: Option<String>,
+    #[serde(default, deserialize_with = "present")]
     pub allowed_groups: Option<Vec<String>>,
 }
 
@@ -545,6 +559,7 @@ impl MetadataUpdate {
 pub struct ManifestRequest {
     pub datasets: Vec<ManifestItem>,
     /// Link lifetime in seconds (at most the configured expiry).
+    #[serde(default, deserialize_with = "present")]
     pub expires_in: Option<u64>,
 }
 
@@ -974,19 +989,21 @@ where
                 ));
             }
         };
-        let mut seen = BTreeSet::new();
         let mut selections = Vec::new();
         for (i, item) in body.datasets.iter().enumerate() {
+            if body.datasets[..i]
+                .iter()
+                .any(|o| o.id == item.id && o.partitions == item.partitions)
+            {
+                return Err(Problem::invalid(
+                    format!("datasets[{i}]"),
+                    "the same selection is listed twice",
+                ));
+            }
             if item.id.is_empty() || item.id.len() > 256 {
                 return Err(Problem::invalid(
                     format!("datasets[{i}].id"),
                     "id must be 1 to 256 characters",
-                ));
-            }
-            if !seen.insert(item.id.clone()) {
-                return Err(Problem::invalid(
-                    format!("datasets[{i}].id"),
-                    format!("{:?} is listed twice", item.id),
                 ));
             }
             let rec = self.visible(&item.id, caller).await?;
