@@ -29,6 +29,8 @@ use tributary::firehose::{self, FirehoseEvent, FirehoseRecord, MAX_RESPONSE_BYTE
 use tributary::storage::DirSinkFactory;
 use tributary::stream::{MAX_RECORD_BYTES, RecordSpec};
 
+mod search;
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
@@ -812,12 +814,13 @@ fn main() {
         Some("landing") => landing(),
         Some("cdc-sequence") => cdc_sequence(),
         Some("firehose") => firehose_bench(),
+        Some("search") => search::run(),
         Some("__firehose-phases") => firehose_phases(),
         Some("__landing-convert") => tributary_convert(Path::new(&args[1]), Path::new(&args[2])),
         Some("__cdc-sequence") => tributary_sequence(Path::new(&args[1]), Path::new(&args[2])),
         _ => {
             eprintln!(
-                "usage: tributary-bench <scenario>\nscenarios: landing, cdc-sequence, firehose"
+                "usage: tributary-bench <scenario>\nscenarios: landing, cdc-sequence, firehose, search"
             );
             std::process::exit(2);
         }
