@@ -530,27 +530,18 @@ impl MetadataUpdate {
     }
 
     pub fn apply(self, b: &mut BusinessMetadata) {
-        if let Some(v) = self.name {
-            b.name = v;
+        fn set<T>(slot: &mut T, value: Option<T>) {
+            if let Some(v) = value {
+                *slot = v;
+            }
         }
-        if let Some(v) = self.description {
-            b.description = v;
-        }
-        if let Some(v) = self.owner {
-            b.owner = v;
-        }
-        if let Some(v) = self.steward {
-            b.steward = v;
-        }
-        if let Some(v) = self.tags {
-            b.tags = v;
-        }
-        if let Some(v) = self.sensitivity {
-            b.sensitivity = v;
-        }
-        if let Some(v) = self.allowed_groups {
-            b.allowed_groups = v;
-        }
+        set(&mut b.name, self.name);
+        set(&mut b.description, self.description);
+        set(&mut b.owner, self.owner);
+        set(&mut b.steward, self.steward);
+        set(&mut b.tags, self.tags);
+        set(&mut b.sensitivity, self.sensitivity);
+        set(&mut b.allowed_groups, self.allowed_groups);
     }
 }
 

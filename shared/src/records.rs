@@ -26,7 +26,7 @@ use std::future::Future;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
+    AttributeValue, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
 };
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
@@ -274,43 +274,13 @@ impl DynamoRecords {
         keys: &[ItemKey],
         attr: &str,
     ) -> Result<HashMap<ItemKey, Option<String>>, RecordError> {
-        let wanted: Vec<HashMap<String, AttributeValue>> = keys
+        let found =
+            crate::search::batch_get(&self.client, &self.table, keys, Some(("pk, sk, #c", attr)))
+                .await?;
+        Ok(keys
             .iter()
-            .map(|k| HashMap::from([("pk".into(), s(&k.pk)), ("sk".into(), s(&k.sk))]))
-            .collect();
-        let mut out: HashMap<ItemKey, Option<String>> =
-            keys.iter().map(|k| (k.clone(), None)).collect();
-        let mut request = Some(HashMap::from([(
-            self.table.clone(),
-            KeysAndAttributes::builder()
-                .set_keys(Some(wanted))
-                .projection_expression("pk, sk, #c")
-                .expression_attribute_names("#c", attr)
-                .consistent_read(true)
-                .build()
-                .expect("keys are set"),
-        )]));
-        while let Some(req) = request.take().filter(|r| !r.is_empty()) {
-            let got = self
-                .client
-                .batch_get_item()
-                .set_request_items(Some(req))
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(self.op("BatchGetItem"), e))?;
-            for item in got
-                .responses()
-                .and_then(|r| r.get(&self.table))
-                .into_iter()
-                .flatten()
-            {
-                if let (Some(pk), Some(sk)) = (text(item, "pk"), text(item, "sk")) {
-                    out.insert(ItemKey { pk, sk }, text(item, attr));
-                }
-            }
-            request = got.unprocessed_keys().cloned();
-        }
-        Ok(out)
+            .map(|k| (k.clone(), found.get(k).and_then(|item| text(item, attr))))
+            .collect())
     }
 
     /// The transaction items of one record write (see the module invariants).

@@ -434,65 +434,77 @@ impl DynamoItems {
 
 impl ItemReader for DynamoItems {
     async fn read_items(&self, keys: &[ItemKey]) -> Result<HashMap<ItemKey, Item>, SearchError> {
-        let mut found = HashMap::new();
-        if keys.is_empty() {
-            return Ok(found);
-        }
-        let wanted: Vec<Item> = keys
-            .iter()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .map(|k| {
-                HashMap::from([
-                    ("pk".to_string(), AttributeValue::S(k.pk.clone())),
-                    ("sk".to_string(), AttributeValue::S(k.sk.clone())),
-                ])
-            })
-            .collect();
-        let op = || format!("dynamodb:BatchGetItem {}", self.table);
-        let mut request = Some(HashMap::from([(
-            self.table.clone(),
-            KeysAndAttributes::builder()
-                .set_keys(Some(wanted))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| AwsError {
-                    operation: op(),
-                    code: None,
-                    status: None,
-                    message: e.to_string(),
-                    retryable: false,
-                })?,
-        )]));
-        let mut attempt = 0u32;
-        while let Some(req) = request.take().filter(|r| !r.is_empty()) {
-            if attempt > 0 {
-                // Unprocessed keys: DynamoDB asks for backoff.
-                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt.min(5))).await;
-            }
-            attempt += 1;
-            let out = self
-                .client
-                .batch_get_item()
-                .set_request_items(Some(req))
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(op(), e))?;
-            for item in out
-                .responses()
-                .and_then(|r| r.get(&self.table))
-                .into_iter()
-                .flatten()
-            {
-                let key = |a: &str| item.get(a).and_then(|v| v.as_s().ok()).cloned();
-                if let (Some(pk), Some(sk)) = (key("pk"), key("sk")) {
-                    found.insert(ItemKey { pk, sk }, item.clone());
-                }
-            }
-            request = out.unprocessed_keys().cloned();
-        }
-        Ok(found)
+        Ok(batch_get(&self.client, &self.table, keys, None).await?)
     }
+}
+
+/// Consistent `BatchGetItem` of `keys` (at most 100) from `table`, retrying unprocessed keys with
+/// backoff; `projection` is an optional (projection expression, `#c` attribute name) pair.
+pub async fn batch_get(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    keys: &[ItemKey],
+    projection: Option<(&str, &str)>,
+) -> Result<HashMap<ItemKey, Item>, AwsError> {
+    let mut found = HashMap::new();
+    if keys.is_empty() {
+        return Ok(found);
+    }
+    let wanted: Vec<Item> = keys
+        .iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|k| {
+            HashMap::from([
+                ("pk".to_string(), AttributeValue::S(k.pk.clone())),
+                ("sk".to_string(), AttributeValue::S(k.sk.clone())),
+            ])
+        })
+        .collect();
+    let op = || format!("dynamodb:BatchGetItem {table}");
+    let mut wanted = KeysAndAttributes::builder()
+        .set_keys(Some(wanted))
+        .consistent_read(true);
+    if let Some((expr, attr)) = projection {
+        wanted = wanted
+            .projection_expression(expr)
+            .expression_attribute_names("#c", attr);
+    }
+    let wanted = wanted.build().map_err(|e| AwsError {
+        operation: op(),
+        code: None,
+        status: None,
+        message: e.to_string(),
+        retryable: false,
+    })?;
+    let mut request = Some(HashMap::from([(table.to_string(), wanted)]));
+    let mut attempt = 0u32;
+    while let Some(req) = request.take().filter(|r| !r.is_empty()) {
+        if attempt > 0 {
+            // Unprocessed keys: DynamoDB asks for backoff.
+            tokio::time::sleep(std::time::Duration::from_millis(25 << attempt.min(5))).await;
+        }
+        attempt += 1;
+        let out = client
+            .batch_get_item()
+            .set_request_items(Some(req))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(op(), e))?;
+        for item in out
+            .responses()
+            .and_then(|r| r.get(table))
+            .into_iter()
+            .flatten()
+        {
+            let key = |a: &str| item.get(a).and_then(|v| v.as_s().ok()).cloned();
+            if let (Some(pk), Some(sk)) = (key("pk"), key("sk")) {
+                found.insert(ItemKey { pk, sk }, item.clone());
+            }
+        }
+        request = out.unprocessed_keys().cloned();
+    }
+    Ok(found)
 }
 
 /// Counts the HTTP requests a DynamoDB client sends and the time spent waiting for them
