@@ -534,10 +534,6 @@ impl DatasetCatalog for DynamoCatalog {
             id: ds.id.clone(),
             reason,
         })?;
-        let doc = serde_json::to_string(ds).map_err(|e| CatalogError::Invalid {
-            id: ds.id.clone(),
-            reason: e.to_string(),
-        })?;
         let put = |item: HashMap<String, AttributeValue>| {
             TransactWriteItem::builder()
                 .put(
@@ -549,8 +545,7 @@ impl DatasetCatalog for DynamoCatalog {
                 )
                 .build()
         };
-        // The declaration itself is written by `records` with its search index entries.
-        drop(doc);
+        // The declaration itself is written by `records`, with its search index entries.
         let mut items = vec![put(HashMap::from([
             ("pk".into(), s(route_pk(&ds.landing_prefix))),
             ("sk".into(), s("route")),
