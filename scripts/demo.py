@@ -899,7 +899,7 @@ def search_step(watch, check):
     if subprocess.run(["cargo", "build", "-q", "-p", SEARCH_FUNCTION, "-p", "tributary-catalog"], cwd=ROOT).returncode:
         raise DemoError("cargo build -p search-api -p tributary-catalog failed")
     # Step 1 declared the datasets with plain PutItem: index them as an operator would.
-    out = subprocess.run([str(ROOT / "target" / "debug" / "tributary-catalog"), "reindex"], cwd=ROOT,
+    out = subprocess.run(["cargo", "run", "-q", "-p", "tributary-catalog", "--", "reindex"], cwd=ROOT,
                          capture_output=True, text=True)
     if out.returncode:
         raise DemoError(f"tributary-catalog reindex failed: {out.stderr.strip()}")
