@@ -198,6 +198,17 @@ pub fn percent_decode(s: &str) -> Option<String> {
 /// The caller's claims from the request context: HTTP API JWT authorizer
 /// (`authorizer.jwt.claims`), or REST API Cognito authorizer (`authorizer.claims`).
 pub fn claims(req: &Request) -> Option<HashMap<String, Value>> {
+    // A Cognito (REST) or Lambda authorizer's `claims` object.
+    let object = |fields: &HashMap<String, Value>| -> Option<HashMap<String, Value>> {
+        Some(
+            fields
+                .get("claims")?
+                .as_object()?
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    };
     let map: HashMap<String, Value> = match req.request_context_ref()? {
         RequestContext::ApiGatewayV2(ctx) => {
             let auth = ctx.authorizer.as_ref()?;
@@ -207,23 +218,10 @@ pub fn claims(req: &Request) -> Option<HashMap<String, Value>> {
                     .iter()
                     .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                     .collect(),
-                None => auth
-                    .fields
-                    .get("claims")
-                    .and_then(Value::as_object)?
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
+                None => object(&auth.fields)?,
             }
         }
-        RequestContext::ApiGatewayV1(ctx) => ctx
-            .authorizer
-            .fields
-            .get("claims")
-            .and_then(Value::as_object)?
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        RequestContext::ApiGatewayV1(ctx) => object(&ctx.authorizer.fields)?,
         #[allow(unreachable_patterns)]
         _ => return None,
     };
