@@ -572,6 +572,7 @@ def main(argv):
         firehose_batches = firehose_step(watch, check)
         stream = stream_step(watch, check)
         compaction = compaction_step(watch, check, s3)
+        search_step(watch, check)
 
         heading("6. A malformed event (must fail as Tributary.BadInput)")
         elapsed, err = watch.invoke({"hello": "world"}, expect_error=True)
@@ -930,6 +931,141 @@ def count_by(results):
         out[o["status"]] = out.get(o["status"], 0) + 1
     return out
 
+
+# ------------------------------------------------------------------ the search API (5h)
+SEARCH_FUNCTION = "search-api"
+
+
+def api_call(port, method, path, token=None, body=None, headers=None, timeout=60):
+    """One request to the local HTTP API (scripts/api_bridge.py): (status, headers, JSON body)."""
+    h = {"Content-Type": "application/json", **(headers or {})}
+    if token:
+        h["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method, headers=h)
+    try:
+        with NO_PROXY.open(req, timeout=timeout) as r:
+            status, hdrs, raw = r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        status, hdrs, raw = e.code, dict(e.headers), e.read()
+    except (urllib.error.URLError, TimeoutError, OSError) as e:
+        raise DemoError(f"{method} {path} through the API bridge failed: {e}")
+    try:
+        return status, {k.lower(): v for k, v in hdrs.items()}, json.loads(raw)
+    except ValueError:
+        raise DemoError(f"{method} {path} answered HTTP {status} with a body that is not JSON: {raw[:300]!r}")
+
+
+def fetch(url):
+    with NO_PROXY.open(url, timeout=30) as r:
+        return r.read()
+
+
+def search_step(watch, check):
+    """5h: the search API (search-api under the same `cargo lambda watch`, behind api_bridge.py):
+    search, detail, partitions, a metadata update with If-Match, and a manifest of presigned links."""
+    heading("5h. The search API: search-api behind scripts/api_bridge.py (a local HTTP API)")
+    step("cargo build -p search-api -p tributary-catalog")
+    if subprocess.run(["cargo", "build", "-q", "-p", SEARCH_FUNCTION, "-p", "tributary-catalog"], cwd=ROOT).returncode:
+        raise DemoError("cargo build -p search-api -p tributary-catalog failed")
+    # Step 1 declared the datasets with plain PutItem: index them as an operator would.
+    out = subprocess.run(["cargo", "run", "-q", "-p", "tributary-catalog", "--", "reindex"], cwd=ROOT,
+                         capture_output=True, text=True)
+    if out.returncode:
+        raise DemoError(f"tributary-catalog reindex failed: {out.stderr.strip()}")
+    step(f"tributary-catalog reindex: {out.stdout.strip()}")
+    port = free_port()
+    bridge_log = open(WORK / "api_bridge.log", "wb")
+    bridge = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "api_bridge.py"), "serve", "--port", str(port),
+                               "--invoke-port", str(watch.port)], stdin=subprocess.DEVNULL, stdout=bridge_log,
+                              stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise DemoError("api_bridge.py does not accept connections")
+                time.sleep(0.1)
+
+        def token(sub, groups):
+            return subprocess.run([sys.executable, str(ROOT / "scripts" / "api_bridge.py"), "token", "--sub", sub,
+                                   "--groups", groups], capture_output=True, text=True, check=True).stdout.strip()
+        analyst, hr, web_owner = token("ana", "analysts,sales"), token("hal", "hr"), token("wes", "web-analytics,analysts")
+        start = time.monotonic()
+        status, _, body = api_call(port, "GET", "/health", timeout=FIRST_INVOKE_TIMEOUT)
+        step(f"GET /health -> {status} {json.dumps(body)} (first request starts {SEARCH_FUNCTION}: {time.monotonic() - start:.1f} s)")
+        check(status == 200, f"health: {status} {body}")
+
+        step("GET /datasets?q=orders  (token: sub ana, groups analysts, sales)")
+        status, _, body = api_call(port, "GET", "/datasets?q=orders", analyst)
+        for item in body.get("items", []):
+            print(f"    {item['score']:>6}  {item['id']:<18} {item['name']!r:<20} matched {','.join(item['matched']):<24} "
+                  f"{item['row_count']} rows, {human(item['byte_count'])}")
+        check(status == 200 and body["items"] and body["items"][0]["id"] == "sales.orders", f"search orders: {body}")
+        check(body.get("items") and body["items"][0]["row_count"] > 0, "the landed rows show in the search result")
+
+        step("GET /datasets?tag=web&limit=1  (facets count every match)")
+        status, _, body = api_call(port, "GET", "/datasets?tag=web&limit=1", analyst)
+        print(f"    total {body.get('total')}, page {[i['id'] for i in body.get('items', [])]}, next_cursor "
+              f"{'yes' if body.get('next_cursor') else 'no'}; facets: " + json.dumps(body.get("facets")))
+        check(status == 200 and body.get("total") == 2 and body.get("next_cursor"), f"tag=web: {body}")
+        status, _, page2 = api_call(port, "GET", f"/datasets?tag=web&limit=1&cursor={body.get('next_cursor')}", analyst)
+        check(status == 200 and page2["items"] and page2["items"][0]["id"] != body["items"][0]["id"], f"page 2: {page2}")
+
+        status, _, body = api_call(port, "GET", "/datasets/hr.employees", analyst)
+        step(f"GET /datasets/hr.employees as ana (not in group hr) -> {status} {body.get('code')}")
+        check(status == 404, f"hr.employees is invisible to analysts: {status}")
+        status, headers, body = api_call(port, "GET", "/datasets/hr.employees", hr)
+        step(f"GET /datasets/hr.employees as hal (group hr) -> {status}, ETag {headers.get('etag')}, "
+             f"{len(body.get('technical', {}).get('columns') or [])} columns, {body.get('stats', {}).get('row_count')} rows")
+        check(status == 200, f"hr.employees for hr: {status} {body}")
+
+        status, _, body = api_call(port, "GET", "/datasets/sales.orders/partitions", analyst)
+        step(f"GET /datasets/sales.orders/partitions -> {status}: table {body.get('table')}, "
+             f"{[p['values'] for p in body.get('items', [])]}")
+        check(status == 200 and len(body.get("items", [])) >= 1, f"partitions: {body}")
+
+        status, headers, body = api_call(port, "GET", "/datasets/web.clicks", web_owner)
+        etag = headers.get("etag")
+        status, headers, body = api_call(port, "PUT", "/datasets/web.clicks/metadata", web_owner,
+                                         {"tags": ["web", "clickstream", "marketing"]}, {"If-Match": etag})
+        step(f"PUT /datasets/web.clicks/metadata (owner, If-Match {etag}) -> {status}, ETag {headers.get('etag')}, "
+             f"tags {body.get('business', {}).get('tags')}")
+        check(status == 200, f"metadata update: {status} {body}")
+        status, _, body = api_call(port, "PUT", "/datasets/web.clicks/metadata", web_owner,
+                                   {"tags": ["web"]}, {"If-Match": etag})
+        step(f"the same If-Match again -> {status} {body.get('code')}")
+        check(status == 412, f"stale If-Match: {status}")
+        status, _, body = api_call(port, "GET", "/datasets?tag=marketing", analyst)
+        check([i["id"] for i in body.get("items", [])] == ["web.clicks"], f"re-indexed: {body}")
+
+        req = {"datasets": [{"id": "sales.orders"}, {"id": "web.clicks"}], "expires_in": 600}
+        status, _, body = api_call(port, "POST", "/manifests", analyst, req)
+        step(f"POST /manifests {json.dumps(req)} -> {status}: {body.get('object_count')} objects, expires {body.get('expires_at')}")
+        check(status == 201, f"manifest: {status} {body}")
+        if status == 201:
+            print(f"    manifest link: {clip(body['url'], 160)}")
+            manifest = json.loads(fetch(body["url"]))
+            for ds in manifest["datasets"]:
+                for o in ds["objects"]:
+                    print(f"    {ds['id']:<13} {human(o['size']):>9}  {o['key']}  {json.dumps(o['partition'])}")
+            first = manifest["datasets"][0]["objects"][0]
+            data = fetch(first["url"])
+            check(data[:4] == b"PAR1" and len(data) == first["size"], "a presigned link fetches the Parquet object")
+            step(f"GET of the first object's presigned link: {human(len(data))}, starts with {data[:4]!r}")
+        status, _, body = api_call(port, "POST", "/manifests", analyst, {"datasets": [{"id": "hr.employees"}]})
+        step(f"POST /manifests for hr.employees as ana -> {status} {body.get('code')}")
+        check(status == 404, f"manifest of an invisible dataset: {status}")
+    finally:
+        bridge.terminate()
+        try:
+            bridge.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            bridge.kill()
+        bridge_log.close()
 
 if __name__ == "__main__":
     # local_aws.py stops us with SIGTERM when it is interrupted: unwind, so `finally` stops the watch.

@@ -264,6 +264,9 @@ pub enum CatalogError {
     BadDeclaration { id: String, reason: String },
     #[error("dataset {id}: the declaration is invalid: {reason}")]
     Invalid { id: String, reason: String },
+    /// Writing the dataset's record and search index entries (`crate::records`).
+    #[error(transparent)]
+    Record(Box<crate::records::RecordError>),
 }
 
 impl Classify for CatalogError {
@@ -272,6 +275,7 @@ impl Classify for CatalogError {
             CatalogError::Aws(e) => e.kind(),
             CatalogError::BadDeclaration { .. } => ErrorKind::Fatal,
             CatalogError::Invalid { .. } => ErrorKind::BadInput,
+            CatalogError::Record(e) => e.kind(),
         }
     }
 }
@@ -370,6 +374,11 @@ impl DynamoCatalog {
             catalog_table: catalog_table.into(),
             ledger_table: ledger_table.into(),
         }
+    }
+
+    /// The dataset records (with their search index entries) in the catalog table.
+    pub fn records(&self) -> crate::records::DynamoRecords {
+        crate::records::DynamoRecords::new(self.client.clone(), &self.catalog_table)
     }
 
     /// The dataset id of the longest route among `key`'s directory prefixes (one
@@ -525,10 +534,6 @@ impl DatasetCatalog for DynamoCatalog {
             id: ds.id.clone(),
             reason,
         })?;
-        let doc = serde_json::to_string(ds).map_err(|e| CatalogError::Invalid {
-            id: ds.id.clone(),
-            reason: e.to_string(),
-        })?;
         let put = |item: HashMap<String, AttributeValue>| {
             TransactWriteItem::builder()
                 .put(
@@ -540,18 +545,12 @@ impl DatasetCatalog for DynamoCatalog {
                 )
                 .build()
         };
-        let mut items = vec![
-            put(HashMap::from([
-                ("pk".into(), s(dataset_pk(&ds.id))),
-                ("sk".into(), s("declaration")),
-                ("doc".into(), s(doc)),
-            ])),
-            put(HashMap::from([
-                ("pk".into(), s(route_pk(&ds.landing_prefix))),
-                ("sk".into(), s("route")),
-                ("dataset_id".into(), s(&ds.id)),
-            ])),
-        ];
+        // The declaration itself is written by `records`, with its search index entries.
+        let mut items = vec![put(HashMap::from([
+            ("pk".into(), s(route_pk(&ds.landing_prefix))),
+            ("sk".into(), s("route")),
+            ("dataset_id".into(), s(&ds.id)),
+        ]))];
         if let Some(prefix) = &ds.zone_prefix {
             items.push(put(HashMap::from([
                 ("pk".into(), s(zone_route_pk(&ds.zone, prefix))),
@@ -579,17 +578,9 @@ impl DatasetCatalog for DynamoCatalog {
                     .build(),
             );
         }
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
+        crate::records::declare(&self.records(), ds, items, &crate::records::now())
             .await
-            .map_err(|e| {
-                AwsError::from_sdk(
-                    format!("dynamodb:TransactWriteItems {}", self.catalog_table),
-                    e,
-                )
-            })?;
+            .map_err(|e| CatalogError::Record(Box::new(e)))?;
         Ok(())
     }
 }
@@ -711,7 +702,13 @@ impl Ledger for DynamoCatalog {
             .send()
             .await
         {
-            Ok(_) => Ok(CommitOutcome::Committed),
+            Ok(_) => {
+                if let Some(d) = stats.filter(|d| d.schema.is_some()) {
+                    // A recorded schema may name the dataset's columns for the first time.
+                    crate::records::index_recorded_schema(&self.records(), &d.dataset_id).await;
+                }
+                Ok(CommitOutcome::Committed)
+            }
             Err(e) => {
                 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
                 let ledger_condition_failed = match e.as_service_error() {

@@ -69,6 +69,80 @@ pub const COMPACT_GRACE_SECONDS: &str = "TRIBUTARY_COMPACT_GRACE_SECONDS";
 /// directory, `/tmp` on Lambda).
 pub const COMPACT_SPILL_DIR: &str = "TRIBUTARY_COMPACT_SPILL_DIR";
 
+// ---------------------------------------------------------------- search API (search-api)
+
+/// Search API: bucket the manifests of `POST /manifests` are written to (required by search-api).
+pub const MANIFEST_BUCKET: &str = "TRIBUTARY_MANIFEST_BUCKET";
+/// Search API: lifetime in seconds of the presigned links in and to a manifest: the default and
+/// the largest a request may ask for (1..=900, default 900).
+pub const MANIFEST_EXPIRY_SECONDS: &str = "TRIBUTARY_MANIFEST_EXPIRY_SECONDS";
+/// Search API: most data objects one manifest may list (default 10000).
+pub const MANIFEST_MAX_OBJECTS: &str = "TRIBUTARY_MANIFEST_MAX_OBJECTS";
+/// Search API: the JWT claim listing the caller's groups (default `cognito:groups`). Its value
+/// may be a JSON array, API Gateway's flattened `[a b]`, or a comma- or space-separated list.
+pub const API_GROUPS_CLAIM: &str = "TRIBUTARY_API_GROUPS_CLAIM";
+/// Search API: groups whose members see every dataset and may update any dataset's metadata,
+/// comma-separated (default `lake-admins`).
+pub const API_ADMIN_GROUPS: &str = "TRIBUTARY_API_ADMIN_GROUPS";
+
+/// What search-api reads on top of [`Config`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiConfig {
+    pub manifest_bucket: String,
+    pub manifest_expiry_seconds: u64,
+    pub manifest_max_objects: usize,
+    pub groups_claim: String,
+    pub admin_groups: Vec<String>,
+}
+
+impl ApiConfig {
+    /// Reads the search API's settings from the process environment (call once, at cold start).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| env::var(name).ok())
+    }
+
+    /// Reads the search API's settings through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let manifest_bucket = match lookup(MANIFEST_BUCKET) {
+            Some(v) if !v.trim().is_empty() => v.trim().to_string(),
+            _ => return Err(ConfigError::Missing(MANIFEST_BUCKET)),
+        };
+        let manifest_expiry_seconds: u64 = parse_or(&lookup, MANIFEST_EXPIRY_SECONDS, 900)?;
+        if !(1..=900).contains(&manifest_expiry_seconds) {
+            return Err(ConfigError::Invalid {
+                name: MANIFEST_EXPIRY_SECONDS,
+                value: manifest_expiry_seconds.to_string(),
+                reason: "must be between 1 and 900 (15 minutes)".into(),
+            });
+        }
+        let manifest_max_objects: usize = parse_or(&lookup, MANIFEST_MAX_OBJECTS, 10_000)?;
+        if manifest_max_objects == 0 {
+            return Err(ConfigError::Invalid {
+                name: MANIFEST_MAX_OBJECTS,
+                value: "0".into(),
+                reason: "must be positive".into(),
+            });
+        }
+        let groups_claim = lookup(API_GROUPS_CLAIM)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "cognito:groups".into());
+        let admin_groups = lookup(API_ADMIN_GROUPS)
+            .unwrap_or_else(|| "lake-admins".into())
+            .split(',')
+            .map(|g| g.trim().to_string())
+            .filter(|g| !g.is_empty())
+            .collect();
+        Ok(Self {
+            manifest_bucket,
+            manifest_expiry_seconds,
+            manifest_max_objects,
+            groups_claim,
+            admin_groups,
+        })
+    }
+}
+
 /// Error reading configuration: always names the variable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -404,6 +478,38 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn api_settings_default_and_name_bad_variables() {
+        let mut env: HashMap<&'static str, String> = HashMap::new();
+        let read =
+            |env: &HashMap<&'static str, String>| ApiConfig::from_lookup(|k| env.get(k).cloned());
+        assert!(
+            read(&env)
+                .unwrap_err()
+                .to_string()
+                .contains(MANIFEST_BUCKET)
+        );
+        env.insert(MANIFEST_BUCKET, "m".into());
+        let cfg = read(&env).unwrap();
+        assert_eq!(
+            (cfg.manifest_expiry_seconds, cfg.groups_claim.as_str()),
+            (900, "cognito:groups")
+        );
+        assert_eq!(cfg.admin_groups, vec!["lake-admins".to_string()]);
+        env.insert(MANIFEST_EXPIRY_SECONDS, "901".into());
+        assert!(
+            read(&env)
+                .unwrap_err()
+                .to_string()
+                .contains(MANIFEST_EXPIRY_SECONDS)
+        );
+        env.insert(MANIFEST_EXPIRY_SECONDS, "60".into());
+        env.insert(API_ADMIN_GROUPS, "a, b".into());
+        let cfg = read(&env).unwrap();
+        assert_eq!(cfg.manifest_expiry_seconds, 60);
+        assert_eq!(cfg.admin_groups, vec!["a".to_string(), "b".to_string()]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! defined here; the logic is generic over narrow ports ([`storage::ObjectStore`],
 //! [`catalog::DatasetCatalog`], [`catalog::Ledger`]) implemented for the AWS SDK clients.
 
+pub mod api;
 pub mod aws;
 pub mod catalog;
 pub mod cdc;
@@ -16,8 +17,11 @@ pub mod glue;
 pub mod jsonrec;
 pub mod kinesis;
 pub mod landing;
+pub mod manifest;
+pub mod records;
 pub mod register;
 pub mod schema;
+pub mod search;
 pub mod storage;
 pub mod stream;
 pub mod telemetry;

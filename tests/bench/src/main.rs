@@ -32,6 +32,8 @@ use tributary::firehose::{self, FirehoseEvent, FirehoseRecord, MAX_RESPONSE_BYTE
 use tributary::storage::DirSinkFactory;
 use tributary::stream::{MAX_RECORD_BYTES, RecordSpec};
 
+mod search;
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
@@ -828,12 +830,13 @@ fn main() {
         Some("__compaction") => {
             compaction::tributary_compaction(Path::new(&args[1]), Path::new(&args[2]))
         }
+        Some("search") => search::run(),
         Some("__firehose-phases") => firehose_phases(),
         Some("__landing-convert") => tributary_convert(Path::new(&args[1]), Path::new(&args[2])),
         Some("__cdc-sequence") => tributary_sequence(Path::new(&args[1]), Path::new(&args[2])),
         _ => {
             eprintln!(
-                "usage: tributary-bench <scenario>\nscenarios: landing, cdc-sequence, firehose, compaction"
+                "usage: tributary-bench <scenario>\nscenarios: landing, cdc-sequence, firehose, compaction, search"
             );
             std::process::exit(2);
         }

@@ -17,6 +17,8 @@ use tributary::landing::Landing;
 use tributary::register::PartitionRegister;
 use tributary::storage::S3Store;
 
+pub mod watch;
+
 pub struct TestEnv {
     pub vars: HashMap<String, String>,
     pub config: Arc<Config>,

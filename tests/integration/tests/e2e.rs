@@ -3,102 +3,11 @@
 //! venv), invoked over the Lambda invoke API with the `events/` fixtures, against this binary's
 //! own moto server. Runs alone in its test binary, so its keys never collide with other tests.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use tributary_integration::{env, fixture, repo_root};
-
-struct Watch {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        // SAFETY: signalling the process group we created for the child.
-        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
-        let _ = self.child.wait();
-    }
-}
-
-impl Watch {
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        text.lines()
-            .rev()
-            .take(40)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// POSTs `body` and returns (status, parsed JSON body). Plain HTTP/1.1 over loopback.
-fn post(port: u16, path: &str, body: &Value, timeout: Duration) -> std::io::Result<(u16, Value)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(timeout))?;
-    let payload = body.to_string();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{payload}",
-        payload.len()
-    )?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(rest)
-    } else {
-        rest.to_string()
-    };
-    Ok((
-        status,
-        serde_json::from_str(&body).unwrap_or(Value::String(body)),
-    ))
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
-}
+use tributary_integration::watch::{Watch, post};
+use tributary_integration::{env, fixture};
 
 /// A function's first invocation: it compiles the binary if needed, so a cold build is allowed for.
 async fn first_invoke(port: u16, path: &'static str, event: &'static str) -> (u16, Value) {
@@ -117,56 +26,19 @@ async fn s3_landing_binary_under_cargo_lambda_watch() {
         .await;
     env.land_sample("hr/employees/employees.csv").await;
 
-    let root = repo_root();
-    let port = free_port();
-    let env_file = env.state_dir.join("function.env");
-    let mut lines: Vec<String> = env.vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    lines.push("TRIBUTARY_MAX_REJECT_RATIO=0.5".into());
     // The stream functions' settings (read by firehose-transform and stream-ingest only; quoted:
     // the values hold `=`).
-    lines.push("TRIBUTARY_STREAM_DATASET=web.events".into());
-    lines.push("TRIBUTARY_STREAM_RENAMES=\"userId=user_id\"".into());
-    lines.push("TRIBUTARY_STREAM_DROP_IF=\"event_type=heartbeat\"".into());
-    std::fs::write(&env_file, lines.join("\n")).unwrap();
-    let log = env.state_dir.join("watch.log");
-    let path = format!(
-        "{}:{}",
-        root.join(".venv/bin").display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut cmd = Command::new(root.join(".venv/bin/cargo-lambda"));
-    cmd.args([
-        "lambda",
+    let watch = Watch::start(
+        env,
         "watch",
-        "--ignore-changes",
-        "--invoke-address",
-        "127.0.0.1",
-        "--invoke-port",
-        &port.to_string(),
-        "--env-file",
-    ])
-    .arg(&env_file)
-    .current_dir(&root)
-    .env("PATH", path)
-    .envs(&env.vars)
-    .stdin(Stdio::null())
-    .stdout(std::fs::File::create(&log).unwrap())
-    .stderr(std::fs::File::create(&log).unwrap().try_clone().unwrap());
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let watch = Watch {
-        child: cmd.spawn().expect("start cargo lambda watch"),
-        log,
-    };
-
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "cargo lambda watch did not listen:\n{}",
-            watch.log_tail()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+        &[
+            "TRIBUTARY_MAX_REJECT_RATIO=0.5",
+            "TRIBUTARY_STREAM_DATASET=web.events",
+            "TRIBUTARY_STREAM_RENAMES=\"userId=user_id\"",
+            "TRIBUTARY_STREAM_DROP_IF=\"event_type=heartbeat\"",
+        ],
+    );
+    let port = watch.port;
     let invoke = "/2015-03-31/functions/s3-landing/invocations";
     let (status, out) = first_invoke(port, invoke, "s3-put.json").await;
     assert_eq!(status, 200, "{out}\n{}", watch.log_tail());

@@ -1,0 +1,1259 @@
+//! The search API behind API Gateway (HTTP API payload 2.0; REST payload 1.0 also accepted):
+//! routing, the caller's identity, parameters and bodies, and `application/problem+json` errors.
+//! `api/openapi.yaml` describes every route, parameter, response and error.
+//!
+//! | route | answer |
+//! | --- | --- |
+//! | `GET /health` | `{"status":"ok"}` (no authentication) |
+//! | `GET /datasets` | ranked search (`crate::search`): `q`, `tag`, `owner`, `zone`, `sensitivity`, `limit`, `cursor` |
+//! | `GET /datasets/{id}` | the record: technical and business metadata, stats; `ETag` is its version |
+//! | `GET /datasets/{id}/schema` | every schema version |
+//! | `GET /datasets/{id}/partitions` | Glue partitions, paged (`limit`, `cursor`) |
+//! | `PUT /datasets/{id}/metadata` | business metadata, `If-Match` required (owner or admin) |
+//! | `POST /manifests` | a manifest of presigned links, as a presigned link (`crate::manifest`) |
+//!
+//! Invariants:
+//! - Identity comes only from the authorizer's claims in the request context (API Gateway's JWT
+//!   authorizer verified the token). No claims: 401. A dataset the caller may not see answers
+//!   exactly like one that does not exist (404 `dataset_not_found`) on every route, manifests
+//!   included; search never counts it.
+//! - Every error is `application/problem+json` with a stable `code`; a bad parameter or body
+//!   field is named in `field`. Unknown query parameters and body fields are rejected; bodies over
+//!   [`MAX_BODY_BYTES`] answer 413.
+//! - A search page costs at most 2 DynamoDB round trips (see `crate::search`).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Timelike;
+
+use lambda_http::http::{HeaderValue, header};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::catalog::{BusinessMetadata, Dataset};
+use crate::config::{ApiConfig, Config};
+use crate::error::{Classify, ErrorKind};
+use crate::manifest::{self, ManifestError, ManifestStore, PartitionPages, Selection};
+use crate::records::{self, DatasetRecord, RecordError, RecordStore};
+use crate::search::{
+    self, Caller, Cursor, DEFAULT_LIMIT, ItemKey, MAX_LIMIT, MAX_TERM_BUCKETS, Query, SearchError,
+};
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Longest `q`.
+pub const MAX_QUERY_CHARS: usize = 256;
+/// Most datasets in one manifest request.
+pub const MAX_MANIFEST_DATASETS: usize = 50;
+/// Default and largest page of partitions.
+pub const DEFAULT_PARTITION_LIMIT: usize = 100;
+pub const MAX_PARTITION_LIMIT: usize = 1000;
+/// Sensitivity levels, least to most sensitive.
+pub const SENSITIVITIES: [&str; 4] = ["public", "internal", "confidential", "restricted"];
+/// Zones a dataset may live in.
+pub const ZONES: [&str; 3] = ["raw", "clean", "curated"];
+
+/// An error answer: RFC 9457 problem details with a stable `code`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub status: u16,
+    pub code: &'static str,
+    pub detail: String,
+    pub field: Option<String>,
+}
+
+impl Problem {
+    pub fn new(status: u16, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
+    /// 400 naming the offending parameter or body field.
+    pub fn invalid(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            field: Some(field.into()),
+            ..Self::new(400, "invalid_parameter", detail)
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self.status {
+            400 => "Bad Request",
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            404 => "Not Found",
+            405 => "Method Not Allowed",
+            412 => "Precondition Failed",
+            413 => "Content Too Large",
+            415 => "Unsupported Media Type",
+            422 => "Unprocessable Content",
+            428 => "Precondition Required",
+            503 => "Service Unavailable",
+            _ => "Internal Server Error",
+        }
+    }
+
+    pub fn response(&self) -> Response<Body> {
+        let mut body = json!({
+            "type": format!("urn:tributary:problem:{}", self.code),
+            "title": self.title(),
+            "status": self.status,
+            "code": self.code,
+            "detail": self.detail,
+        });
+        if let Some(f) = &self.field {
+            body["field"] = json!(f);
+        }
+        let mut r = Response::builder()
+            .status(self.status)
+            .header(header::CONTENT_TYPE, "application/problem+json")
+            .body(Body::Text(body.to_string()))
+            .expect("valid response");
+        if self.status == 401 {
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+
+    fn not_found(id: &str) -> Self {
+        Self::new(404, "dataset_not_found", format!("no dataset {id:?}"))
+    }
+
+    /// A failure of a dependency: 503 when a retry may succeed, else 500 (logged either way).
+    fn internal(err: &(impl Classify + std::fmt::Display)) -> Self {
+        tracing::error!(error = %err, "request failed");
+        if err.kind() == ErrorKind::Retryable {
+            Self::new(503, "unavailable", "a dependency is busy; retry later")
+        } else {
+            Self::new(500, "internal", "internal error")
+        }
+    }
+}
+
+impl From<SearchError> for Problem {
+    fn from(e: SearchError) -> Self {
+        Self::internal(&e)
+    }
+}
+impl From<RecordError> for Problem {
+    fn from(e: RecordError) -> Self {
+        Self::internal(&e)
+    }
+}
+impl From<crate::glue::GlueError> for Problem {
+    fn from(e: crate::glue::GlueError) -> Self {
+        Self::internal(&e)
+    }
+}
+impl From<ManifestError> for Problem {
+    fn from(e: ManifestError) -> Self {
+        match e {
+            ManifestError::TooLarge { max } => Self::new(
+                422,
+                "manifest_too_large",
+                format!("the manifest would list more than {max} objects; filter by partition"),
+            ),
+            e => Self::internal(&e),
+        }
+    }
+}
+
+type Answer = Result<Response<Body>, Problem>;
+
+fn json_response(status: u16, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::Text(body.to_string()))
+        .expect("valid response")
+}
+
+/// Decodes `%XX` escapes of a path segment; `None` for a malformed escape or invalid UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The caller's claims from the request context: HTTP API JWT authorizer
+/// (`authorizer.jwt.claims`), or REST API Cognito authorizer (`authorizer.claims`).
+pub fn claims(req: &Request) -> Option<HashMap<String, Value>> {
+    // A Cognito (REST) or Lambda authorizer's `claims` object.
+    let object = |fields: &HashMap<String, Value>| -> Option<HashMap<String, Value>> {
+        Some(
+            fields
+                .get("claims")?
+                .as_object()?
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    };
+    let map: HashMap<String, Value> = match req.request_context_ref()? {
+        RequestContext::ApiGatewayV2(ctx) => {
+            let auth = ctx.authorizer.as_ref()?;
+            match &auth.jwt {
+                Some(jwt) => jwt
+                    .claims
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect(),
+                None => object(&auth.fields)?,
+            }
+        }
+        RequestContext::ApiGatewayV1(ctx) => object(&ctx.authorizer.fields)?,
+        #[allow(unreachable_patterns)]
+        _ => return None,
+    };
+    (!map.is_empty()).then_some(map)
+}
+
+/// A list claim: a JSON array, API Gateway's flattened `[a b]`, or a comma/space-separated string.
+pub fn claim_list(v: &Value) -> Vec<String> {
+    let items: Vec<String> = match v {
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        Value::String(s) => {
+            let t = s.trim();
+            if let Ok(Value::Array(a)) = serde_json::from_str::<Value>(t) {
+                return claim_list(&Value::Array(a));
+            }
+            t.trim_start_matches('[')
+                .trim_end_matches(']')
+                .split([',', ' '])
+                .map(|g| g.trim().trim_matches('"').to_string())
+                .collect()
+        }
+        _ => vec![],
+    };
+    items.into_iter().filter(|g| !g.is_empty()).collect()
+}
+
+/// The caller described by `claims`.
+pub fn caller(claims: &HashMap<String, Value>, api: &ApiConfig) -> Caller {
+    let principals = ["sub", "username", "cognito:username", "email", "client_id"]
+        .iter()
+        .filter_map(|k| claims.get(*k).and_then(Value::as_str))
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect();
+    let groups = claims
+        .get(&api.groups_claim)
+        .map(claim_list)
+        .unwrap_or_default();
+    let admin = groups.iter().any(|g| api.admin_groups.contains(g));
+    Caller {
+        principals,
+        groups,
+        admin,
+    }
+}
+
+/// The query parameters, each with all its values, in order.
+fn query_params(req: &Request) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if let Some(q) = req.query_string_parameters_ref() {
+        for (k, v) in q.iter() {
+            out.entry(k.to_string()).or_default().push(v.to_string());
+        }
+    }
+    out
+}
+
+struct Params(BTreeMap<String, Vec<String>>);
+
+impl Params {
+    fn only(req: &Request, allowed: &[&str]) -> Result<Self, Problem> {
+        let p = query_params(req);
+        if let Some(k) = p.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(Problem {
+                code: "unknown_parameter",
+                ..Problem::invalid(k.clone(), format!("unknown query parameter {k:?}"))
+            });
+        }
+        Ok(Self(p))
+    }
+
+    fn one(&self, name: &str) -> Result<Option<&str>, Problem> {
+        match self.0.get(name).map(Vec::as_slice) {
+            None | Some([]) => Ok(None),
+            Some([v]) => Ok(Some(v.as_str())),
+            Some(_) => Err(Problem::invalid(name, format!("{name} may be given once"))),
+        }
+    }
+
+    fn all(&self, name: &str) -> Vec<String> {
+        self.0.get(name).cloned().unwrap_or_default()
+    }
+
+    fn limit(&self, default: usize, max: usize) -> Result<usize, Problem> {
+        match self.one("limit")? {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    Problem::invalid("limit", format!("limit must be an integer from 1 to {max}"))
+                }),
+        }
+    }
+}
+
+fn check_values(name: &str, values: &[String], allowed: Option<&[&str]>) -> Result<(), Problem> {
+    for v in values {
+        if v.is_empty() || v.chars().count() > 128 || v.chars().any(char::is_control) {
+            return Err(Problem::invalid(
+                name,
+                format!("{name} must be 1 to 128 printable characters"),
+            ));
+        }
+        if let Some(allowed) = allowed
+            && !allowed.contains(&v.as_str())
+        {
+            return Err(Problem::invalid(
+                name,
+                format!("{name} must be one of {}", allowed.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads a JSON body of at most [`MAX_BODY_BYTES`] into `T` (which denies unknown fields),
+/// naming the offending field on failure.
+fn json_body<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, Problem> {
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => b"",
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        #[allow(unreachable_patterns)]
+        _ => b"",
+    };
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Problem::new(
+            413,
+            "body_too_large",
+            format!(
+                "the body is {} bytes; the limit is {MAX_BODY_BYTES}",
+                bytes.len()
+            ),
+        ));
+    }
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+        let media = ct.split(';').next().unwrap_or_default().trim();
+        if media != "application/json" {
+            return Err(Problem::new(
+                415,
+                "unsupported_media_type",
+                "the body must be application/json",
+            ));
+        }
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Problem::new(400, "invalid_body", "a JSON body is required"));
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = inner.to_string();
+        if let Some(rest) = msg.strip_prefix("unknown field `") {
+            let name = rest.split('`').next().unwrap_or_default();
+            // The path already ends with the unknown field's name.
+            let field = if path == "." || path.is_empty() {
+                name.to_string()
+            } else {
+                path
+            };
+            return Problem {
+                code: "unknown_field",
+                ..Problem::invalid(field, format!("unknown field {name:?}"))
+            };
+        }
+        Problem {
+            code: "invalid_body",
+            ..Problem::invalid(if path == "." { "body".into() } else { path }, msg)
+        }
+    })
+}
+
+/// An optional body field that, when present, may not be `null`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// Business metadata changes: fields present replace the stored ones.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataUpdate {
+    #[serde(default, deserialize_with = "present")]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub owner: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub steward: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub sensitivity: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub allowed_groups: Option<Vec<String>>,
+}
+
+fn is_ident(s: &str, lower: bool) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric() && (!lower || !c.is_ascii_uppercase()))
+        && chars.all(|c| {
+            (c.is_ascii_alphanumeric() && (!lower || !c.is_ascii_uppercase()))
+                || "._@:-".contains(c)
+        })
+}
+
+impl MetadataUpdate {
+    /// Checks every present field, naming the first bad one.
+    pub fn validate(&self) -> Result<(), Problem> {
+        let text = |field: &str, v: &str, min: usize, max: usize| {
+            let n = v.chars().count();
+            if n < min || n > max || v.chars().any(|c| c.is_control() && c != '\n') {
+                Err(Problem::invalid(
+                    field,
+                    format!("{field} must be {min} to {max} characters without control characters"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let ident = |field: &str, v: &str, lower: bool| {
+            if v.is_empty() || v.len() > 128 || !is_ident(v, lower) {
+                Err(Problem::invalid(
+                    field,
+                    format!(
+                        "{field} must be 1 to 128 {}letters, digits or . _ @ : - (starting with a letter or digit)",
+                        if lower { "lower-case " } else { "" }
+                    ),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let list = |field: &str, v: &[String], max: usize, lower: bool| {
+            if v.len() > max {
+                return Err(Problem::invalid(field, format!("at most {max} {field}")));
+            }
+            let mut seen = BTreeSet::new();
+            for (i, x) in v.iter().enumerate() {
+                ident(&format!("{field}[{i}]"), x, lower)?;
+                if x.len() > 64 && lower {
+                    return Err(Problem::invalid(
+                        format!("{field}[{i}]"),
+                        "tags are at most 64 characters",
+                    ));
+                }
+                if !seen.insert(x) {
+                    return Err(Problem::invalid(
+                        format!("{field}[{i}]"),
+                        format!("{x:?} is listed twice"),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        if let Some(v) = &self.name {
+            text("name", v, 1, 200)?;
+        }
+        if let Some(v) = &self.description {
+            text("description", v, 0, 4000)?;
+        }
+        if let Some(v) = &self.owner {
+            ident("owner", v, false)?;
+        }
+        if let Some(v) = self.steward.as_deref().filter(|v| !v.is_empty()) {
+            ident("steward", v, false)?;
+        }
+        if let Some(v) = &self.tags {
+            list("tags", v, 32, true)?;
+        }
+        if let Some(v) = &self.sensitivity
+            && !SENSITIVITIES.contains(&v.as_str())
+        {
+            return Err(Problem::invalid(
+                "sensitivity",
+                format!("sensitivity must be one of {}", SENSITIVITIES.join(", ")),
+            ));
+        }
+        if let Some(v) = &self.allowed_groups {
+            list("allowed_groups", v, 32, false)?;
+        }
+        if self.name.is_none()
+            && self.description.is_none()
+            && self.owner.is_none()
+            && self.steward.is_none()
+            && self.tags.is_none()
+            && self.sensitivity.is_none()
+            && self.allowed_groups.is_none()
+        {
+            return Err(Problem::invalid("body", "no field to update"));
+        }
+        Ok(())
+    }
+
+    pub fn apply(self, b: &mut BusinessMetadata) {
+        fn set<T>(slot: &mut T, value: Option<T>) {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        }
+        set(&mut b.name, self.name);
+        set(&mut b.description, self.description);
+        set(&mut b.owner, self.owner);
+        set(&mut b.steward, self.steward);
+        set(&mut b.tags, self.tags);
+        set(&mut b.sensitivity, self.sensitivity);
+        set(&mut b.allowed_groups, self.allowed_groups);
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestRequest {
+    pub datasets: Vec<ManifestItem>,
+    /// Link lifetime in seconds (at most the configured expiry).
+    #[serde(default, deserialize_with = "present")]
+    pub expires_in: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestItem {
+    pub id: String,
+    /// Partition key → values to keep (any of them).
+    #[serde(default)]
+    pub partitions: BTreeMap<String, Vec<String>>,
+}
+
+/// Partition keys a dataset's files carry in its zone: declared Hive columns, or its date
+/// layout's keys.
+pub fn partition_keys(ds: &Dataset) -> Vec<String> {
+    match ds.layout.date_keys() {
+        Some(keys) => keys.iter().map(|k| k.to_string()).collect(),
+        None => ds.partition_columns.clone(),
+    }
+}
+
+/// An opaque partition-page cursor (the Glue token).
+fn encode_token(t: &str) -> String {
+    base64_simd::URL_SAFE_NO_PAD.encode_to_string(json!({ "t": t }).to_string())
+}
+fn decode_token(s: &str) -> Option<String> {
+    let raw = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(s).ok()?;
+    let v: Value = serde_json::from_slice(&raw).ok()?;
+    v.get("t")?.as_str().map(str::to_string)
+}
+
+/// The search API over its ports.
+pub struct SearchApi<R, I, P, M> {
+    pub records: R,
+    pub items: I,
+    pub partitions: P,
+    pub manifests: M,
+    pub config: Arc<Config>,
+    pub api: Arc<ApiConfig>,
+}
+
+impl
+    SearchApi<
+        records::DynamoRecords,
+        search::DynamoItems,
+        manifest::GluePartitions,
+        manifest::S3Manifests,
+    >
+{
+    /// The API over the SDK clients (one DynamoDB client for records and index reads).
+    pub fn with_clients(
+        dynamodb: aws_sdk_dynamodb::Client,
+        glue: aws_sdk_glue::Client,
+        s3: aws_sdk_s3::Client,
+        config: Arc<Config>,
+        api: Arc<ApiConfig>,
+    ) -> Self {
+        Self {
+            records: records::DynamoRecords::new(dynamodb.clone(), &config.catalog_table),
+            items: search::DynamoItems::new(dynamodb, &config.catalog_table),
+            partitions: manifest::GluePartitions::new(glue, &config.glue_database),
+            manifests: manifest::S3Manifests::new(s3),
+            config,
+            api,
+        }
+    }
+}
+
+enum Route {
+    Health,
+    Search,
+    Dataset(String),
+    Schema(String),
+    Partitions(String),
+    Metadata(String),
+    Manifests,
+}
+
+/// The route of a path (stage prefix tolerated) and the methods it allows.
+fn route(path: &str) -> Result<(Route, &'static [&'static str]), Problem> {
+    let mut segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if segs.len() > 1 && !["datasets", "manifests", "health"].contains(&segs[0]) {
+        segs.remove(0); // a REST API stage
+    }
+    let not_found = || Problem::new(404, "not_found", format!("no route {path:?}"));
+    let id = |s: &str| {
+        percent_decode(s)
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| Problem::invalid("id", "the dataset id is not validly escaped"))
+    };
+    Ok(match segs.as_slice() {
+        ["health"] => (Route::Health, &["GET"]),
+        ["datasets"] => (Route::Search, &["GET"]),
+        ["datasets", d] => (Route::Dataset(id(d)?), &["GET"]),
+        ["datasets", d, "schema"] => (Route::Schema(id(d)?), &["GET"]),
+        ["datasets", d, "partitions"] => (Route::Partitions(id(d)?), &["GET"]),
+        ["datasets", d, "metadata"] => (Route::Metadata(id(d)?), &["PUT"]),
+        ["manifests"] => (Route::Manifests, &["POST"]),
+        _ => return Err(not_found()),
+    })
+}
+
+impl<R, I, P, M> SearchApi<R, I, P, M>
+where
+    R: RecordStore,
+    I: search::ItemReader,
+    P: PartitionPages,
+    M: ManifestStore,
+{
+    /// Answers one request; never fails (errors are problem responses).
+    pub async fn handle(&self, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+        let answer = self.dispatch(&req).await;
+        let resp = answer.unwrap_or_else(|p| p.response());
+        tracing::info!(
+            method = %req.method(),
+            path = req.raw_http_path(),
+            status = resp.status().as_u16(),
+            "request"
+        );
+        Ok(resp)
+    }
+
+    async fn dispatch(&self, req: &Request) -> Answer {
+        let path = match req.raw_http_path() {
+            "" => req.uri().path().to_string(),
+            p => p.to_string(),
+        };
+        let (route, methods) = route(&path)?;
+        let method = req.method().as_str();
+        if !methods.contains(&method) {
+            let mut r = Problem::new(
+                405,
+                "method_not_allowed",
+                format!("{method} is not allowed here; use {}", methods.join(", ")),
+            )
+            .response();
+            r.headers_mut().insert(
+                header::ALLOW,
+                HeaderValue::from_str(&methods.join(", ")).expect("ascii"),
+            );
+            return Ok(r);
+        }
+        if let Route::Health = route {
+            Params::only(req, &[])?;
+            return Ok(json_response(200, &json!({ "status": "ok" })));
+        }
+        let claims = claims(req).ok_or_else(|| {
+            Problem::new(
+                401,
+                "unauthenticated",
+                "no verified identity in the request",
+            )
+        })?;
+        let caller = caller(&claims, &self.api);
+        match route {
+            Route::Health => unreachable!("answered above"),
+            Route::Search => self.search(req, &caller).await,
+            Route::Dataset(id) => {
+                Params::only(req, &[])?;
+                let rec = self.visible(&id, &caller).await?;
+                Ok(with_etag(
+                    json_response(200, &detail(&rec, &self.config)),
+                    &rec,
+                ))
+            }
+            Route::Schema(id) => {
+                Params::only(req, &[])?;
+                let rec = self.visible(&id, &caller).await?;
+                Ok(json_response(200, &schema_versions(&rec)))
+            }
+            Route::Partitions(id) => self.partitions(req, &id, &caller).await,
+            Route::Metadata(id) => self.update_metadata(req, &id, &caller).await,
+            Route::Manifests => self.manifest(req, &caller, &claims).await,
+        }
+    }
+
+    /// The record of a dataset the caller may see; otherwise 404, as if it did not exist.
+    async fn visible(&self, id: &str, caller: &Caller) -> Result<DatasetRecord, Problem> {
+        match self.records.load(id).await? {
+            Some(rec)
+                if caller.can_see(
+                    &rec.dataset.business.owner,
+                    &rec.dataset.business.allowed_groups,
+                ) =>
+            {
+                Ok(rec)
+            }
+            _ => Err(Problem::not_found(id)),
+        }
+    }
+
+    async fn search(&self, req: &Request, caller: &Caller) -> Answer {
+        let p = Params::only(
+            req,
+            &[
+                "q",
+                "tag",
+                "owner",
+                "zone",
+                "sensitivity",
+                "limit",
+                "cursor",
+            ],
+        )?;
+        let q = p.one("q")?.unwrap_or_default().to_string();
+        if q.chars().count() > MAX_QUERY_CHARS || q.chars().any(char::is_control) {
+            return Err(Problem::invalid(
+                "q",
+                format!("q must be at most {MAX_QUERY_CHARS} printable characters"),
+            ));
+        }
+        let mut query = Query {
+            q,
+            tags: p.all("tag"),
+            owners: p.all("owner"),
+            zones: p.all("zone"),
+            sensitivities: p.all("sensitivity"),
+            limit: p.limit(DEFAULT_LIMIT, MAX_LIMIT)?,
+            cursor: None,
+        };
+        check_values("tag", &query.tags, None)?;
+        check_values("owner", &query.owners, None)?;
+        check_values("zone", &query.zones, Some(&ZONES))?;
+        check_values("sensitivity", &query.sensitivities, Some(&SENSITIVITIES))?;
+        if query.term_buckets() > MAX_TERM_BUCKETS {
+            return Err(Problem::invalid("q", "q has too many distinct words"));
+        }
+        if let Some(c) = p.one("cursor")? {
+            let c = Cursor::decode(c)
+                .filter(|c| c.h == query.fingerprint())
+                .ok_or_else(|| {
+                    Problem::invalid("cursor", "cursor is not a cursor of this query")
+                })?;
+            query.cursor = Some(c);
+        }
+        // Round trip 1: the index.
+        let index = self.items.read_items(&query.index_keys()).await?;
+        let ranked = search::rank(&query, caller, &index)?;
+        // Round trip 2: the page's records.
+        let keys: Vec<ItemKey> = ranked
+            .hits
+            .iter()
+            .flat_map(|h| {
+                let pk = records::dataset_pk(&h.id);
+                [
+                    ItemKey::new(pk.clone(), "declaration"),
+                    ItemKey::new(pk, "stats"),
+                ]
+            })
+            .collect();
+        let cards = self.items.read_items(&keys).await?;
+        let mut items = Vec::new();
+        for h in &ranked.hits {
+            let pk = records::dataset_pk(&h.id);
+            let found: Vec<_> = ["declaration", "stats"]
+                .iter()
+                .filter_map(|sk| cards.get(&ItemKey::new(pk.clone(), *sk)).cloned())
+                .collect();
+            // A record deleted between the two reads is left out of the page.
+            let Some(rec) = records::record_from_items(&h.id, &found)? else {
+                continue;
+            };
+            let b = &rec.dataset.business;
+            items.push(json!({
+                "id": h.id,
+                "name": b.name,
+                "description": b.description,
+                "owner": b.owner,
+                "zone": rec.dataset.zone,
+                "tags": b.tags,
+                "sensitivity": b.sensitivity,
+                "score": h.score,
+                "matched": h.matched,
+                "version": rec.head.version,
+                "updated_at": rec.updated_at,
+                "row_count": rec.stats.row_count,
+                "byte_count": rec.stats.byte_count,
+            }));
+        }
+        Ok(json_response(
+            200,
+            &json!({
+                "items": items,
+                "total": ranked.total,
+                "facets": ranked.facets,
+                "next_cursor": ranked.next.map(|c| c.encode()),
+            }),
+        ))
+    }
+
+    async fn partitions(&self, req: &Request, id: &str, caller: &Caller) -> Answer {
+        let p = Params::only(req, &["limit", "cursor"])?;
+        let limit = p.limit(DEFAULT_PARTITION_LIMIT, MAX_PARTITION_LIMIT)?;
+        let token =
+            match p.one("cursor")? {
+                None => None,
+                Some(c) => Some(decode_token(c).ok_or_else(|| {
+                    Problem::invalid("cursor", "cursor is not a partition cursor")
+                })?),
+            };
+        let rec = self.visible(id, caller).await?;
+        let table = crate::glue::table_name(&rec.dataset.id);
+        let page = self
+            .partitions
+            .page(&table, token, limit as i32)
+            .await
+            .map_err(|e| match &e {
+                crate::glue::GlueError::Aws(a) if a.is_code("InvalidInputException") => {
+                    Problem::invalid("cursor", "cursor is no longer valid")
+                }
+                _ => Problem::from(e),
+            })?;
+        let (keys, items, next) = match page {
+            None => (partition_keys(&rec.dataset), vec![], None),
+            Some(page) => {
+                let items = page
+                    .partitions
+                    .iter()
+                    .map(|(values, location)| {
+                        let v: BTreeMap<&String, &String> = page.keys.iter().zip(values).collect();
+                        json!({ "values": v, "location": location })
+                    })
+                    .collect();
+                (page.keys, items, page.next.as_deref().map(encode_token))
+            }
+        };
+        Ok(json_response(
+            200,
+            &json!({
+                "id": rec.dataset.id,
+                "table": format!("{}.{}", self.config.glue_database, table),
+                "partition_keys": keys,
+                "items": items,
+                "next_cursor": next,
+            }),
+        ))
+    }
+
+    async fn update_metadata(&self, req: &Request, id: &str, caller: &Caller) -> Answer {
+        Params::only(req, &[])?;
+        let if_match = req
+            .headers()
+            .get(header::IF_MATCH)
+            .map(|v| v.to_str().unwrap_or_default().trim().to_string());
+        let update: MetadataUpdate = json_body(req)?;
+        update.validate()?;
+        let rec = self.visible(id, caller).await?;
+        if !(caller.admin || caller.owns(&rec.dataset.business.owner)) {
+            return Err(Problem::new(
+                403,
+                "forbidden",
+                "only the dataset's owner or an admin may change its metadata",
+            ));
+        }
+        let Some(if_match) = if_match else {
+            return Err(Problem::new(
+                428,
+                "precondition_required",
+                "send If-Match with the dataset's ETag (its version)",
+            ));
+        };
+        let matches = if_match == "*"
+            || if_match.split(',').any(|t| {
+                t.trim().trim_start_matches("W/").trim_matches('"') == rec.head.version.to_string()
+            });
+        if !matches {
+            return Err(Problem::new(
+                412,
+                "version_mismatch",
+                format!(
+                    "the dataset is at version {}; read it again and retry",
+                    rec.head.version
+                ),
+            ));
+        }
+        let mut ds = rec.dataset.clone();
+        update.apply(&mut ds.business);
+        let now = records::now();
+        match self
+            .records
+            .write(&ds, rec.recorded_schema.as_ref(), &rec.head, vec![], &now)
+            .await
+        {
+            Ok(_) => {}
+            Err(RecordError::VersionConflict { .. }) => {
+                return Err(Problem::new(
+                    412,
+                    "version_mismatch",
+                    "the dataset changed meanwhile; read it again and retry",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let rec = self
+            .records
+            .load(id)
+            .await?
+            .ok_or_else(|| Problem::not_found(id))?;
+        Ok(with_etag(
+            json_response(200, &detail(&rec, &self.config)),
+            &rec,
+        ))
+    }
+
+    async fn manifest(
+        &self,
+        req: &Request,
+        caller: &Caller,
+        claims: &HashMap<String, Value>,
+    ) -> Answer {
+        Params::only(req, &[])?;
+        let body: ManifestRequest = json_body(req)?;
+        if body.datasets.is_empty() || body.datasets.len() > MAX_MANIFEST_DATASETS {
+            return Err(Problem::invalid(
+                "datasets",
+                format!("datasets must list 1 to {MAX_MANIFEST_DATASETS} datasets"),
+            ));
+        }
+        let max_expiry = self.api.manifest_expiry_seconds;
+        let expires_in = match body.expires_in {
+            None => max_expiry,
+            Some(s) if (1..=max_expiry).contains(&s) => s,
+            Some(_) => {
+                return Err(Problem::invalid(
+                    "expires_in",
+                    format!("expires_in must be from 1 to {max_expiry} seconds"),
+                ));
+            }
+        };
+        let mut selections = Vec::new();
+        for (i, item) in body.datasets.iter().enumerate() {
+            if body.datasets[..i]
+                .iter()
+                .any(|o| o.id == item.id && o.partitions == item.partitions)
+            {
+                return Err(Problem::invalid(
+                    format!("datasets[{i}]"),
+                    "the same selection is listed twice",
+                ));
+            }
+            if item.id.is_empty() || item.id.len() > 256 {
+                return Err(Problem::invalid(
+                    format!("datasets[{i}].id"),
+                    "id must be 1 to 256 characters",
+                ));
+            }
+            let rec = self.visible(&item.id, caller).await?;
+            let keys = partition_keys(&rec.dataset);
+            for (k, values) in &item.partitions {
+                if !keys.contains(k) {
+                    return Err(Problem::invalid(
+                        format!("datasets[{i}].partitions.{k}"),
+                        format!(
+                            "{k} is not a partition key of {} (keys: {})",
+                            item.id,
+                            keys.join(", ")
+                        ),
+                    ));
+                }
+                if values.is_empty() {
+                    return Err(Problem::invalid(
+                        format!("datasets[{i}].partitions.{k}"),
+                        "list at least one value",
+                    ));
+                }
+            }
+            let Some(bucket) = zone_bucket(&self.config, &rec.dataset.zone) else {
+                return Err(Problem::new(
+                    422,
+                    "unsupported_zone",
+                    format!(
+                        "{} lives in zone {:?}, which has no bucket",
+                        item.id, rec.dataset.zone
+                    ),
+                ));
+            };
+            selections.push(Selection {
+                dataset: rec.dataset,
+                bucket: bucket.to_string(),
+                partitions: item.partitions.clone(),
+            });
+        }
+        let expires = Duration::from_secs(expires_in);
+        // Every link is signed at the same second, so they all expire at `expires_at`.
+        let now = chrono::Utc::now()
+            .with_nanosecond(0)
+            .expect("0 ns is a valid time");
+        let signed_at: std::time::SystemTime = now.into();
+        let datasets = manifest::collect(
+            &self.manifests,
+            &selections,
+            signed_at,
+            expires,
+            self.api.manifest_max_objects,
+        )
+        .await?;
+        let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let expires_at = (now + chrono::Duration::seconds(expires_in as i64))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let requested_by = ["sub", "username", "cognito:username", "email"]
+            .iter()
+            .find_map(|k| claims.get(*k).and_then(Value::as_str))
+            .unwrap_or_default()
+            .to_string();
+        let manifest_id = {
+            use sha2::Digest as _;
+            let mut h = sha2::Sha256::new();
+            h.update(created_at.as_bytes());
+            h.update(requested_by.as_bytes());
+            h.update(std::process::id().to_le_bytes());
+            h.update(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_nanos()
+                    .to_le_bytes(),
+            );
+            for s in &selections {
+                h.update(s.dataset.id.as_bytes());
+            }
+            h.finalize()[..16]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        let object_count = datasets.iter().map(|d| d.object_count).sum();
+        let summary: Vec<Value> = datasets
+            .iter()
+            .map(|d| json!({ "id": d.id, "object_count": d.object_count, "byte_count": d.byte_count }))
+            .collect();
+        let doc = manifest::Manifest {
+            manifest_id: manifest_id.clone(),
+            created_at: created_at.clone(),
+            expires_at: expires_at.clone(),
+            requested_by,
+            object_count,
+            datasets,
+        };
+        let key = format!("manifests/{}/{manifest_id}.json", &created_at[..10]);
+        let bucket = &self.api.manifest_bucket;
+        self.manifests
+            .put_json(
+                bucket,
+                &key,
+                serde_json::to_vec(&doc).expect("manifests serialise"),
+            )
+            .await?;
+        let url = self
+            .manifests
+            .presign_get(bucket, &key, signed_at, expires)
+            .await?;
+        let mut r = json_response(
+            201,
+            &json!({
+                "manifest_id": manifest_id,
+                "url": url,
+                "expires_at": expires_at,
+                "object_count": object_count,
+                "datasets": summary,
+            }),
+        );
+        r.headers_mut().insert(
+            header::LOCATION,
+            HeaderValue::from_str(&url).unwrap_or(HeaderValue::from_static("")),
+        );
+        Ok(r)
+    }
+}
+
+fn zone_bucket<'a>(config: &'a Config, zone: &str) -> Option<&'a str> {
+    match zone {
+        "raw" => Some(&config.raw_bucket),
+        "clean" => Some(&config.clean_bucket),
+        "curated" => Some(&config.curated_bucket),
+        _ => None,
+    }
+}
+
+fn with_etag(mut r: Response<Body>, rec: &DatasetRecord) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", rec.head.version)) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
+}
+
+/// `GET /datasets/{id}`: technical and business metadata.
+pub fn detail(rec: &DatasetRecord, config: &Config) -> Value {
+    let ds = &rec.dataset;
+    let location = zone_bucket(config, &ds.zone).map(|b| format!("s3://{b}/{}", ds.zone_prefix()));
+    json!({
+        "id": ds.id,
+        "version": rec.head.version,
+        "updated_at": rec.updated_at,
+        "technical": {
+            "zone": ds.zone,
+            "location": location,
+            "landing_prefix": ds.landing_prefix,
+            "format": ds.source.format,
+            "layout": match ds.layout.date_keys() { None => "hive", Some(k) if k.len() == 3 => "dms-date", Some(_) => "dms-date-hour" },
+            "partition_keys": partition_keys(ds),
+            "primary_key": ds.primary_key,
+            "schema_version": rec.head.schema_version,
+            "columns": rec.effective_schema().map(|s| &s.columns),
+            "glue_table": crate::glue::table_name(&ds.id),
+        },
+        "business": ds.business,
+        "stats": rec.stats,
+    })
+}
+
+/// `GET /datasets/{id}/schema`: every version, oldest first.
+pub fn schema_versions(rec: &DatasetRecord) -> Value {
+    let mut versions: Vec<Value> = rec
+        .schemas
+        .iter()
+        .map(|v| {
+            json!({
+                "version": v.version,
+                "source": v.source,
+                "recorded_at": v.recorded_at,
+                "columns": v.schema.columns,
+            })
+        })
+        .collect();
+    if versions.is_empty()
+        && let Some(s) = rec.effective_schema()
+    {
+        // A record written before schema versions were kept: its schema in force.
+        versions.push(json!({
+            "version": 0,
+            "source": if rec.dataset.schema.is_some() { "declared" } else { "recorded" },
+            "recorded_at": rec.updated_at,
+            "columns": s.columns,
+        }));
+    }
+    json!({
+        "id": rec.dataset.id,
+        "current_version": rec.head.schema_version,
+        "versions": versions,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_claims_in_every_form() {
+        for v in [
+            json!(["a", "b"]),
+            json!("[a b]"),
+            json!("a,b"),
+            json!("[\"a\",\"b\"]"),
+            json!("a b"),
+        ] {
+            assert_eq!(
+                claim_list(&v),
+                vec!["a".to_string(), "b".to_string()],
+                "{v}"
+            );
+        }
+        assert!(claim_list(&json!("[]")).is_empty());
+    }
+
+    #[test]
+    fn routes_tolerate_a_stage_and_decode_ids() {
+        assert!(
+            matches!(route("/datasets/sales.orders").unwrap().0, Route::Dataset(id) if id == "sales.orders")
+        );
+        assert!(
+            matches!(route("/prod/datasets/a%2Eb/schema").unwrap().0, Route::Schema(id) if id == "a.b")
+        );
+        assert_eq!(route("/nope").err().unwrap().status, 404);
+        assert_eq!(
+            route("/datasets/%zz").err().unwrap().field.as_deref(),
+            Some("id")
+        );
+    }
+
+    #[test]
+    fn metadata_validation_names_the_field() {
+        let bad = |u: MetadataUpdate| u.validate().unwrap_err().field.unwrap();
+        assert_eq!(
+            bad(MetadataUpdate {
+                sensitivity: Some("secret".into()),
+                ..Default::default()
+            }),
+            "sensitivity"
+        );
+        assert_eq!(
+            bad(MetadataUpdate {
+                tags: Some(vec!["ok".into(), "Not Ok".into()]),
+                ..Default::default()
+            }),
+            "tags[1]"
+        );
+        assert_eq!(bad(MetadataUpdate::default()), "body");
+        assert!(
+            MetadataUpdate {
+                name: Some("Orders".into()),
+                tags: Some(vec!["sales".into()]),
+                ..Default::default()
+            }
+            .validate()
+            .is_ok()
+        );
+    }
+}

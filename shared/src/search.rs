@@ -1,0 +1,1086 @@
+//! Dataset search on DynamoDB: the index model, its items, and the query engine.
+//!
+//! The index lives in the catalog table beside the records it describes, in two kinds of items,
+//! each split into [`SHARDS`] shards by a hash of the dataset id:
+//!
+//! | pk | sk | attributes |
+//! | --- | --- | --- |
+//! | `search#docs` | `s<shard>` | cells `c00`..`c31`: per dataset a line `<id>\t<digest>`, the [`Digest`] as JSON (name, owner, zone, sensitivity, tags, allowed groups, version) |
+//! | `search#t<bucket>` | `s<shard>` | cells `c00`..`c31`: per dataset a line `<id>\t<postings>` of its tokens in that bucket, `token:fields token:fields ...` |
+//!
+//! A dataset's lines are always in the same cell ([`cell_attr`]) of the items of its shard.
+//!
+//! A token's bucket is a hash of its first two characters, one of [`BUCKETS`], so every token a
+//! query term can prefix-match is in the term's bucket. `fields` is a bit set of [`Field`]s the
+//! token occurs in; weights are applied at query time.
+//!
+//! Invariants:
+//! - **The index is kept consistent with the records.** Every write of a dataset record
+//!   (`crate::records`) rewrites the dataset's line in its digest cell and in the cell of every
+//!   bucket it occupies, and removes it from buckets it left, in the same `TransactWriteItems` as
+//!   the record, conditioned on the record's version and on each cell holding what was read: the
+//!   index never holds a version of a dataset other than the stored one. [`IndexBuild`] computes the same items from scratch (bulk load,
+//!   re-index), and the tests compare the two.
+//! - **A search page costs at most 2 DynamoDB round trips, with no scan and no query**: one
+//!   `BatchGetItem` of the digest shards and of the shards of each query term's bucket (at most
+//!   `SHARDS * (1 + MAX_TERM_BUCKETS)` = 80 keys, below the call's limit of 100), and one
+//!   `BatchGetItem` of the page's records (declaration and stats of at most [`MAX_LIMIT`]
+//!   datasets: 100 keys). Unprocessed keys (throttling) are retried and counted.
+//! - Visibility is applied before filters, facets and paging: a caller never learns, even from a
+//!   count, that a dataset of another group exists.
+//! - Ranking is total (score, then id), and the cursor is the last (score, id) of a page, bound to
+//!   the query's parameters: paging visits every match exactly once while the index is unchanged.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Dataset;
+use crate::error::{AwsError, Classify, ErrorKind};
+use crate::schema::TableSchema;
+
+/// Index shards per item kind (by dataset id). Each shard item holds about `1/SHARDS` of the
+/// datasets; at ~120 bytes of digest per dataset, 8 shards of DynamoDB's 400 KB item limit hold
+/// about 25,000 datasets.
+pub const SHARDS: u32 = 8;
+/// Term buckets (by a token's first two characters).
+pub const BUCKETS: u32 = 32;
+/// Distinct term buckets a query may touch (more query terms are rejected).
+pub const MAX_TERM_BUCKETS: usize = 9;
+/// Largest page.
+pub const MAX_LIMIT: usize = 50;
+/// Default page size.
+pub const DEFAULT_LIMIT: usize = 20;
+/// Tokens are cut to this many characters.
+pub const MAX_TOKEN_CHARS: usize = 32;
+/// Facet values returned per facet (most frequent first).
+pub const MAX_FACET_VALUES: usize = 20;
+
+/// Partition key of the digest items.
+pub const DOCS_PK: &str = "search#docs";
+/// Cells per index item: a dataset's entries live in attribute `c<cell>` of an item, one line
+/// `<id>\t<value>` each, so an item has at most `CELLS` attributes however many datasets it
+/// holds (per-attribute costs dominate reads of many small attributes, in emulators above all).
+pub const CELLS: u32 = 32;
+/// Prefix of a cell attribute.
+pub const CELL_PREFIX: &str = "c";
+
+const STOPWORDS: &[&str] = &[
+    "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "is", "it", "of", "on", "or",
+    "the", "to", "with",
+];
+
+/// Where a token occurs, as a bit in a posting's field set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Name = 1,
+    Id = 2,
+    Tag = 4,
+    Column = 8,
+    Description = 16,
+}
+
+impl Field {
+    pub const ALL: [Field; 5] = [
+        Field::Name,
+        Field::Id,
+        Field::Tag,
+        Field::Column,
+        Field::Description,
+    ];
+
+    /// Relevance weight of a match in this field.
+    pub const fn weight(self) -> u32 {
+        match self {
+            Field::Name => 8,
+            Field::Id => 6,
+            Field::Tag => 4,
+            Field::Column => 2,
+            Field::Description => 1,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Field::Name => "name",
+            Field::Id => "id",
+            Field::Tag => "tags",
+            Field::Column => "columns",
+            Field::Description => "description",
+        }
+    }
+}
+
+/// Score added when the whole query equals the dataset's name or id: exact names rank first.
+pub const EXACT_NAME_BONUS: u32 = 10_000;
+
+/// Normalised tokens of a text: lower case, split at characters other than letters, digits and
+/// `_`; a token holding `_` also yields its parts (`order_id` → `order_id`, `order`, `id`).
+/// Tokens shorter than two characters and a few stop words are dropped; tokens are cut to
+/// [`MAX_TOKEN_CHARS`] characters.
+pub fn tokens(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for word in text
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+    {
+        let word = word.to_lowercase();
+        let mut push = |t: &str| {
+            let t: String = t.chars().take(MAX_TOKEN_CHARS).collect();
+            if t.chars().count() >= 2 && !STOPWORDS.contains(&t.as_str()) && !out.contains(&t) {
+                out.push(t);
+            }
+        };
+        let trimmed = word.trim_matches('_');
+        push(trimmed);
+        if trimmed.contains('_') {
+            for part in trimmed.split('_') {
+                push(part);
+            }
+        }
+    }
+    out
+}
+
+/// The bucket of a token (or of a query term: every token it prefixes shares its first two
+/// characters, hence its bucket).
+pub fn bucket_of(token: &str) -> u32 {
+    let head: String = token.chars().take(2).collect();
+    fnv1a(head.as_bytes()) % BUCKETS
+}
+
+/// The shard of a dataset.
+pub fn shard_of(dataset_id: &str) -> u32 {
+    fnv1a(dataset_id.as_bytes()) % SHARDS
+}
+
+/// 64-bit FNV-1a: stable across builds and platforms (the index layout depends on it).
+pub fn fnv1a(data: &[u8]) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in data {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h ^ (h >> 32)) as u32
+}
+
+pub fn term_pk(bucket: u32) -> String {
+    format!("search#t{bucket:02}")
+}
+
+pub fn shard_sk(shard: u32) -> String {
+    format!("s{shard}")
+}
+
+/// The cell attribute holding a dataset's entries in every index item of its shard.
+pub fn cell_attr(dataset_id: &str) -> String {
+    let h = fnv1a(format!("cell:{dataset_id}").as_bytes());
+    format!("{CELL_PREFIX}{:02}", h % CELLS)
+}
+
+/// The (id, value) lines of a cell.
+pub fn cell_entries(cell: &str) -> impl Iterator<Item = (&str, &str)> {
+    cell.split('\n').filter_map(|l| l.split_once('\t'))
+}
+
+/// A cell with `id`'s line replaced by `value` (or removed); `None` when nothing is left. Lines
+/// stay sorted by id, so equal contents are equal strings.
+pub fn splice_cell(cell: Option<&str>, id: &str, value: Option<&str>) -> Option<String> {
+    let mut lines: BTreeMap<&str, &str> = cell.map(cell_entries).into_iter().flatten().collect();
+    match value {
+        Some(v) => lines.insert(id, v),
+        None => lines.remove(id),
+    };
+    render_cell(lines.into_iter())
+}
+
+fn render_cell<'a>(lines: impl Iterator<Item = (&'a str, &'a str)>) -> Option<String> {
+    let mut out = String::new();
+    for (id, v) in lines {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(id);
+        out.push('\t');
+        out.push_str(v);
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// What search needs of a dataset to filter, facet, check visibility and rank exact names,
+/// stored once per dataset in its digest shard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Digest {
+    #[serde(rename = "n")]
+    pub name: String,
+    #[serde(rename = "o")]
+    pub owner: String,
+    #[serde(rename = "z")]
+    pub zone: String,
+    #[serde(rename = "s")]
+    pub sensitivity: String,
+    #[serde(rename = "t", default)]
+    pub tags: Vec<String>,
+    #[serde(rename = "g", default)]
+    pub groups: Vec<String>,
+    #[serde(rename = "v")]
+    pub version: u64,
+}
+
+/// The index entries of one dataset: its digest and its postings by bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetEntries {
+    pub id: String,
+    pub digest: Digest,
+    /// bucket → `token:fields ...` (tokens sorted).
+    pub postings: BTreeMap<u32, String>,
+}
+
+impl DatasetEntries {
+    /// Computes a dataset's entries from its declaration, at record `version`. `recorded` is the
+    /// schema recorded from its first file, used when the declaration has none.
+    pub fn of(ds: &Dataset, recorded: Option<&TableSchema>, version: u64) -> Self {
+        let mut fields: BTreeMap<String, u8> = BTreeMap::new();
+        let mut add = |text: &str, f: Field| {
+            for t in tokens(text) {
+                *fields.entry(t).or_default() |= f as u8;
+            }
+        };
+        let b = &ds.business;
+        add(&b.name, Field::Name);
+        add(&ds.id, Field::Id);
+        for t in &b.tags {
+            add(t, Field::Tag);
+        }
+        if let Some(schema) = ds.schema.as_ref().or(recorded) {
+            for c in &schema.columns {
+                add(&c.name, Field::Column);
+            }
+        }
+        add(&b.description, Field::Description);
+        let mut postings: BTreeMap<u32, String> = BTreeMap::new();
+        for (token, f) in &fields {
+            let p = postings.entry(bucket_of(token)).or_default();
+            if !p.is_empty() {
+                p.push(' ');
+            }
+            p.push_str(token);
+            p.push(':');
+            p.push_str(&f.to_string());
+        }
+        Self {
+            id: ds.id.clone(),
+            digest: Digest {
+                name: b.name.clone(),
+                owner: b.owner.clone(),
+                zone: ds.zone.clone(),
+                sensitivity: b.sensitivity.clone(),
+                tags: b.tags.clone(),
+                groups: b.allowed_groups.clone(),
+                version,
+            },
+            postings,
+        }
+    }
+
+    pub fn digest_json(&self) -> String {
+        serde_json::to_string(&self.digest).expect("digests serialise")
+    }
+
+    /// The buckets the dataset occupies, as stored on its record (`"3,17,30"`).
+    pub fn bucket_list(&self) -> String {
+        self.postings
+            .keys()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Parses a record's stored bucket list (unknown or malformed entries are ignored).
+pub fn parse_bucket_list(s: &str) -> BTreeSet<u32> {
+    s.split(',')
+        .filter_map(|b| b.trim().parse().ok())
+        .filter(|b| *b < BUCKETS)
+        .collect()
+}
+
+/// Full index items built from scratch for a set of datasets (bulk load and re-index): every
+/// digest shard and every term bucket shard, each item complete (written with `PutItem`).
+#[derive(Debug, Default)]
+pub struct IndexBuild {
+    /// (pk, sk) → cell attribute → dataset id → value.
+    pub items: BTreeMap<(String, String), BTreeMap<String, BTreeMap<String, String>>>,
+}
+
+impl IndexBuild {
+    pub fn new() -> Self {
+        let mut items = BTreeMap::new();
+        for shard in 0..SHARDS {
+            items.insert((DOCS_PK.to_string(), shard_sk(shard)), BTreeMap::new());
+            for bucket in 0..BUCKETS {
+                items.insert((term_pk(bucket), shard_sk(shard)), BTreeMap::new());
+            }
+        }
+        Self { items }
+    }
+
+    pub fn add(&mut self, e: &DatasetEntries) {
+        let sk = shard_sk(shard_of(&e.id));
+        let attr = cell_attr(&e.id);
+        self.items
+            .get_mut(&(DOCS_PK.to_string(), sk.clone()))
+            .expect("every shard exists")
+            .entry(attr.clone())
+            .or_default()
+            .insert(e.id.clone(), e.digest_json());
+        for (bucket, p) in &e.postings {
+            self.items
+                .get_mut(&(term_pk(*bucket), sk.clone()))
+                .expect("every bucket exists")
+                .entry(attr.clone())
+                .or_default()
+                .insert(e.id.clone(), p.clone());
+        }
+    }
+
+    /// The items' attributes as stored: cell attribute → its lines.
+    pub fn rendered(&self) -> BTreeMap<(String, String), BTreeMap<String, String>> {
+        self.items
+            .iter()
+            .map(|(k, cells)| {
+                let cells = cells
+                    .iter()
+                    .filter_map(|(attr, lines)| {
+                        render_cell(lines.iter().map(|(i, v)| (i.as_str(), v.as_str())))
+                            .map(|c| (attr.clone(), c))
+                    })
+                    .collect();
+                (k.clone(), cells)
+            })
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The read port.
+
+/// A DynamoDB item key of the catalog table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ItemKey {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl ItemKey {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+}
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("search index item {pk}/{sk}: {reason}")]
+    Corrupt {
+        pk: String,
+        sk: String,
+        reason: String,
+    },
+}
+
+impl Classify for SearchError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            SearchError::Aws(e) => e.kind(),
+            SearchError::Corrupt { .. } => ErrorKind::Fatal,
+        }
+    }
+}
+
+/// Reads catalog items by key in one round trip (DynamoDB `BatchGetItem`, at most 100 keys).
+pub trait ItemReader: Send + Sync {
+    fn read_items(
+        &self,
+        keys: &[ItemKey],
+    ) -> impl Future<Output = Result<HashMap<ItemKey, Item>, SearchError>> + Send;
+}
+
+/// [`ItemReader`] over the catalog table.
+#[derive(Clone, Debug)]
+pub struct DynamoItems {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoItems {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+impl ItemReader for DynamoItems {
+    async fn read_items(&self, keys: &[ItemKey]) -> Result<HashMap<ItemKey, Item>, SearchError> {
+        Ok(batch_get(&self.client, &self.table, keys, None).await?)
+    }
+}
+
+/// Consistent `BatchGetItem` of `keys` (at most 100) from `table`, retrying unprocessed keys with
+/// backoff; `projection` is an optional (projection expression, `#c` attribute name) pair.
+pub async fn batch_get(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    keys: &[ItemKey],
+    projection: Option<(&str, &str)>,
+) -> Result<HashMap<ItemKey, Item>, AwsError> {
+    let mut found = HashMap::new();
+    if keys.is_empty() {
+        return Ok(found);
+    }
+    let wanted: Vec<Item> = keys
+        .iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .map(|k| {
+            HashMap::from([
+                ("pk".to_string(), AttributeValue::S(k.pk.clone())),
+                ("sk".to_string(), AttributeValue::S(k.sk.clone())),
+            ])
+        })
+        .collect();
+    let op = || format!("dynamodb:BatchGetItem {table}");
+    let mut wanted = KeysAndAttributes::builder()
+        .set_keys(Some(wanted))
+        .consistent_read(true);
+    if let Some((expr, attr)) = projection {
+        wanted = wanted
+            .projection_expression(expr)
+            .expression_attribute_names("#c", attr);
+    }
+    let wanted = wanted.build().map_err(|e| AwsError {
+        operation: op(),
+        code: None,
+        status: None,
+        message: e.to_string(),
+        retryable: false,
+    })?;
+    let mut request = Some(HashMap::from([(table.to_string(), wanted)]));
+    let mut attempt = 0u32;
+    while let Some(req) = request.take().filter(|r| !r.is_empty()) {
+        if attempt > 0 {
+            // Unprocessed keys: DynamoDB asks for backoff.
+            tokio::time::sleep(std::time::Duration::from_millis(25 << attempt.min(5))).await;
+        }
+        attempt += 1;
+        let out = client
+            .batch_get_item()
+            .set_request_items(Some(req))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(op(), e))?;
+        for item in out
+            .responses()
+            .and_then(|r| r.get(table))
+            .into_iter()
+            .flatten()
+        {
+            let key = |a: &str| item.get(a).and_then(|v| v.as_s().ok()).cloned();
+            if let (Some(pk), Some(sk)) = (key("pk"), key("sk")) {
+                found.insert(ItemKey { pk, sk }, item.clone());
+            }
+        }
+        request = out.unprocessed_keys().cloned();
+    }
+    Ok(found)
+}
+
+/// Counts the HTTP requests a DynamoDB client sends and the time spent waiting for them
+/// (an SDK interceptor), so tests and the benchmark can check round trips per page and separate
+/// the handler's own time from the emulator's.
+#[derive(Debug, Default)]
+pub struct DdbMeter {
+    calls: AtomicU64,
+    wait_nanos: AtomicU64,
+    started: std::sync::Mutex<Vec<std::time::Instant>>,
+}
+
+impl DdbMeter {
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+    /// Total time between sending requests and receiving their responses.
+    pub fn wait(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.wait_nanos.load(Ordering::SeqCst))
+    }
+    /// A DynamoDB client like `client` whose requests this meter counts.
+    pub fn instrument(
+        self: &Arc<Self>,
+        client: &aws_sdk_dynamodb::Client,
+    ) -> aws_sdk_dynamodb::Client {
+        let conf = client
+            .config()
+            .to_builder()
+            .interceptor(MeterInterceptor(self.clone()))
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(conf)
+    }
+}
+
+#[derive(Debug)]
+struct MeterInterceptor(Arc<DdbMeter>);
+
+impl aws_sdk_dynamodb::config::Intercept for MeterInterceptor {
+    fn name(&self) -> &'static str {
+        "tributary-ddb-meter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _ctx: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.calls.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut s) = self.0.started.lock() {
+            s.push(std::time::Instant::now());
+        }
+        Ok(())
+    }
+
+    fn read_after_transmit(
+        &self,
+        _ctx: &aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextRef<
+            '_,
+        >,
+        _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        if let Some(t) = self.0.started.lock().ok().and_then(|mut s| s.pop()) {
+            self.0
+                .wait_nanos
+                .fetch_add(t.elapsed().as_nanos() as u64, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries.
+
+/// Who is asking: their principal names (subject, user name, e-mail) and groups.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Caller {
+    pub principals: Vec<String>,
+    pub groups: Vec<String>,
+    pub admin: bool,
+}
+
+impl Caller {
+    /// Whether the caller may see a dataset: an admin, its owner, or a member of one of its
+    /// allowed groups. A dataset without allowed groups is visible to its owner and admins only.
+    pub fn can_see(&self, owner: &str, groups: &[String]) -> bool {
+        self.admin || self.owns(owner) || groups.iter().any(|g| self.groups.contains(g))
+    }
+
+    /// Whether the caller owns a dataset: its owner names one of the caller's principals or groups.
+    pub fn owns(&self, owner: &str) -> bool {
+        !owner.is_empty()
+            && (self.principals.iter().any(|p| p == owner)
+                || self.groups.iter().any(|g| g == owner))
+    }
+}
+
+/// A parsed search request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    pub q: String,
+    /// Every listed tag must be present.
+    pub tags: Vec<String>,
+    /// Any of the listed owners.
+    pub owners: Vec<String>,
+    pub zones: Vec<String>,
+    pub sensitivities: Vec<String>,
+    pub limit: usize,
+    pub cursor: Option<Cursor>,
+}
+
+/// Where the next page starts: after (score, id) in ranking order, for the query hashed `h`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub h: u32,
+    pub s: u32,
+    pub i: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        base64_simd::URL_SAFE_NO_PAD.encode_to_string(serde_json::to_vec(self).expect("cursor"))
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let raw = base64_simd::URL_SAFE_NO_PAD.decode_to_vec(s).ok()?;
+        serde_json::from_slice(&raw).ok()
+    }
+}
+
+impl Query {
+    /// The distinct query terms.
+    pub fn terms(&self) -> Vec<String> {
+        tokens(&self.q)
+    }
+
+    /// A hash of everything but the cursor and the limit: a cursor only continues its own query.
+    pub fn fingerprint(&self) -> u32 {
+        let mut parts = vec![self.terms().join(" ")];
+        for list in [&self.tags, &self.owners, &self.zones, &self.sensitivities] {
+            let mut l = list.clone();
+            l.sort();
+            parts.push(l.join("\u{1f}"));
+        }
+        fnv1a(parts.join("\u{1e}").as_bytes())
+    }
+
+    /// The index items a page reads: every digest shard, and every shard of each term's bucket.
+    pub fn index_keys(&self) -> Vec<ItemKey> {
+        let buckets: BTreeSet<u32> = self.terms().iter().map(|t| bucket_of(t)).collect();
+        let mut keys = Vec::new();
+        for shard in 0..SHARDS {
+            keys.push(ItemKey::new(DOCS_PK, shard_sk(shard)));
+            for b in &buckets {
+                keys.push(ItemKey::new(term_pk(*b), shard_sk(shard)));
+            }
+        }
+        keys
+    }
+
+    /// Distinct term buckets (bounded by [`MAX_TERM_BUCKETS`]).
+    pub fn term_buckets(&self) -> usize {
+        self.terms()
+            .iter()
+            .map(|t| bucket_of(t))
+            .collect::<BTreeSet<_>>()
+            .len()
+    }
+}
+
+/// One ranked match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hit {
+    pub id: String,
+    pub score: u32,
+    /// Fields a query term matched in (`name`, `id`, `tags`, `columns`, `description`).
+    pub matched: Vec<&'static str>,
+    #[serde(skip)]
+    pub digest: Digest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FacetValue {
+    pub value: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Facets {
+    pub tags: Vec<FacetValue>,
+    pub owners: Vec<FacetValue>,
+    pub zones: Vec<FacetValue>,
+}
+
+/// A ranked page: its hits, the number of matches, facets over all matches, the next cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ranked {
+    pub hits: Vec<Hit>,
+    pub total: u64,
+    pub facets: Facets,
+    pub next: Option<Cursor>,
+}
+
+/// The (id, value) entries of every cell of an item.
+fn string_attrs<'a>(
+    items: &'a HashMap<ItemKey, Item>,
+    key: &ItemKey,
+) -> impl Iterator<Item = (&'a str, &'a str)> {
+    items
+        .get(key)
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| name.starts_with(CELL_PREFIX))
+        .filter_map(|(_, v)| v.as_s().ok())
+        .flat_map(|cell| cell_entries(cell))
+}
+
+/// Ranks the matches of `query` for `caller` from the index items read with
+/// [`Query::index_keys`]: visibility, term matching (exact tokens and prefixes), filters, facets
+/// over every visible match, then the page after the cursor.
+pub fn rank(
+    query: &Query,
+    caller: &Caller,
+    items: &HashMap<ItemKey, Item>,
+) -> Result<Ranked, SearchError> {
+    // Digests of visible datasets that pass the filters.
+    let mut candidates: BTreeMap<String, Digest> = BTreeMap::new();
+    for shard in 0..SHARDS {
+        let key = ItemKey::new(DOCS_PK, shard_sk(shard));
+        for (id, json) in string_attrs(items, &key) {
+            let d: Digest = serde_json::from_str(json).map_err(|e| SearchError::Corrupt {
+                pk: key.pk.clone(),
+                sk: key.sk.clone(),
+                reason: format!("digest of {id}: {e}"),
+            })?;
+            let pass = caller.can_see(&d.owner, &d.groups)
+                && query.tags.iter().all(|t| d.tags.contains(t))
+                && (query.owners.is_empty() || query.owners.contains(&d.owner))
+                && (query.zones.is_empty() || query.zones.contains(&d.zone))
+                && (query.sensitivities.is_empty() || query.sensitivities.contains(&d.sensitivity));
+            if pass {
+                candidates.insert(id.to_string(), d);
+            }
+        }
+    }
+    let terms = query.terms();
+    // id → (score, matched field bits), over datasets that match every term.
+    let mut scored: BTreeMap<String, (u32, u8)> = BTreeMap::new();
+    if terms.is_empty() {
+        for id in candidates.keys() {
+            scored.insert(id.clone(), (0, 0));
+        }
+    } else {
+        // Per term: id → (best score, fields).
+        let mut per_term: Vec<HashMap<String, (u32, u8)>> = vec![HashMap::new(); terms.len()];
+        let mut buckets: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (i, t) in terms.iter().enumerate() {
+            buckets.entry(bucket_of(t)).or_default().push(i);
+        }
+        for (bucket, term_idx) in &buckets {
+            for shard in 0..SHARDS {
+                let key = ItemKey::new(term_pk(*bucket), shard_sk(shard));
+                for (id, postings) in string_attrs(items, &key) {
+                    if !candidates.contains_key(id) {
+                        continue;
+                    }
+                    for posting in postings.split(' ') {
+                        let Some((token, f)) = posting.rsplit_once(':') else {
+                            continue;
+                        };
+                        let f: u8 = f.parse().unwrap_or(0);
+                        for &i in term_idx {
+                            let term = &terms[i];
+                            let exact = token == term;
+                            if !exact && !token.starts_with(term.as_str()) {
+                                continue;
+                            }
+                            let w: u32 = Field::ALL
+                                .iter()
+                                .filter(|fl| f & (**fl as u8) != 0)
+                                .map(|fl| fl.weight())
+                                .sum();
+                            let s = if exact { 2 * w } else { w };
+                            let e = per_term[i].entry(id.to_string()).or_insert((0, 0));
+                            e.0 = e.0.max(s);
+                            e.1 |= f;
+                        }
+                    }
+                }
+            }
+        }
+        let normalised_q = terms.join(" ");
+        for (id, d) in &candidates {
+            let mut total = 0u32;
+            let mut bits = 0u8;
+            let mut all = true;
+            for m in &per_term {
+                match m.get(id) {
+                    Some((s, f)) => {
+                        total += s;
+                        bits |= f;
+                    }
+                    None => {
+                        all = false;
+                        break;
+                    }
+                }
+            }
+            if all {
+                if tokens(&d.name).join(" ") == normalised_q
+                    || tokens(id).join(" ") == normalised_q
+                    || id.to_lowercase() == query.q.trim().to_lowercase()
+                {
+                    total += EXACT_NAME_BONUS;
+                }
+                scored.insert(id.clone(), (total, bits));
+            }
+        }
+    }
+    let mut facet_counts: [BTreeMap<String, u64>; 3] = Default::default();
+    for id in scored.keys() {
+        let d = &candidates[id];
+        for t in &d.tags {
+            *facet_counts[0].entry(t.clone()).or_default() += 1;
+        }
+        *facet_counts[1].entry(d.owner.clone()).or_default() += 1;
+        *facet_counts[2].entry(d.zone.clone()).or_default() += 1;
+    }
+    let facet = |m: &BTreeMap<String, u64>| {
+        let mut v: Vec<FacetValue> = m
+            .iter()
+            .filter(|(k, _)| !k.is_empty())
+            .map(|(k, c)| FacetValue {
+                value: k.clone(),
+                count: *c,
+            })
+            .collect();
+        v.sort_by(|a, b| b.count.cmp(&a.count).then(a.value.cmp(&b.value)));
+        v.truncate(MAX_FACET_VALUES);
+        v
+    };
+    let facets = Facets {
+        tags: facet(&facet_counts[0]),
+        owners: facet(&facet_counts[1]),
+        zones: facet(&facet_counts[2]),
+    };
+    let total = scored.len() as u64;
+    let mut order: Vec<(u32, String, u8)> = scored
+        .into_iter()
+        .map(|(id, (s, bits))| (s, id, bits))
+        .collect();
+    order.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let start = match &query.cursor {
+        None => 0,
+        Some(c) => order.partition_point(|(s, id, _)| *s > c.s || (*s == c.s && *id <= c.i)),
+    };
+    let limit = query.limit.clamp(1, MAX_LIMIT);
+    let page: Vec<&(u32, String, u8)> = order.iter().skip(start).take(limit).collect();
+    let next = if start + page.len() < order.len() {
+        page.last().map(|(s, id, _)| Cursor {
+            h: query.fingerprint(),
+            s: *s,
+            i: id.clone(),
+        })
+    } else {
+        None
+    };
+    let hits = page
+        .into_iter()
+        .map(|(s, id, bits)| Hit {
+            id: id.clone(),
+            score: *s,
+            matched: Field::ALL
+                .iter()
+                .filter(|f| bits & (**f as u8) != 0)
+                .map(|f| f.name())
+                .collect(),
+            digest: candidates[id].clone(),
+        })
+        .collect();
+    Ok(Ranked {
+        hits,
+        total,
+        facets,
+        next,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::BusinessMetadata;
+
+    fn ds(id: &str, name: &str, tags: &[&str], groups: &[&str], desc: &str) -> Dataset {
+        Dataset {
+            id: id.into(),
+            zone: "clean".into(),
+            landing_prefix: format!("{id}/"),
+            business: BusinessMetadata {
+                name: name.into(),
+                description: desc.into(),
+                owner: "team".into(),
+                tags: tags.iter().map(|s| s.to_string()).collect(),
+                sensitivity: "internal".into(),
+                allowed_groups: groups.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn items_of(datasets: &[Dataset]) -> HashMap<ItemKey, Item> {
+        let mut b = IndexBuild::new();
+        for d in datasets {
+            b.add(&DatasetEntries::of(d, None, 1));
+        }
+        b.rendered()
+            .into_iter()
+            .map(|((pk, sk), attrs)| {
+                let mut item: Item = attrs
+                    .into_iter()
+                    .map(|(k, v)| (k, AttributeValue::S(v)))
+                    .collect();
+                item.insert("pk".into(), AttributeValue::S(pk.clone()));
+                item.insert("sk".into(), AttributeValue::S(sk.clone()));
+                (ItemKey { pk, sk }, item)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tokens_normalise_split_and_drop_noise() {
+        assert_eq!(
+            tokens("The Order_ID of Sales-Orders, 2024!"),
+            vec!["order_id", "order", "id", "sales", "orders", "2024"]
+        );
+        assert_eq!(tokens("a b c"), Vec::<String>::new());
+        assert_eq!(tokens(&"x".repeat(50))[0].len(), MAX_TOKEN_CHARS);
+    }
+
+    #[test]
+    fn a_term_shares_its_bucket_with_every_token_it_prefixes() {
+        for (term, token) in [("or", "orders"), ("ord", "order_id"), ("émp", "émployés")] {
+            assert!(token.starts_with(term));
+            assert_eq!(bucket_of(term), bucket_of(token));
+        }
+    }
+
+    #[test]
+    fn exact_names_rank_first_then_score_then_id() {
+        let all = [
+            ds("a.x", "Orders archive", &["orders"], &["g"], "old orders"),
+            ds("b.x", "Orders", &[], &["g"], ""),
+            ds("c.x", "Customers", &["orders"], &["g"], "who placed orders"),
+            ds("d.x", "Ordering rules", &[], &["g"], ""),
+        ];
+        let items = items_of(&all);
+        let caller = Caller {
+            groups: vec!["g".into()],
+            ..Default::default()
+        };
+        let q = Query {
+            q: "orders".into(),
+            limit: 10,
+            ..Default::default()
+        };
+        let r = rank(&q, &caller, &items).unwrap();
+        let ids: Vec<&str> = r.hits.iter().map(|h| h.id.as_str()).collect();
+        // Exact name first; "orders" as a name word beats a tag + description; "ordering" is
+        // not a prefix match of "orders".
+        assert_eq!(ids, ["b.x", "a.x", "c.x"]);
+        assert!(r.hits[0].score >= EXACT_NAME_BONUS);
+        // Prefix: "ord" matches all four.
+        let q = Query {
+            q: "ord".into(),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(rank(&q, &caller, &items).unwrap().total, 4);
+    }
+
+    #[test]
+    fn visibility_filters_facets_and_paging() {
+        let mut all = vec![];
+        for i in 0..25 {
+            let g = if i % 5 == 0 { "other" } else { "g" };
+            let tag = if i % 2 == 0 { "even" } else { "odd" };
+            all.push(ds(
+                &format!("ds.{i:02}"),
+                "Metrics",
+                &[tag],
+                &[g],
+                "daily metrics",
+            ));
+        }
+        let items = items_of(&all);
+        let caller = Caller {
+            groups: vec!["g".into()],
+            ..Default::default()
+        };
+        let mut q = Query {
+            q: "metrics".into(),
+            limit: 7,
+            ..Default::default()
+        };
+        let mut seen = vec![];
+        loop {
+            let r = rank(&q, &caller, &items).unwrap();
+            assert_eq!(r.total, 20);
+            assert_eq!(
+                r.facets.tags,
+                vec![
+                    FacetValue {
+                        value: "even".into(),
+                        count: 10
+                    },
+                    FacetValue {
+                        value: "odd".into(),
+                        count: 10
+                    }
+                ]
+            );
+            seen.extend(r.hits.iter().map(|h| h.id.clone()));
+            match r.next {
+                Some(c) => q.cursor = Some(c),
+                None => break,
+            }
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!((seen.len(), sorted.len()), (20, 20));
+        assert!(
+            !seen
+                .iter()
+                .any(|id| id.ends_with("00") || id.ends_with("05"))
+        );
+        q.cursor = None;
+        q.tags = vec!["even".into()];
+        assert_eq!(rank(&q, &caller, &items).unwrap().total, 10);
+    }
+
+    #[test]
+    fn cells_splice_in_order() {
+        let c = splice_cell(None, "b", Some("2")).unwrap();
+        let c = splice_cell(Some(&c), "a", Some("1")).unwrap();
+        assert_eq!(c, "a\t1\nb\t2");
+        let c = splice_cell(Some(&c), "b", Some("3")).unwrap();
+        assert_eq!(
+            cell_entries(&c).collect::<Vec<_>>(),
+            [("a", "1"), ("b", "3")]
+        );
+        let c = splice_cell(Some(&c), "a", None).unwrap();
+        assert_eq!(splice_cell(Some(&c), "b", None), None);
+    }
+
+    #[test]
+    fn cursor_round_trips() {
+        let c = Cursor {
+            h: 7,
+            s: 12,
+            i: "a.b".into(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode("not a cursor"), None);
+    }
+
+    #[test]
+    fn index_keys_fit_one_batch_get() {
+        let q = Query {
+            q: "aa bb cc dd ee ff gg hh ii jj kk".into(),
+            ..Default::default()
+        };
+        assert!(q.term_buckets() > MAX_TERM_BUCKETS || q.index_keys().len() <= 100);
+        assert!((SHARDS as usize) * (1 + MAX_TERM_BUCKETS) <= 100);
+        assert!(2 * MAX_LIMIT <= 100);
+    }
+}
