@@ -1463,18 +1463,27 @@ where
         Ok(record)
     }
 
-    /// Compacts (or retires, see the module docs) one table under its lease.
+    /// Compacts (or retires, see the module docs) one table under its lease, after recovering
+    /// a half-published snapshot (step 1).
     async fn run(&self, id: &str, retire: bool) -> Result<CompactionSummary, CompactionError> {
         let ds = self.dataset(id).await?;
         self.leased(&ds, async |owner: &str| {
             let started = Instant::now();
-            let mut s = if retire {
-                self.retire_leased(&ds, owner).await?
-            } else {
-                self.compact_leased(&ds, owner).await?
+            let mut summary = CompactionSummary {
+                dataset: ds.id.clone(),
+                table: curated_table_name(&ds.id),
+                ..Default::default()
             };
-            s.duration_ms = started.elapsed().as_millis() as u64;
-            Ok(s)
+            let record = self.ledger.current(&ds.id).await?;
+            let record = self.recover(&ds, record, owner, &mut summary).await?;
+            if retire {
+                self.retire_leased(&ds, record, &mut summary).await?;
+            } else {
+                self.compact_leased(&ds, owner, record, &mut summary)
+                    .await?;
+            }
+            summary.duration_ms = started.elapsed().as_millis() as u64;
+            Ok(summary)
         })
         .await
     }
@@ -1483,15 +1492,10 @@ where
         &self,
         ds: &Dataset,
         owner: &str,
-    ) -> Result<CompactionSummary, CompactionError> {
-        let table = curated_table_name(&ds.id);
-        let mut summary = CompactionSummary {
-            dataset: ds.id.clone(),
-            table: table.clone(),
-            ..Default::default()
-        };
-        let record = self.ledger.current(&ds.id).await?;
-        let record = self.recover(ds, record, owner, &mut summary).await?;
+        record: Option<SnapshotRecord>,
+        summary: &mut CompactionSummary,
+    ) -> Result<(), CompactionError> {
+        let table = summary.table.clone();
         let previous = match &record {
             Some(r) => Some(self.manifest(&r.manifest).await?.ok_or_else(|| {
                 CompactionError::Manifest {
@@ -1534,7 +1538,7 @@ where
                 summary.files = r.files;
                 summary.bytes = r.bytes;
             }
-            return Ok(summary);
+            return Ok(());
         }
         let generation = record.as_ref().map_or(1, |r| r.generation + 1);
         let token = run_token();
@@ -1554,7 +1558,7 @@ where
 
         // Partitions: those written, plus those the catalog has that lost every row (they point
         // at an empty folder of the new snapshot).
-        let existing = match self.glue_partitions(&table, &mut summary).await? {
+        let existing = match self.glue_partitions(&table, summary).await? {
             Some((_, e)) => e,
             None => HashMap::new(),
         };
@@ -1645,7 +1649,7 @@ where
         // Created, or evolved when the snapshot adds or widens columns.
         let def = self.registrar.ensure_table(&def, &mut reg).await?;
         summary.glue_calls += reg.glue_calls;
-        self.swap(&def, &existing, &snapshot.partitions, &mut summary)
+        self.swap(&def, &existing, &snapshot.partitions, summary)
             .await?;
         self.kill(KillPoint::AfterSwap)?;
         let mut published = snapshot.clone();
@@ -1678,7 +1682,7 @@ where
         summary.bytes = published.bytes;
         summary.runs_spilled = st.runs_spilled;
         summary.bytes_spilled = st.bytes_spilled;
-        Ok(summary)
+        Ok(())
     }
 
     fn partition_keys(&self, ds: &Dataset) -> Vec<String> {
@@ -1811,24 +1815,18 @@ where
     async fn retire_leased(
         &self,
         ds: &Dataset,
-        owner: &str,
-    ) -> Result<CompactionSummary, CompactionError> {
-        let table = curated_table_name(&ds.id);
-        let mut summary = CompactionSummary {
-            dataset: ds.id.clone(),
-            table: table.clone(),
-            status: "retired".into(),
-            ..Default::default()
-        };
-        let record = self.ledger.current(&ds.id).await?;
-        let record = self.recover(ds, record, owner, &mut summary).await?;
+        record: Option<SnapshotRecord>,
+        summary: &mut CompactionSummary,
+    ) -> Result<(), CompactionError> {
+        let table = summary.table.clone();
+        summary.status = "retired".into();
         let Some(record) = record else {
-            return Ok(summary);
+            return Ok(());
         };
         summary.generation = Some(record.generation);
         summary.snapshot = Some(record.snapshot.clone());
         let mut live: HashSet<String> = HashSet::from([record.snapshot.clone()]);
-        if let Some((_, parts)) = self.glue_partitions(&table, &mut summary).await? {
+        if let Some((_, parts)) = self.glue_partitions(&table, summary).await? {
             live.extend(
                 parts
                     .values()
@@ -1906,7 +1904,7 @@ where
             }
         }
         tracing::info!(dataset = %ds.id, objects = summary.retired_objects, deltas = summary.retired_deltas, retained = summary.retained_snapshots, "retired");
-        Ok(summary)
+        Ok(())
     }
 }
 
