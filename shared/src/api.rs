@@ -1054,25 +1054,9 @@ where
             .unwrap_or_default()
             .to_string();
         let manifest_id = {
-            use sha2::Digest as _;
-            let mut h = sha2::Sha256::new();
-            h.update(created_at.as_bytes());
-            h.update(requested_by.as_bytes());
-            h.update(std::process::id().to_le_bytes());
-            h.update(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_nanos()
-                    .to_le_bytes(),
-            );
-            for s in &selections {
-                h.update(s.dataset.id.as_bytes());
-            }
-            h.finalize()[..16]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
+            let mut context: Vec<&[u8]> = vec![created_at.as_bytes(), requested_by.as_bytes()];
+            context.extend(selections.iter().map(|s| s.dataset.id.as_bytes()));
+            crate::ids::unique_hex(&context, 16)
         };
         let object_count = datasets.iter().map(|d| d.object_count).sum();
         let summary: Vec<Value> = datasets

@@ -1113,26 +1113,7 @@ impl
 
 /// A random run token (8 hex digits).
 fn run_token() -> String {
-    use sha2::Digest;
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let mut h = sha2::Sha256::new();
-    h.update(std::process::id().to_le_bytes());
-    h.update(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos()
-            .to_le_bytes(),
-    );
-    h.update(
-        COUNTER
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .to_le_bytes(),
-    );
-    h.finalize()[..4]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::ids::unique_hex(&[], 4)
 }
 
 /// A TableDef of the curated table as Glue holds it (for location swaps).
@@ -1346,11 +1327,11 @@ where
     }
 
     /// Points every partition of `target` at its location: existing partitions are updated,
-    /// new ones created. Idempotent.
+    /// new ones created; `existing` (values → location, as Glue holds them) follows. Idempotent.
     async fn swap(
         &self,
         def: &TableDef,
-        existing: &HashMap<Vec<String>, String>,
+        existing: &mut HashMap<Vec<String>, String>,
         target: &[PartitionSnapshot],
         summary: &mut CompactionSummary,
     ) -> Result<(), CompactionError> {
@@ -1401,36 +1382,44 @@ where
                 .into());
             }
         }
+        existing.extend(
+            target
+                .iter()
+                .map(|p| (p.values.clone(), p.location.clone())),
+        );
         Ok(())
     }
 
     /// Step 1 of a run: finishes a half-published snapshot, or puts Glue back on the record.
+    /// Returns the record and the table's partitions as Glue then holds them (values →
+    /// location; empty when the table does not exist yet).
     async fn recover(
         &self,
         ds: &Dataset,
         record: Option<SnapshotRecord>,
         owner: &str,
         summary: &mut CompactionSummary,
-    ) -> Result<Option<SnapshotRecord>, CompactionError> {
+    ) -> Result<(Option<SnapshotRecord>, HashMap<Vec<String>, String>), CompactionError> {
         let table = curated_table_name(&ds.id);
-        let Some((state, existing)) = self.glue_partitions(&table, summary).await? else {
-            return Ok(record);
+        let Some((state, mut existing)) = self.glue_partitions(&table, summary).await? else {
+            return Ok((record, HashMap::new()));
         };
         let current = record.as_ref().map(|r| r.snapshot.as_str());
-        let mut foreign: Vec<&str> = existing
+        let mut foreign: Vec<String> = existing
             .values()
             .filter_map(|loc| snapshot_of_key(loc))
             .filter(|s| Some(*s) != current)
+            .map(str::to_string)
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
         if foreign.is_empty() {
-            return Ok(record);
+            return Ok((record, existing));
         }
         foreign.sort_by_key(|s| std::cmp::Reverse(generation_of(s)));
         let def = def_from_state(&table, ds, state);
         for sid in foreign {
-            let key = SnapshotLayout::manifest_key(&Self::prefix(ds), sid);
+            let key = SnapshotLayout::manifest_key(&Self::prefix(ds), &sid);
             let Some(m) = self.manifest(&key).await? else {
                 continue;
             };
@@ -1438,7 +1427,7 @@ where
                 continue;
             }
             tracing::warn!(dataset = %ds.id, snapshot = sid, "rolling forward a half-published snapshot");
-            self.swap(&def, &existing, &m.snapshot.partitions, summary)
+            self.swap(&def, &mut existing, &m.snapshot.partitions, summary)
                 .await?;
             let mut rec = m.snapshot.clone();
             rec.published_at = Utc::now();
@@ -1453,14 +1442,15 @@ where
                 });
             }
             summary.recovered = Some(rec.generation);
-            return Ok(Some(rec));
+            return Ok((Some(rec), existing));
         }
         // Glue names snapshots no manifest explains as next: put it back on the record.
         if let Some(rec) = &record {
             tracing::warn!(dataset = %ds.id, "catalog locations differ from the record: restoring");
-            self.swap(&def, &existing, &rec.partitions, summary).await?;
+            self.swap(&def, &mut existing, &rec.partitions, summary)
+                .await?;
         }
-        Ok(record)
+        Ok((record, existing))
     }
 
     /// Compacts (or retires, see the module docs) one table under its lease, after recovering
@@ -1475,11 +1465,12 @@ where
                 ..Default::default()
             };
             let record = self.ledger.current(&ds.id).await?;
-            let record = self.recover(&ds, record, owner, &mut summary).await?;
+            let (record, existing) = self.recover(&ds, record, owner, &mut summary).await?;
             if retire {
-                self.retire_leased(&ds, record, &mut summary).await?;
+                self.retire_leased(&ds, record, &existing, &mut summary)
+                    .await?;
             } else {
-                self.compact_leased(&ds, owner, record, &mut summary)
+                self.compact_leased(&ds, owner, record, existing, &mut summary)
                     .await?;
             }
             summary.duration_ms = started.elapsed().as_millis() as u64;
@@ -1493,6 +1484,7 @@ where
         ds: &Dataset,
         owner: &str,
         record: Option<SnapshotRecord>,
+        mut existing: HashMap<Vec<String>, String>,
         summary: &mut CompactionSummary,
     ) -> Result<(), CompactionError> {
         let table = summary.table.clone();
@@ -1558,10 +1550,6 @@ where
 
         // Partitions: those written, plus those the catalog has that lost every row (they point
         // at an empty folder of the new snapshot).
-        let existing = match self.glue_partitions(&table, summary).await? {
-            Some((_, e)) => e,
-            None => HashMap::new(),
-        };
         let mut partitions: Vec<PartitionSnapshot> = written
             .partitions
             .iter()
@@ -1649,7 +1637,7 @@ where
         // Created, or evolved when the snapshot adds or widens columns.
         let def = self.registrar.ensure_table(&def, &mut reg).await?;
         summary.glue_calls += reg.glue_calls;
-        self.swap(&def, &existing, &snapshot.partitions, summary)
+        self.swap(&def, &mut existing, &snapshot.partitions, summary)
             .await?;
         self.kill(KillPoint::AfterSwap)?;
         let mut published = snapshot.clone();
@@ -1816,24 +1804,23 @@ where
         &self,
         ds: &Dataset,
         record: Option<SnapshotRecord>,
+        existing: &HashMap<Vec<String>, String>,
         summary: &mut CompactionSummary,
     ) -> Result<(), CompactionError> {
-        let table = summary.table.clone();
         summary.status = "retired".into();
         let Some(record) = record else {
             return Ok(());
         };
         summary.generation = Some(record.generation);
         summary.snapshot = Some(record.snapshot.clone());
+        // Whatever the record or Glue names stays.
         let mut live: HashSet<String> = HashSet::from([record.snapshot.clone()]);
-        if let Some((_, parts)) = self.glue_partitions(&table, summary).await? {
-            live.extend(
-                parts
-                    .values()
-                    .filter_map(|l| snapshot_of_key(l))
-                    .map(str::to_string),
-            );
-        }
+        live.extend(
+            existing
+                .values()
+                .filter_map(|l| snapshot_of_key(l))
+                .map(str::to_string),
+        );
         let now = Utc::now();
         let grace = chrono::Duration::from_std(self.tuning.grace).unwrap_or(chrono::Duration::MAX);
         let published_long_ago = now - record.published_at >= grace;

@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod firehose;
 pub mod glue;
+pub mod ids;
 pub mod jsonrec;
 pub mod kinesis;
 pub mod landing;
