@@ -1,11 +1,11 @@
 //! cdc-sequencer: sequences AWS DMS full-load and CDC files into the raw zone (`_op`, `_seq`,
-//! `_source_file`, `_commit_ts` + the table's columns). The logic lives in `tributary::cdc` and
-//! `tributary::landing`; this binary only wires configuration and clients.
+//! `_source_file`, `_commit_ts` + the table's columns). The logic lives in `tributary::ingest::cdc` and
+//! `tributary::ingest::landing`; this binary only wires configuration and clients.
 
 use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, run, service_fn};
-use tributary::landing::Landing;
+use tributary::ingest::landing::Landing;
 use tributary::{aws, config::Config, telemetry};
 
 #[tokio::main]

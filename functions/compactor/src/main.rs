@@ -2,12 +2,12 @@
 //! version per primary key, deletes applied) and publishes it atomically (Glue partition
 //! locations, then a conditional DynamoDB record); with `"action": "retire"`, deletes what the
 //! published snapshot no longer needs after the grace period. The logic lives in
-//! `tributary::compactor`; this binary only wires configuration and clients.
+//! `tributary::compaction`; this binary only wires configuration and clients.
 
 use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, run, service_fn};
-use tributary::compactor::Compactor;
+use tributary::compaction::Compactor;
 use tributary::config::{CompactionTuning, Config};
 use tributary::{aws, telemetry};
 

@@ -1,6 +1,6 @@
 //! firehose-transform: the Kinesis Data Firehose data-transformation Lambda. Validates each record
 //! against the stream dataset's schema, normalises it and returns it with dynamic-partitioning
-//! keys (or `Dropped` / `ProcessingFailed`). The logic lives in `tributary::firehose`; this binary
+//! keys (or `Dropped` / `ProcessingFailed`). The logic lives in `tributary::stream::firehose`; this binary
 //! only wires configuration and clients.
 
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use lambda_runtime::{LambdaEvent, run, service_fn};
 use serde_json::value::RawValue;
 use tributary::config::{Config, StreamConfig};
-use tributary::firehose::FirehoseTransform;
+use tributary::stream::firehose::FirehoseTransform;
 use tributary::{aws, telemetry};
 
 #[tokio::main]

@@ -1,11 +1,11 @@
 //! partition-register: makes Parquet objects created in the raw, clean and curated buckets
 //! queryable through the Glue Data Catalog (table created or evolved, partitions registered).
-//! The logic lives in `tributary::register`; this binary only wires configuration and clients.
+//! The logic lives in `tributary::tables::register`; this binary only wires configuration and clients.
 
 use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, run, service_fn};
-use tributary::register::PartitionRegister;
+use tributary::tables::register::PartitionRegister;
 use tributary::{aws, config::Config, telemetry};
 
 #[tokio::main]

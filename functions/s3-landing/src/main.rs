@@ -1,11 +1,11 @@
 //! s3-landing: converts objects landing in the landing bucket into typed Parquet in the clean zone
 //! (and sequences AWS DMS files into the raw zone, as cdc-sequencer does).
-//! The logic lives in `tributary::landing`; this binary only wires configuration and clients.
+//! The logic lives in `tributary::ingest::landing`; this binary only wires configuration and clients.
 
 use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, run, service_fn};
-use tributary::landing::Landing;
+use tributary::ingest::landing::Landing;
 use tributary::{aws, config::Config, telemetry};
 
 #[tokio::main]

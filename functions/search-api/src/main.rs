@@ -1,12 +1,12 @@
 //! search-api: dataset search, detail, schema, partitions, business metadata and manifests behind
-//! API Gateway (HTTP API payload 2.0, REST payload 1.0). The logic lives in `tributary::api`;
+//! API Gateway (HTTP API payload 2.0, REST payload 1.0). The logic lives in `tributary::discovery::api`;
 //! this binary only wires configuration and clients.
 
 use std::sync::Arc;
 
 use lambda_http::{Request, run, service_fn};
-use tributary::api::SearchApi;
 use tributary::config::{ApiConfig, Config};
+use tributary::discovery::api::SearchApi;
 use tributary::{aws, telemetry};
 
 #[tokio::main]

@@ -1,12 +1,12 @@
 //! stream-ingest: consumes a Kinesis data stream into Parquet micro-batches in the raw zone,
 //! registers their hour partitions in Glue and reports `batchItemFailures`. The logic lives in
-//! `tributary::kinesis`; this binary only wires configuration and clients.
+//! `tributary::stream::kinesis`; this binary only wires configuration and clients.
 
 use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, run, service_fn};
 use tributary::config::{Config, StreamConfig};
-use tributary::kinesis::{KinesisBatch, StreamIngest};
+use tributary::stream::kinesis::{KinesisBatch, StreamIngest};
 use tributary::{aws, telemetry};
 
 #[tokio::main]

@@ -1,6 +1,6 @@
 //! `compaction`: a table of ~5 million keys (the previous snapshot) plus deltas changing ~20% of
 //! them (updates, deletes, deletes followed by re-inserts), about 2 GiB of Parquet in all.
-//! Tributary's compaction core (`tributary::compactor::merge_to_snapshot`, the code the
+//! Tributary's compaction core (`tributary::compaction::merge_to_snapshot`, the code the
 //! compactor function runs between download and publish) merges them under a 256 MiB memory
 //! budget in a child process; DuckDB (`SET threads=1`) computes the same latest-version-per-key
 //! into Parquet from the same files. Both outputs are checked to hold the same rows (count and
@@ -16,7 +16,7 @@ use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray}
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use tributary::catalog::Layout;
-use tributary::compactor::{LocalInput, SnapshotLayout, merge_to_snapshot};
+use tributary::compaction::{LocalInput, SnapshotLayout, merge_to_snapshot};
 use tributary::config::CompactionTuning;
 use tributary::storage::DirSinkFactory;
 
@@ -59,7 +59,8 @@ fn text(rng: &mut Rng, n: usize) -> String {
 }
 
 fn write_file(path: &Path, rows: &[Change], source: &str, rng: &mut Rng) {
-    let props = tributary::convert::writer_properties_builder(131_072, Some(&schema())).build();
+    let props =
+        tributary::ingest::convert::writer_properties_builder(131_072, Some(&schema())).build();
     let file = std::fs::File::create(path).unwrap();
     let mut w = ArrowWriter::try_new(file, schema(), Some(props)).unwrap();
     for chunk in rows.chunks(65_536) {

@@ -24,13 +24,13 @@ use std::time::Instant;
 
 use serde_json::value::RawValue;
 use tributary::catalog::Dataset;
-use tributary::cdc::{CdcSpec, DmsFile, sequence_csv};
 use tributary::config::LandingTuning;
 use tributary::config::StreamConfig;
-use tributary::convert::{ConvertSpec, TextFormat, convert};
-use tributary::firehose::{self, FirehoseEvent, FirehoseRecord, MAX_RESPONSE_BYTES};
+use tributary::ingest::cdc::{CdcSpec, DmsFile, sequence_csv};
+use tributary::ingest::convert::{ConvertSpec, TextFormat, convert};
 use tributary::storage::DirSinkFactory;
-use tributary::stream::{MAX_RECORD_BYTES, RecordSpec};
+use tributary::stream::firehose::{self, FirehoseEvent, FirehoseRecord, MAX_RESPONSE_BYTES};
+use tributary::stream::record::{MAX_RECORD_BYTES, RecordSpec};
 
 mod search;
 
@@ -611,10 +611,10 @@ fn firehose_phases() {
         let mut f = Vec::new();
         for d in &datas {
             f.clear();
-            let _ = tributary::jsonrec::parse_object(d, &mut f);
+            let _ = tributary::format::jsonrec::parse_object(d, &mut f);
         }
     });
-    let mut scratch = tributary::stream::Scratch::default();
+    let mut scratch = tributary::stream::record::Scratch::default();
     time("check", &mut || {
         for d in &datas {
             let (_, r) = spec.check(d, 0, &mut scratch);

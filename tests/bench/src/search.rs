@@ -16,12 +16,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use tributary::api::SearchApi;
+use tributary::catalog::records::{self, BulkRecord};
 use tributary::catalog::{BusinessMetadata, Dataset};
 use tributary::config::{ApiConfig, Config};
-use tributary::records::{self, BulkRecord};
-use tributary::schema::{Column, ColumnType, TableSchema};
-use tributary::search::DdbMeter;
+use tributary::discovery::api::SearchApi;
+use tributary::discovery::search::DdbMeter;
+use tributary::model::schema::{Column, ColumnType, TableSchema};
 
 const DATASETS: usize = 10_000;
 const REQUESTS: usize = 1_000;

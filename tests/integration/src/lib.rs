@@ -12,10 +12,10 @@ use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use tributary::catalog::{Dataset, DynamoCatalog};
 use tributary::config::Config;
-use tributary::glue::GlueCatalog;
-use tributary::landing::Landing;
-use tributary::register::PartitionRegister;
+use tributary::ingest::landing::Landing;
 use tributary::storage::S3Store;
+use tributary::tables::glue::GlueCatalog;
+use tributary::tables::register::PartitionRegister;
 
 pub mod watch;
 
@@ -170,17 +170,17 @@ impl TestEnv {
     pub fn compactor(
         &self,
         tuning: tributary::config::CompactionTuning,
-    ) -> tributary::compactor::Compactor<
+    ) -> tributary::compaction::Compactor<
         S3Store,
         DynamoCatalog,
         GlueCatalog,
-        tributary::compactor::DynamoSnapshots,
+        tributary::compaction::DynamoSnapshots,
     > {
-        tributary::compactor::Compactor::new(
+        tributary::compaction::Compactor::new(
             S3Store::new(self.s3.clone()),
             self.catalog(),
             GlueCatalog::new(self.glue(), &self.config.glue_database),
-            tributary::compactor::DynamoSnapshots::new(
+            tributary::compaction::DynamoSnapshots::new(
                 self.dynamodb.clone(),
                 &self.config.catalog_table,
             ),
@@ -440,13 +440,13 @@ pub fn same_value(input: &str, output: &str) -> bool {
         return a == b;
     }
     if let (Some(a), Some(b)) = (
-        tributary::schema::parse_timestamp(input.trim()),
-        tributary::schema::parse_timestamp(output.trim()),
+        tributary::model::schema::parse_timestamp(input.trim()),
+        tributary::model::schema::parse_timestamp(output.trim()),
     ) {
         return a == b;
     }
-    if let Some(b) = tributary::schema::parse_bool(output) {
-        return tributary::schema::parse_bool(input) == Some(b);
+    if let Some(b) = tributary::model::schema::parse_bool(output) {
+        return tributary::model::schema::parse_bool(input) == Some(b);
     }
     false
 }

@@ -1,12 +1,12 @@
 //! Compaction oracle on the bundled DMS fixtures: the five files are sequenced into the raw tier
-//! (in the emulator), downloaded, and merged by `tributary::compact`; DuckDB computes the same
+//! (in the emulator), downloaded, and merged by `tributary::compaction::merge`; DuckDB computes the same
 //! latest-version-per-key from the same files. Run with and without spilling to disk.
 
 use arrow::array::{Array, Int64Array, StringArray};
 use serde_json::{Value, json};
 use tributary::catalog::Layout;
-use tributary::compact::{MergeSpec, latest_per_key, read_with_partition, spill_dir};
-use tributary::glue::partition_from_path;
+use tributary::compaction::merge::{MergeSpec, latest_per_key, read_with_partition, spill_dir};
+use tributary::tables::glue::partition_from_path;
 use tributary_integration::{duckdb, env, fixture};
 
 const FILES: [&str; 5] = [
@@ -119,7 +119,7 @@ async fn compaction_of_the_dms_fixtures_matches_duckdb() {
 
 use std::time::Duration;
 
-use tributary::compactor::{DynamoSnapshots, KillPoint, SnapshotLedger, curated_table_name};
+use tributary::compaction::{DynamoSnapshots, KillPoint, SnapshotLedger, curated_table_name};
 use tributary::config::CompactionTuning;
 
 /// (EMPLOYEE_ID, SALARY, DEPARTMENT_ID, _seq)

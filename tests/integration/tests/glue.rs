@@ -1,10 +1,10 @@
 //! Partition registration against the emulator's Glue Data Catalog.
 
 use tributary::catalog::Dataset;
-use tributary::glue::{
+use tributary::model::schema::{Column, ColumnType, TableSchema};
+use tributary::tables::glue::{
     GlueCatalog, PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT, PARQUET_SERDE, Registrar, TableDef,
 };
-use tributary::schema::{Column, ColumnType, TableSchema};
 use tributary_integration::env;
 
 fn glue() -> aws_sdk_glue::Client {

@@ -1,7 +1,7 @@
 //! s3-landing against the local emulator, in-process, driven by the `events/` fixtures.
 
 use serde_json::{Value, json};
-use tributary::landing::Status;
+use tributary::ingest::landing::Status;
 use tributary_integration::{duckdb, env, fixture, parquet_rows, same_value};
 
 fn objects(v: &Value) -> &Vec<Value> {

@@ -10,15 +10,15 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
-use tributary::api::SearchApi;
+use tributary::catalog::records::{self, DynamoRecords, RecordStore};
 use tributary::catalog::{
     BusinessMetadata, Dataset, DatasetCatalog, Ledger, LedgerEntry, StatsDelta,
 };
 use tributary::config::ApiConfig;
-use tributary::manifest::{GluePartitions, S3Manifests};
-use tributary::records::{self, DynamoRecords, RecordStore};
-use tributary::schema::{Column, ColumnType, TableSchema};
-use tributary::search::{self, DdbMeter, DynamoItems};
+use tributary::discovery::api::SearchApi;
+use tributary::discovery::manifest::{GluePartitions, S3Manifests};
+use tributary::discovery::search::{self, DdbMeter, DynamoItems};
+use tributary::model::schema::{Column, ColumnType, TableSchema};
 use tributary_integration::watch::get_url;
 
 use tributary_integration::{env, fixture};
@@ -936,20 +936,20 @@ async fn partitions_come_from_glue_in_pages() {
     .await;
     let env = env();
     let glue = env.glue();
-    let def = tributary::glue::TableDef::new(
+    let def = tributary::tables::glue::TableDef::new(
         &ds,
         &env.config.clean_bucket,
         &schema(&["amount"]),
         &[("region".into(), ColumnType::String)],
     );
-    let catalog = tributary::glue::GlueCatalog::new(glue, &env.config.glue_database);
-    use tributary::glue::PartitionCatalog;
+    let catalog = tributary::tables::glue::GlueCatalog::new(glue, &env.config.glue_database);
+    use tributary::tables::glue::PartitionCatalog;
     catalog.create_table(&def).await.unwrap();
-    let values: Vec<tributary::glue::PartitionState> = ["apac", "emea", "us"]
+    let values: Vec<tributary::tables::glue::PartitionState> = ["apac", "emea", "us"]
         .iter()
         .map(|r| {
             let values = vec![r.to_string()];
-            tributary::glue::PartitionState {
+            tributary::tables::glue::PartitionState {
                 location: def.partition_location(&values),
                 values,
             }

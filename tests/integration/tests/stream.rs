@@ -10,9 +10,9 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tributary::config::StreamConfig;
 use tributary::error::{AwsError, Classify, ErrorKind};
-use tributary::glue::GlueCatalog;
-use tributary::kinesis::{IngestSummary, KinesisBatch, KinesisBatchRecord, StreamIngest};
 use tributary::storage::{ObjectBody, ObjectMeta, ObjectStore, S3Store, StorageError};
+use tributary::stream::kinesis::{IngestSummary, KinesisBatch, KinesisBatchRecord, StreamIngest};
+use tributary::tables::glue::GlueCatalog;
 use tributary_integration::{duckdb, env, fixture};
 
 const STREAM: &str = "tributary-web-events";
@@ -84,7 +84,7 @@ async fn glue_partitions(id: &str) -> Vec<(Vec<String>, String)> {
         .glue()
         .get_partitions()
         .database_name(&env.config.glue_database)
-        .table_name(tributary::glue::table_name(id))
+        .table_name(tributary::tables::glue::table_name(id))
         .send()
         .await
         .expect("GetPartitions");

@@ -14,7 +14,7 @@
 
 use tributary::catalog::{Dataset, DatasetCatalog, DynamoCatalog};
 use tributary::config::Config;
-use tributary::{aws, records};
+use tributary::{aws, catalog::records};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -58,12 +58,12 @@ use parquet::schema::types::ColumnPath;
 use serde::Serialize;
 
 use crate::config::LandingTuning;
-use crate::convert::{
+use crate::ingest::convert::{
     BATCH_ROWS, ConvertError, ConvertReport, GIVE_UP_AFTER_ROWS, MAX_REPORTED_REJECTIONS,
     OutputFile, RowRejection, TextFormat, escape_partition_value, open_text, parquet_write_error,
     writer_properties_builder,
 };
-use crate::schema::{
+use crate::model::schema::{
     Cell, Column, ColumnBuilder, ColumnType, TableSchema, parse_numeric_bytes, parse_text,
     parse_timestamp,
 };
@@ -399,7 +399,7 @@ pub fn sequence_csv<R: Read + Send>(
     run.report.base.format = Some(TextFormat::Csv);
     let result = run
         .csv(reader)
-        .map_err(|e| crate::convert::blame_source(e, &failed));
+        .map_err(|e| crate::ingest::convert::blame_source(e, &failed));
     run.conclude(result)
 }
 
@@ -867,7 +867,7 @@ impl<'a> Run<'a> {
             && rec
                 .iter()
                 .all(|f| f.first().is_none_or(|&c| (c as i8) >= -0x40));
-        let mut cells: Vec<Cell<'_>> = crate::convert::recycle(std::mem::take(cells_buf));
+        let mut cells: Vec<Cell<'_>> = crate::ingest::convert::recycle(std::mem::take(cells_buf));
         let mut failure: Option<(&str, String)> = None;
         for (ci, (col, &fi)) in self
             .spec
@@ -916,11 +916,11 @@ impl<'a> Run<'a> {
             }
         }
         if let Some((cat, reason)) = failure {
-            *cells_buf = crate::convert::recycle(cells);
+            *cells_buf = crate::ingest::convert::recycle(cells);
             return self.reject(line, cat, reason, rec);
         }
         let result = self.accept(op, &commit, &cells);
-        *cells_buf = crate::convert::recycle(cells);
+        *cells_buf = crate::ingest::convert::recycle(cells);
         result
     }
 

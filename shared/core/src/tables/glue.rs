@@ -35,9 +35,9 @@ use aws_sdk_glue::types::{
 use serde::Serialize;
 
 use crate::catalog::{Dataset, Layout};
-use crate::convert::{HIVE_DEFAULT_PARTITION, escape_partition_value};
 use crate::error::{AwsError, Classify, ErrorKind};
-use crate::schema::{ColumnType, TableSchema};
+use crate::ingest::convert::{HIVE_DEFAULT_PARTITION, escape_partition_value};
+use crate::model::schema::{ColumnType, TableSchema};
 
 /// `BatchCreatePartition` takes at most 100 partitions per call.
 pub const MAX_PARTITIONS_PER_CALL: usize = 100;
@@ -242,7 +242,7 @@ pub fn unescape_partition_value(v: &str) -> Result<String, String> {
     if v == HIVE_DEFAULT_PARTITION {
         return Ok(String::new());
     }
-    crate::events::decode_s3_key(&v.replace('+', "%2B"))
+    crate::model::events::decode_s3_key(&v.replace('+', "%2B"))
         .map_err(|e| format!("partition value {v:?}: {e}"))
 }
 

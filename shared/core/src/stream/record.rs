@@ -1,17 +1,17 @@
 //! Stream records: one JSON object per Firehose or Kinesis record, checked against the destination
-//! dataset's schema and normalised. Shared by `firehose-transform` ([`crate::firehose`]) and
-//! `stream-ingest` ([`crate::kinesis`]).
+//! dataset's schema and normalised. Shared by `firehose-transform` ([`crate::stream::firehose`]) and
+//! `stream-ingest` ([`crate::stream::kinesis`]).
 //!
 //! Per record, in this order ([`RecordSpec::check`]):
 //! 1. **Size**: more than the spec's limit ([`MAX_RECORD_BYTES`], Firehose's record limit, unless
 //!    [`RecordSpec::with_max_record_bytes`] says otherwise) or nothing but whitespace fails the
 //!    record.
-//! 2. **JSON**: the record must be one JSON object ([`crate::jsonrec`], strict and zero-copy).
+//! 2. **JSON**: the record must be one JSON object ([`crate::format::jsonrec`], strict and zero-copy).
 //! 3. **Renames** (`TRIBUTARY_STREAM_RENAMES`): keys are renamed before anything looks at them.
 //! 4. **Filters** (`TRIBUTARY_STREAM_DROP_IF`): a record with a matching field is dropped, whatever
 //!    else is wrong with it (a heartbeat need not carry the schema's fields).
 //! 5. **Schema**: every declared column that is present must have a value of its type (the same
-//!    rules as JSON lines in landing: [`crate::schema::parse_json`]); a non-nullable column must be
+//!    rules as JSON lines in landing: [`crate::model::schema::parse_json`]); a non-nullable column must be
 //!    present and not null; a column may appear once. Fields the schema does not name pass through.
 //! 6. **Event time**: the time field (`TRIBUTARY_STREAM_TIME_FIELD`, default the schema's first
 //!    `timestamp` column) when present and not null, else the record's arrival time.
@@ -33,8 +33,8 @@ use std::time::Instant;
 use crate::catalog::{CatalogError, Dataset, DatasetCatalog};
 use crate::config::StreamConfig;
 use crate::error::{Classify, ErrorKind};
-use crate::jsonrec::{self, Field, JsonError, Kind, Object};
-use crate::schema::{Cell, ColumnType, TableSchema, parse_date, parse_timestamp};
+use crate::format::jsonrec::{self, Field, JsonError, Kind, Object};
+use crate::model::schema::{Cell, ColumnType, TableSchema, parse_date, parse_timestamp};
 
 /// Largest record accepted, in bytes after base64 decoding: Firehose's own record limit
 /// (1,000 KiB).
@@ -353,7 +353,7 @@ impl Scratch {
 }
 
 fn shown(s: &str) -> &str {
-    crate::schema::truncate(s, 64)
+    crate::model::schema::truncate(s, 64)
 }
 
 impl RecordSpec {
@@ -1042,7 +1042,7 @@ pub struct Compiled {
 }
 
 /// The stream's dataset and compiled spec, cached per warm container for
-/// [`crate::landing::DATASET_CACHE_TTL`] (declarations change rarely; a new one is picked up
+/// [`crate::ingest::landing::DATASET_CACHE_TTL`] (declarations change rarely; a new one is picked up
 /// within a minute).
 pub struct SpecCache {
     cfg: StreamConfig,
@@ -1073,7 +1073,7 @@ impl SpecCache {
     /// schema recorded from its first file).
     pub async fn get<C: DatasetCatalog>(&self, catalog: &C) -> Result<Arc<Compiled>, StreamError> {
         if let Some((at, c)) = self.cached.lock().expect("cache lock").as_ref()
-            && at.elapsed() < crate::landing::DATASET_CACHE_TTL
+            && at.elapsed() < crate::ingest::landing::DATASET_CACHE_TTL
         {
             return Ok(c.clone());
         }
@@ -1109,7 +1109,7 @@ impl SpecCache {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::schema::Column;
+    use crate::model::schema::Column;
     use proptest::prelude::*;
 
     /// The sample stream dataset (`web.events` in tests/data/datasets.json).

@@ -141,7 +141,7 @@ impl AwsError {
 
 /// Cuts a message to at most `max` bytes (on a character boundary), marking the cut.
 fn truncate(s: &str, max: usize) -> String {
-    let head = crate::schema::truncate(s, max);
+    let head = crate::model::schema::truncate(s, max);
     if head.len() == s.len() {
         head.to_string()
     } else {

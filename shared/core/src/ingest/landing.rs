@@ -7,7 +7,7 @@
 //! 2. The key's longest declared landing prefix names the dataset; no match → the whole object is
 //!    quarantined (`_unrouted/`).
 //! 3. Empty objects, undecodable files and files with too many bad rows are quarantined whole.
-//!    Parquet is validated (footer) and copied through. Text is converted by [`crate::convert`]
+//!    Parquet is validated (footer) and copied through. Text is converted by [`crate::ingest::convert`]
 //!    streaming from `GetObject` (pinned with `If-Match`) to multipart uploads.
 //! 4. Rejected rows and the JSON report are written to quarantine, then the ledger entry and the
 //!    dataset stats are committed in one conditional transaction.
@@ -30,14 +30,18 @@ use tokio_util::io::SyncIoBridge;
 use crate::catalog::{
     CatalogError, CommitOutcome, Dataset, DatasetCatalog, Ledger, LedgerEntry, StatsDelta,
 };
-use crate::cdc::{self, CdcSpec, DmsFile, Phase};
 use crate::config::Config;
-use crate::convert::{self, ConvertError, ConvertReport, ConvertSpec, OutputFile, TextFormat};
 use crate::error::{Classify, ErrorKind};
-use crate::events::{self, Delivery, EventError, ObjectRef};
-use crate::glue::{GlueCatalog, GlueError, PartitionCatalog, RegisterSummary, Registrar, TableDef};
-use crate::schema::{Column, ColumnType, TableSchema};
+use crate::ingest::cdc::{self, CdcSpec, DmsFile, Phase};
+use crate::ingest::convert::{
+    self, ConvertError, ConvertReport, ConvertSpec, OutputFile, TextFormat,
+};
+use crate::model::events::{self, Delivery, EventError, ObjectRef};
+use crate::model::schema::{Column, ColumnType, TableSchema};
 use crate::storage::{DEFAULT_PART_SIZE, ObjectMeta, ObjectStore, S3SinkFactory, StorageError};
+use crate::tables::glue::{
+    GlueCatalog, GlueError, PartitionCatalog, RegisterSummary, Registrar, TableDef,
+};
 
 /// Quarantine prefix for objects no dataset claims.
 pub const UNROUTED_PREFIX: &str = "_unrouted";
@@ -530,7 +534,7 @@ where
         }
     }
 
-    /// A DMS full-load or CDC file: sequenced into the raw zone by [`crate::cdc`]. Unreadable
+    /// A DMS full-load or CDC file: sequenced into the raw zone by [`crate::ingest::cdc`]. Unreadable
     /// files, files with too many bad rows and files whose names are not DMS names are quarantined
     /// whole; single bad rows are quarantined with their line and reason.
     async fn sequence_dms(

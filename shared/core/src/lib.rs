@@ -2,27 +2,17 @@
 //! defined here; the logic is generic over narrow ports ([`storage::ObjectStore`],
 //! [`catalog::DatasetCatalog`], [`catalog::Ledger`]) implemented for the AWS SDK clients.
 
-pub mod api;
 pub mod aws;
 pub mod catalog;
-pub mod cdc;
-pub mod compact;
-pub mod compactor;
+pub mod compaction;
 pub mod config;
-pub mod convert;
+pub mod discovery;
 pub mod error;
-pub mod events;
-pub mod firehose;
-pub mod glue;
+pub mod format;
 pub mod ids;
-pub mod jsonrec;
-pub mod kinesis;
-pub mod landing;
-pub mod manifest;
-pub mod records;
-pub mod register;
-pub mod schema;
-pub mod search;
+pub mod ingest;
+pub mod model;
 pub mod storage;
 pub mod stream;
+pub mod tables;
 pub mod telemetry;

@@ -2,7 +2,7 @@
 //!
 //! Firehose hands the function a batch of records (`recordId`, base64 `data`, arrival time; with a
 //! Kinesis stream as source also `kinesisRecordMetadata`) and expects every record back with a
-//! `result` and base64 `data`. Per record ([`crate::stream`] does the checking):
+//! `result` and base64 `data`. Per record ([`crate::stream::record`] does the checking):
 //!
 //! | verdict | `result` | `data` | `metadata.partitionKeys` |
 //! | --- | --- | --- | --- |
@@ -47,8 +47,8 @@ use serde_json::value::RawValue;
 use crate::catalog::{DatasetCatalog, DynamoCatalog};
 use crate::config::{Config, StreamConfig};
 use crate::error::{Classify, ErrorKind};
-use crate::jsonrec;
-use crate::stream::{
+use crate::format::jsonrec;
+use crate::stream::record::{
     HourKey, MAX_RECORD_BYTES, RecordSpec, Reject, Scratch, SpecCache, StreamError, Verdict,
 };
 
@@ -264,7 +264,10 @@ fn write_entry(
                 out.push_str(std::str::from_utf8(&buf).expect("ASCII"));
             }
             None => {
-                for (key, value) in crate::stream::PARTITION_KEYS.iter().zip(hour.values()) {
+                for (key, value) in crate::stream::record::PARTITION_KEYS
+                    .iter()
+                    .zip(hour.values())
+                {
                     out.push_str(",\"");
                     out.push_str(key);
                     out.push_str("\":\"");
@@ -527,7 +530,7 @@ impl<C: DatasetCatalog> FirehoseTransform<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::tests::spec;
+    use crate::stream::record::tests::spec;
     use aws_lambda_events::event::firehose::{KinesisFirehoseEvent, KinesisFirehoseResponse};
     use proptest::prelude::*;
     use serde::Deserialize;
@@ -757,9 +760,10 @@ mod tests {
 
     #[test]
     fn arrival_time_partitions_records_without_a_time_field() {
-        let (ds, mut schema) = crate::stream::tests::web_events();
+        let (ds, mut schema) = crate::stream::record::tests::web_events();
         schema.columns.iter_mut().for_each(|c| c.nullable = true);
-        let spec = RecordSpec::new(&ds, &schema, &crate::stream::tests::stream_config()).unwrap();
+        let spec =
+            RecordSpec::new(&ds, &schema, &crate::stream::record::tests::stream_config()).unwrap();
         let mut r = record("r1", &b64(b"{\"event_id\":\"e1\"}"));
         r.approximate_arrival_timestamp = 1_705_330_800_000; // 15:00Z
         let (json, report) = transform(&spec, &event(vec![r]), MAX_RESPONSE_BYTES).unwrap();

@@ -19,6 +19,8 @@
 //! - Routing needs no scan: the candidate prefixes of a key are fetched with one `BatchGetItem`, and
 //!   the longest matching prefix wins.
 
+pub mod records;
+
 use std::collections::HashMap;
 use std::future::Future;
 
@@ -26,7 +28,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWr
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AwsError, Classify, ErrorKind};
-use crate::schema::TableSchema;
+use crate::model::schema::TableSchema;
 
 /// How a dataset's files arrive.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -231,7 +233,7 @@ pub struct LedgerEntry {
     pub processed_at: String,
     /// DMS files: rows by op and the `_seq` range written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sequence: Option<crate::landing::SequenceSummary>,
+    pub sequence: Option<crate::ingest::landing::SequenceSummary>,
 }
 
 /// Stats delta applied to a dataset together with its ledger entry.
@@ -264,9 +266,9 @@ pub enum CatalogError {
     BadDeclaration { id: String, reason: String },
     #[error("dataset {id}: the declaration is invalid: {reason}")]
     Invalid { id: String, reason: String },
-    /// Writing the dataset's record and search index entries (`crate::records`).
+    /// Writing the dataset's record and search index entries (`crate::catalog::records`).
     #[error(transparent)]
-    Record(Box<crate::records::RecordError>),
+    Record(Box<crate::catalog::records::RecordError>),
 }
 
 impl Classify for CatalogError {
@@ -377,8 +379,8 @@ impl DynamoCatalog {
     }
 
     /// The dataset records (with their search index entries) in the catalog table.
-    pub fn records(&self) -> crate::records::DynamoRecords {
-        crate::records::DynamoRecords::new(self.client.clone(), &self.catalog_table)
+    pub fn records(&self) -> crate::catalog::records::DynamoRecords {
+        crate::catalog::records::DynamoRecords::new(self.client.clone(), &self.catalog_table)
     }
 
     /// The dataset id of the longest route among `key`'s directory prefixes (one
@@ -578,9 +580,14 @@ impl DatasetCatalog for DynamoCatalog {
                     .build(),
             );
         }
-        crate::records::declare(&self.records(), ds, items, &crate::records::now())
-            .await
-            .map_err(|e| CatalogError::Record(Box::new(e)))?;
+        crate::catalog::records::declare(
+            &self.records(),
+            ds,
+            items,
+            &crate::catalog::records::now(),
+        )
+        .await
+        .map_err(|e| CatalogError::Record(Box::new(e)))?;
         Ok(())
     }
 }
@@ -705,7 +712,8 @@ impl Ledger for DynamoCatalog {
             Ok(_) => {
                 if let Some(d) = stats.filter(|d| d.schema.is_some()) {
                     // A recorded schema may name the dataset's columns for the first time.
-                    crate::records::index_recorded_schema(&self.records(), &d.dataset_id).await;
+                    crate::catalog::records::index_recorded_schema(&self.records(), &d.dataset_id)
+                        .await;
                 }
                 Ok(CommitOutcome::Committed)
             }

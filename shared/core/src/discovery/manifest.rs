@@ -8,7 +8,7 @@
 //! - A manifest lists data objects only: Parquet files under the dataset's zone prefix whose
 //!   folders are partitions of its layout (reports, `_SUCCESS`, dot files are left out).
 //! - The caller's visibility was checked for every dataset before anything is listed
-//!   (`crate::api`).
+//!   (`crate::discovery::api`).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::catalog::Dataset;
 use crate::error::{AwsError, Classify, ErrorKind};
-use crate::glue::{GlueError, partition_from_path};
+use crate::tables::glue::{GlueError, partition_from_path};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {

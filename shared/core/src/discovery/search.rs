@@ -16,7 +16,7 @@
 //!
 //! Invariants:
 //! - **The index is kept consistent with the records.** Every write of a dataset record
-//!   (`crate::records`) rewrites the dataset's line in its digest cell and in the cell of every
+//!   (`crate::catalog::records`) rewrites the dataset's line in its digest cell and in the cell of every
 //!   bucket it occupies, and removes it from buckets it left, in the same `TransactWriteItems` as
 //!   the record, conditioned on the record's version and on each cell holding what was read: the
 //!   index never holds a version of a dataset other than the stored one. [`IndexBuild`] computes the same items from scratch (bulk load,
@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Dataset;
 use crate::error::{AwsError, Classify, ErrorKind};
-use crate::schema::TableSchema;
+use crate::model::schema::TableSchema;
 
 /// Index shards per item kind (by dataset id). Each shard item holds about `1/SHARDS` of the
 /// datasets; at ~120 bytes of digest per dataset, 8 shards of DynamoDB's 400 KB item limit hold

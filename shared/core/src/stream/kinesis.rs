@@ -2,7 +2,7 @@
 //! Parquet micro-batches in the raw zone, one object per event-time hour, registered in Glue.
 //!
 //! Per invocation:
-//! 1. Every record is decoded and checked ([`crate::stream`]): accepted records are grouped by
+//! 1. Every record is decoded and checked ([`crate::stream::record`]): accepted records are grouped by
 //!    (shard, event hour); dropped ones (a filter matched) are counted; bad ones are grouped for
 //!    quarantine.
 //! 2. Each group is written, in the order of its first record:
@@ -54,15 +54,19 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::json;
 
 use crate::catalog::{Dataset, DatasetCatalog, DynamoCatalog};
-use crate::cdc::{META_SEQ_MAX, META_SEQ_MIN, META_SOURCE, raw_schema, raw_writer_properties};
 use crate::config::{Config, StreamConfig};
-use crate::convert::MAX_REPORTED_REJECTIONS;
 use crate::error::{Classify, ErrorKind};
-use crate::glue::{GlueCatalog, GlueError, PartitionCatalog, RegisterSummary, Registrar, TableDef};
-use crate::schema::{Cell, ColumnBuilder, ColumnType, TableSchema};
+use crate::ingest::cdc::{
+    META_SEQ_MAX, META_SEQ_MIN, META_SOURCE, raw_schema, raw_writer_properties,
+};
+use crate::ingest::convert::MAX_REPORTED_REJECTIONS;
+use crate::model::schema::{Cell, ColumnBuilder, ColumnType, TableSchema};
 use crate::storage::{ObjectStore, S3Store, StorageError};
-use crate::stream::{
+use crate::stream::record::{
     Compiled, HourKey, PARTITION_KEYS, Reject, Scratch, SpecCache, StreamError, Verdict,
+};
+use crate::tables::glue::{
+    GlueCatalog, GlueError, PartitionCatalog, RegisterSummary, Registrar, TableDef,
 };
 
 /// Digits of a Kinesis sequence number (at most 129: `0|[1-9][0-9]{0,128}`).

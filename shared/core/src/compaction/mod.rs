@@ -29,7 +29,7 @@
 //!    not list as consumed is a new delta; the manifest lists consumed *files*, not a sequence
 //!    range, because a late DMS file can carry lower `_seq` values than one already compacted.
 //!    Nothing new → no-op.
-//! 3. **Merge** ([`crate::compact::latest_per_key`], memory bounded by spilling sorted runs to
+//! 3. **Merge** ([`crate::compaction::merge::latest_per_key`], memory bounded by spilling sorted runs to
 //!    local disk): the current snapshot's files, its tombstones and the new deltas. Per key the
 //!    highest `_seq` wins; a winning delete is kept as a **tombstone** (outside every partition
 //!    location), so a late, older insert of a deleted key cannot bring it back.
@@ -56,6 +56,8 @@
 //!   and the record's conditional write checks both the lease and the generation.
 //! - **Nothing lost**: `rows_in = rows_out + superseded + deleted`.
 
+pub mod merge;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -74,17 +76,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalog::{CatalogError, Dataset, DatasetCatalog, Layout};
-use crate::cdc::META_SEQ_MAX;
-use crate::compact::{CompactError, MergeSpec, MergeStats, latest_per_key, read_with_partition};
+use crate::compaction::merge::{
+    CompactError, MergeSpec, MergeStats, latest_per_key, read_with_partition,
+};
 use crate::config::{CompactionTuning, Config};
-use crate::convert::{escape_partition_value, writer_properties_builder};
 use crate::error::{AwsError, Classify, ErrorKind};
-use crate::glue::{
+use crate::ingest::cdc::META_SEQ_MAX;
+use crate::ingest::convert::{escape_partition_value, writer_properties_builder};
+use crate::model::schema::{Column, ColumnType, TableSchema};
+use crate::storage::{ObjectSink, ObjectStore, SinkFactory, StorageError};
+use crate::tables::glue::{
     self, GlueError, MAX_PARTITIONS_PER_CALL, PartitionCatalog, PartitionState, RegisterSummary,
     Registrar, TableDef,
 };
-use crate::schema::{Column, ColumnType, TableSchema};
-use crate::storage::{ObjectSink, ObjectStore, SinkFactory, StorageError};
 
 /// Folder (under the dataset's curated prefix) of tombstones and manifests; hidden from readers.
 pub const META_DIR: &str = "_compaction";

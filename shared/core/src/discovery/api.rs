@@ -5,12 +5,12 @@
 //! | route | answer |
 //! | --- | --- |
 //! | `GET /health` | `{"status":"ok"}` (no authentication) |
-//! | `GET /datasets` | ranked search (`crate::search`): `q`, `tag`, `owner`, `zone`, `sensitivity`, `limit`, `cursor` |
+//! | `GET /datasets` | ranked search (`crate::discovery::search`): `q`, `tag`, `owner`, `zone`, `sensitivity`, `limit`, `cursor` |
 //! | `GET /datasets/{id}` | the record: technical and business metadata, stats; `ETag` is its version |
 //! | `GET /datasets/{id}/schema` | every schema version |
 //! | `GET /datasets/{id}/partitions` | Glue partitions, paged (`limit`, `cursor`) |
 //! | `PUT /datasets/{id}/metadata` | business metadata, `If-Match` required (owner or admin) |
-//! | `POST /manifests` | a manifest of presigned links, as a presigned link (`crate::manifest`) |
+//! | `POST /manifests` | a manifest of presigned links, as a presigned link (`crate::discovery::manifest`) |
 //!
 //! Invariants:
 //! - Identity comes only from the authorizer's claims in the request context (API Gateway's JWT
@@ -20,7 +20,7 @@
 //! - Every error is `application/problem+json` with a stable `code`; a bad parameter or body
 //!   field is named in `field`. Unknown query parameters and body fields are rejected; bodies over
 //!   [`MAX_BODY_BYTES`] answer 413.
-//! - A search page costs at most 2 DynamoDB round trips (see `crate::search`).
+//! - A search page costs at most 2 DynamoDB round trips (see `crate::discovery::search`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -34,14 +34,14 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::catalog::records::{self, DatasetRecord, RecordError, RecordStore};
 use crate::catalog::{BusinessMetadata, Dataset};
 use crate::config::{ApiConfig, Config};
-use crate::error::{Classify, ErrorKind};
-use crate::manifest::{self, ManifestError, ManifestStore, PartitionPages, Selection};
-use crate::records::{self, DatasetRecord, RecordError, RecordStore};
-use crate::search::{
+use crate::discovery::manifest::{self, ManifestError, ManifestStore, PartitionPages, Selection};
+use crate::discovery::search::{
     self, Caller, Cursor, DEFAULT_LIMIT, ItemKey, MAX_LIMIT, MAX_TERM_BUCKETS, Query, SearchError,
 };
+use crate::error::{Classify, ErrorKind};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -149,8 +149,8 @@ impl From<RecordError> for Problem {
         Self::internal(&e)
     }
 }
-impl From<crate::glue::GlueError> for Problem {
-    fn from(e: crate::glue::GlueError) -> Self {
+impl From<crate::tables::glue::GlueError> for Problem {
+    fn from(e: crate::tables::glue::GlueError) -> Self {
         Self::internal(&e)
     }
 }
@@ -850,13 +850,13 @@ where
                 })?),
             };
         let rec = self.visible(id, caller).await?;
-        let table = crate::glue::table_name(&rec.dataset.id);
+        let table = crate::tables::glue::table_name(&rec.dataset.id);
         let page = self
             .partitions
             .page(&table, token, limit as i32)
             .await
             .map_err(|e| match &e {
-                crate::glue::GlueError::Aws(a) if a.is_code("InvalidInputException") => {
+                crate::tables::glue::GlueError::Aws(a) if a.is_code("InvalidInputException") => {
                     Problem::invalid("cursor", "cursor is no longer valid")
                 }
                 _ => Problem::from(e),
@@ -1136,7 +1136,7 @@ pub fn detail(rec: &DatasetRecord, config: &Config) -> Value {
             "primary_key": ds.primary_key,
             "schema_version": rec.head.schema_version,
             "columns": rec.effective_schema().map(|s| &s.columns),
-            "glue_table": crate::glue::table_name(&ds.id),
+            "glue_table": crate::tables::glue::table_name(&ds.id),
         },
         "business": ds.business,
         "stats": rec.stats,

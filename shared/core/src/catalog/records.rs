@@ -32,12 +32,12 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::catalog::Dataset;
-use crate::error::{AwsError, Classify, ErrorKind};
-use crate::schema::TableSchema;
-use crate::search::{
+use crate::discovery::search::{
     BUCKETS, DOCS_PK, DatasetEntries, IndexBuild, ItemKey, cell_attr, parse_bucket_list, shard_of,
     shard_sk, splice_cell, term_pk,
 };
+use crate::error::{AwsError, Classify, ErrorKind};
+use crate::model::schema::TableSchema;
 
 pub fn dataset_pk(id: &str) -> String {
     format!("dataset#{id}")
@@ -274,9 +274,13 @@ impl DynamoRecords {
         keys: &[ItemKey],
         attr: &str,
     ) -> Result<HashMap<ItemKey, Option<String>>, RecordError> {
-        let found =
-            crate::search::batch_get(&self.client, &self.table, keys, Some(("pk, sk, #c", attr)))
-                .await?;
+        let found = crate::discovery::search::batch_get(
+            &self.client,
+            &self.table,
+            keys,
+            Some(("pk, sk, #c", attr)),
+        )
+        .await?;
         Ok(keys
             .iter()
             .map(|k| (k.clone(), found.get(k).and_then(|item| text(item, attr))))

@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use crate::config::LandingTuning;
 use crate::error::{Classify, ErrorKind};
-use crate::schema::{
+use crate::model::schema::{
     Cell, ColumnBuilder, ColumnType, TableSchema, TypeGuess, parse_json, parse_numeric_bytes,
     parse_text,
 };
@@ -1018,7 +1018,7 @@ impl ColumnType {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Column;
+    use crate::model::schema::Column;
     use crate::storage::DirSinkFactory;
     use std::io::Write;
 

@@ -39,13 +39,13 @@ use serde_json::{Value, json};
 use crate::catalog::{CatalogError, Dataset, DatasetCatalog, Layout};
 use crate::config::Config;
 use crate::error::{Classify, ErrorKind};
-use crate::events::{self, Delivery, EventError, ObjectRef};
-use crate::glue::{
+use crate::ingest::landing::{DATASET_CACHE_TTL, read_parquet_footer};
+use crate::model::events::{self, Delivery, EventError, ObjectRef};
+use crate::model::schema::TableSchema;
+use crate::storage::{ObjectStore, StorageError};
+use crate::tables::glue::{
     self, GlueCatalog, GlueError, PartitionCatalog, RegisterSummary, Registrar, TableDef,
 };
-use crate::landing::{DATASET_CACHE_TTL, read_parquet_footer};
-use crate::schema::TableSchema;
-use crate::storage::{ObjectStore, StorageError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
@@ -438,7 +438,7 @@ where
         if !glue::is_data_object(&obj.key) {
             return Ok(Err(skip("not a Parquet data object".into())));
         }
-        if zone == "curated" && crate::compactor::snapshot_of_key(&obj.key).is_some() {
+        if zone == "curated" && crate::compaction::snapshot_of_key(&obj.key).is_some() {
             return Ok(Err(skip(
                 "a compacted snapshot: the compactor publishes it to the catalog".into(),
             )));
@@ -504,7 +504,7 @@ where
         def: &TableDef,
     ) -> Result<RegObject, RegisterError> {
         let owner = if dataset.is_empty() {
-            crate::landing::UNROUTED_PREFIX
+            crate::ingest::landing::UNROUTED_PREFIX
         } else {
             dataset
         };
@@ -541,7 +541,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::glue::{evolve, partition_from_path};
+    use crate::tables::glue::{evolve, partition_from_path};
 
     #[test]
     fn data_objects() {

@@ -1,0 +1,3 @@
+//! File and record formats independent of any stage: strict JSON records, Parquet settings.
+
+pub mod jsonrec;

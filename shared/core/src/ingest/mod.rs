@@ -1,0 +1,5 @@
+//! Landing: text and Parquet files validated and converted (clean zone), DMS files sequenced (raw zone).
+
+pub mod cdc;
+pub mod convert;
+pub mod landing;

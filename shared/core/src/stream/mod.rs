@@ -1,0 +1,5 @@
+//! Streaming ingest: record checks and normalisation, the Firehose transformation, the Kinesis consumer.
+
+pub mod firehose;
+pub mod kinesis;
+pub mod record;

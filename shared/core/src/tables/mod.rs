@@ -1,0 +1,4 @@
+//! Glue table registration, partition registration and schema evolution.
+
+pub mod glue;
+pub mod register;
