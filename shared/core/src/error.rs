@@ -14,9 +14,7 @@
 //! Bad *data* (a malformed file or row) is not an error at all: it is quarantined with a report and
 //! the invocation succeeds, so counts always reconcile.
 
-use std::fmt;
-
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 /// How a failure should be handled by whoever retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -42,14 +40,6 @@ pub trait Classify {
     fn kind(&self) -> ErrorKind;
     fn is_retryable(&self) -> bool {
         self.kind() == ErrorKind::Retryable
-    }
-}
-
-/// Converts any classified error into the `Diagnostic` lambda_runtime reports.
-pub fn diagnostic<E: Classify + fmt::Display>(err: &E) -> lambda_runtime::Diagnostic {
-    lambda_runtime::Diagnostic {
-        error_type: err.kind().error_type().to_string(),
-        error_message: err.to_string(),
     }
 }
 
@@ -90,7 +80,7 @@ impl AwsError {
     /// Builds an `AwsError` from an SDK error, classifying it.
     pub fn from_sdk<E>(
         operation: impl Into<String>,
-        err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+        err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
     ) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -168,19 +158,5 @@ mod tests {
         assert_eq!(ErrorKind::Retryable.error_type(), "Tributary.Retryable");
         assert_eq!(ErrorKind::BadInput.error_type(), "Tributary.BadInput");
         assert_eq!(ErrorKind::Fatal.error_type(), "Tributary.Fatal");
-    }
-
-    #[test]
-    fn diagnostic_carries_kind_and_message() {
-        let e = AwsError {
-            operation: "s3:GetObject".into(),
-            code: Some("SlowDown".into()),
-            status: Some(503),
-            message: "slow down".into(),
-            retryable: true,
-        };
-        let d = diagnostic(&e);
-        assert_eq!(d.error_type, "Tributary.Retryable");
-        assert_eq!(d.error_message, "s3:GetObject: slow down");
     }
 }

@@ -1,8 +1,11 @@
-//! Tributary's domain library. Every Lambda in `functions/` is a thin `main.rs` around a handler
-//! defined here; the logic is generic over narrow ports ([`storage::ObjectStore`],
-//! [`catalog::DatasetCatalog`], [`catalog::Ledger`]) implemented for the AWS SDK clients.
+//! Tributary's domain: every handler's logic, generic over narrow ports ([`storage::ObjectStore`],
+//! [`catalog::DatasetCatalog`], [`catalog::Ledger`], [`tables::glue::PartitionCatalog`], ...).
+//! The ports' AWS implementations and the wiring of each Lambda live in `tributary-aws`.
+//!
+//! Folders follow the pipeline, and depend downward only (the architecture test checks it):
+//! `model`, `format` → `storage`, `catalog` → `tables` → the stages `ingest`, `stream`,
+//! `compaction`, `discovery` (which do not use each other).
 
-pub mod aws;
 pub mod catalog;
 pub mod compaction;
 pub mod config;
@@ -15,4 +18,3 @@ pub mod model;
 pub mod storage;
 pub mod stream;
 pub mod tables;
-pub mod telemetry;

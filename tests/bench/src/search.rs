@@ -16,12 +16,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use tributary::catalog::records::{self, BulkRecord};
+use tributary::catalog::records::{self, BulkRecord, DynamoRecords};
 use tributary::catalog::{BusinessMetadata, Dataset};
 use tributary::config::{ApiConfig, Config};
 use tributary::discovery::api::SearchApi;
-use tributary::discovery::search::DdbMeter;
+use tributary::discovery::search::{DdbMeter, DynamoItems};
 use tributary::model::schema::{Column, ColumnType, TableSchema};
+use tributary_aws::api_gateway::{api_request, lambda_response};
+use tributary_aws::{GlueCatalog, S3Store};
 
 const DATASETS: usize = 10_000;
 const REQUESTS: usize = 1_000;
@@ -297,7 +299,7 @@ pub fn run() {
 async fn bench(vars: HashMap<String, String>) {
     let config = Arc::new(Config::from_lookup(|k| vars.get(k).cloned()).expect("config"));
     let api_config = Arc::new(ApiConfig::from_lookup(|k| vars.get(k).cloned()).expect("api"));
-    let sdk = tributary::aws::load_sdk_config().await;
+    let sdk = tributary_aws::clients::load_sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
 
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -317,10 +319,12 @@ async fn bench(vars: HashMap<String, String>) {
     );
 
     let meter = Arc::new(DdbMeter::default());
-    let api = SearchApi::with_clients(
-        meter.instrument(&dynamodb),
-        aws_sdk_glue::Client::new(&sdk),
-        tributary::aws::s3_client(&sdk),
+    let metered = meter.instrument(&dynamodb);
+    let api = SearchApi::new(
+        DynamoRecords::new(metered.clone(), &config.catalog_table),
+        DynamoItems::new(metered, &config.catalog_table),
+        GlueCatalog::new(aws_sdk_glue::Client::new(&sdk), &config.glue_database),
+        S3Store::new(tributary_aws::clients::s3_client(&sdk)),
         config,
         api_config,
     );
@@ -328,7 +332,7 @@ async fn bench(vars: HashMap<String, String>) {
     for _ in 0..5 {
         let req = lambda_http::request::from_str(&event("q=orders", &["analysts"]).to_string())
             .expect("event");
-        api.handle(req).await.expect("handler");
+        lambda_response(api.handle(api_request(req)).await);
     }
 
     let mut total_ms = Vec::with_capacity(REQUESTS);
@@ -346,7 +350,7 @@ async fn bench(vars: HashMap<String, String>) {
         let req = lambda_http::request::from_str(&event(&q, &groups).to_string()).expect("event");
         let (calls0, wait0) = (meter.calls(), meter.wait());
         let t = Instant::now();
-        let resp = api.handle(req).await.expect("handler");
+        let resp = lambda_response(api.handle(api_request(req)).await);
         let elapsed = t.elapsed();
         let calls = meter.calls() - calls0;
         let wait = meter.wait() - wait0;

@@ -13,9 +13,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use tributary::catalog::{Dataset, DynamoCatalog};
 use tributary::config::Config;
 use tributary::ingest::landing::Landing;
-use tributary::storage::S3Store;
-use tributary::tables::glue::GlueCatalog;
 use tributary::tables::register::PartitionRegister;
+use tributary_aws::{GlueCatalog, S3Store};
 
 pub mod watch;
 

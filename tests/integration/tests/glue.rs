@@ -3,8 +3,9 @@
 use tributary::catalog::Dataset;
 use tributary::model::schema::{Column, ColumnType, TableSchema};
 use tributary::tables::glue::{
-    GlueCatalog, PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT, PARQUET_SERDE, Registrar, TableDef,
+    PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT, PARQUET_SERDE, Registrar, TableDef,
 };
+use tributary_aws::GlueCatalog;
 use tributary_integration::env;
 
 fn glue() -> aws_sdk_glue::Client {

@@ -16,9 +16,10 @@ use tributary::catalog::{
 };
 use tributary::config::ApiConfig;
 use tributary::discovery::api::SearchApi;
-use tributary::discovery::manifest::{GluePartitions, S3Manifests};
 use tributary::discovery::search::{self, DdbMeter, DynamoItems};
 use tributary::model::schema::{Column, ColumnType, TableSchema};
+use tributary_aws::api_gateway::{api_request, lambda_response};
+use tributary_aws::{GlueCatalog, S3Store};
 use tributary_integration::watch::get_url;
 
 use tributary_integration::{env, fixture};
@@ -245,17 +246,19 @@ async fn catalog() -> &'static [Dataset] {
         .await
 }
 
-type Api = SearchApi<DynamoRecords, DynamoItems, GluePartitions, S3Manifests>;
+type Api = SearchApi<DynamoRecords, DynamoItems, GlueCatalog, S3Store>;
 
 /// The handler over fresh clients of this runtime, its DynamoDB client metered.
 fn api() -> (Api, Arc<DdbMeter>) {
     let env = env();
     let meter = Arc::new(DdbMeter::default());
     let api_config = ApiConfig::from_lookup(|k| env.vars.get(k).cloned()).expect("api config");
-    let api = SearchApi::with_clients(
-        meter.instrument(&env.dynamodb),
-        env.glue(),
-        env.s3.clone(),
+    let dynamodb = meter.instrument(&env.dynamodb);
+    let api = SearchApi::new(
+        DynamoRecords::new(dynamodb.clone(), &env.config.catalog_table),
+        DynamoItems::new(dynamodb, &env.config.catalog_table),
+        GlueCatalog::new(env.glue(), &env.config.glue_database),
+        S3Store::new(env.s3.clone()),
         env.config.clone(),
         Arc::new(api_config),
     );
@@ -321,7 +324,7 @@ impl<'a> Call<'a> {
 /// Runs one event through the handler: (status, headers, JSON body).
 async fn send(api: &Api, event: &Value) -> (u16, HashMap<String, String>, Value) {
     let req = lambda_http::request::from_str(&event.to_string()).expect("an API Gateway event");
-    let resp = api.handle(req).await.expect("the handler never fails");
+    let resp = lambda_response(api.handle(api_request(req)).await);
     let status = resp.status().as_u16();
     let headers = resp
         .headers()
@@ -942,7 +945,7 @@ async fn partitions_come_from_glue_in_pages() {
         &schema(&["amount"]),
         &[("region".into(), ColumnType::String)],
     );
-    let catalog = tributary::tables::glue::GlueCatalog::new(glue, &env.config.glue_database);
+    let catalog = GlueCatalog::new(glue, &env.config.glue_database);
     use tributary::tables::glue::PartitionCatalog;
     catalog.create_table(&def).await.unwrap();
     let values: Vec<tributary::tables::glue::PartitionState> = ["apac", "emea", "us"]

@@ -10,9 +10,10 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tributary::config::StreamConfig;
 use tributary::error::{AwsError, Classify, ErrorKind};
-use tributary::storage::{ObjectBody, ObjectMeta, ObjectStore, S3Store, StorageError};
+use tributary::storage::{ObjectBody, ObjectMeta, ObjectStore, StorageError};
 use tributary::stream::kinesis::{IngestSummary, KinesisBatch, KinesisBatchRecord, StreamIngest};
-use tributary::tables::glue::GlueCatalog;
+use tributary_aws::GlueCatalog;
+use tributary_aws::S3Store;
 use tributary_integration::{duckdb, env, fixture};
 
 const STREAM: &str = "tributary-web-events";

@@ -12,15 +12,16 @@
 //! records. Configuration: the functions' variables (`TRIBUTARY_CATALOG_TABLE`, ...) and the
 //! standard AWS ones.
 
+use tributary::catalog::records;
 use tributary::catalog::{Dataset, DatasetCatalog, DynamoCatalog};
 use tributary::config::Config;
-use tributary::{aws, catalog::records};
+use tributary_aws::clients;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let config = Config::from_env()?;
-    let sdk = aws::load_sdk_config().await;
+    let sdk = clients::load_sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     match args
         .iter()

@@ -187,12 +187,6 @@ impl Classify for CompactionError {
     }
 }
 
-impl From<CompactionError> for lambda_runtime::Diagnostic {
-    fn from(e: CompactionError) -> Self {
-        crate::error::diagnostic(&e)
-    }
-}
-
 /// One partition of a published snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartitionSnapshot {
@@ -1084,35 +1078,6 @@ pub struct Compactor<S, C, G, L> {
     config: Arc<Config>,
     tuning: CompactionTuning,
     kill_at: Option<KillPoint>,
-}
-
-impl
-    Compactor<
-        crate::storage::S3Store,
-        crate::catalog::DynamoCatalog,
-        glue::GlueCatalog,
-        DynamoSnapshots,
-    >
-{
-    /// The handler over the AWS SDK clients.
-    pub fn with_clients(
-        clients: &crate::aws::Clients,
-        config: Arc<Config>,
-        tuning: CompactionTuning,
-    ) -> Self {
-        Self::new(
-            crate::storage::S3Store::new(clients.s3.clone()),
-            crate::catalog::DynamoCatalog::new(
-                clients.dynamodb.clone(),
-                &config.catalog_table,
-                &config.ledger_table,
-            ),
-            glue::GlueCatalog::new(clients.glue.clone(), &config.glue_database),
-            DynamoSnapshots::new(clients.dynamodb.clone(), &config.catalog_table),
-            config,
-            tuning,
-        )
-    }
 }
 
 /// A random run token (8 hex digits).

@@ -28,9 +28,7 @@ use std::time::Duration;
 
 use chrono::Timelike;
 
-use lambda_http::http::{HeaderValue, header};
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use http::{HeaderMap, HeaderValue, Method, Response, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -101,7 +99,7 @@ impl Problem {
         }
     }
 
-    pub fn response(&self) -> Response<Body> {
+    pub fn response(&self) -> ApiResponse {
         let mut body = json!({
             "type": format!("urn:tributary:problem:{}", self.code),
             "title": self.title(),
@@ -115,7 +113,7 @@ impl Problem {
         let mut r = Response::builder()
             .status(self.status)
             .header(header::CONTENT_TYPE, "application/problem+json")
-            .body(Body::Text(body.to_string()))
+            .body(body.to_string())
             .expect("valid response");
         if self.status == 401 {
             r.headers_mut()
@@ -167,13 +165,31 @@ impl From<ManifestError> for Problem {
     }
 }
 
-type Answer = Result<Response<Body>, Problem>;
+/// One HTTP request as the API sees it, whichever gateway delivered it (HTTP API payload 2.0 or
+/// REST payload 1.0: `tributary-aws` converts the Lambda event).
+#[derive(Debug, Clone, Default)]
+pub struct ApiRequest {
+    pub method: Method,
+    /// The raw path, as sent (a REST API stage prefix included).
+    pub path: String,
+    /// The query parameters, each with all its values, in order.
+    pub query: BTreeMap<String, Vec<String>>,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// The verified identity's claims from the authorizer; `None` when there is none.
+    pub claims: Option<HashMap<String, Value>>,
+}
 
-fn json_response(status: u16, body: &Value) -> Response<Body> {
+/// An answer: status, headers and a text body.
+pub type ApiResponse = Response<String>;
+
+type Answer = Result<ApiResponse, Problem>;
+
+fn json_response(status: u16, body: &Value) -> ApiResponse {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::Text(body.to_string()))
+        .body(body.to_string())
         .expect("valid response")
 }
 
@@ -193,39 +209,6 @@ pub fn percent_decode(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
-}
-
-/// The caller's claims from the request context: HTTP API JWT authorizer
-/// (`authorizer.jwt.claims`), or REST API Cognito authorizer (`authorizer.claims`).
-pub fn claims(req: &Request) -> Option<HashMap<String, Value>> {
-    // A Cognito (REST) or Lambda authorizer's `claims` object.
-    let object = |fields: &HashMap<String, Value>| -> Option<HashMap<String, Value>> {
-        Some(
-            fields
-                .get("claims")?
-                .as_object()?
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        )
-    };
-    let map: HashMap<String, Value> = match req.request_context_ref()? {
-        RequestContext::ApiGatewayV2(ctx) => {
-            let auth = ctx.authorizer.as_ref()?;
-            match &auth.jwt {
-                Some(jwt) => jwt
-                    .claims
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect(),
-                None => object(&auth.fields)?,
-            }
-        }
-        RequestContext::ApiGatewayV1(ctx) => object(&ctx.authorizer.fields)?,
-        #[allow(unreachable_patterns)]
-        _ => return None,
-    };
-    (!map.is_empty()).then_some(map)
 }
 
 /// A list claim: a JSON array, API Gateway's flattened `[a b]`, or a comma/space-separated string.
@@ -271,22 +254,11 @@ pub fn caller(claims: &HashMap<String, Value>, api: &ApiConfig) -> Caller {
     }
 }
 
-/// The query parameters, each with all its values, in order.
-fn query_params(req: &Request) -> BTreeMap<String, Vec<String>> {
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    if let Some(q) = req.query_string_parameters_ref() {
-        for (k, v) in q.iter() {
-            out.entry(k.to_string()).or_default().push(v.to_string());
-        }
-    }
-    out
-}
-
 struct Params(BTreeMap<String, Vec<String>>);
 
 impl Params {
-    fn only(req: &Request, allowed: &[&str]) -> Result<Self, Problem> {
-        let p = query_params(req);
+    fn only(req: &ApiRequest, allowed: &[&str]) -> Result<Self, Problem> {
+        let p = req.query.clone();
         if let Some(k) = p.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(Problem {
                 code: "unknown_parameter",
@@ -344,14 +316,8 @@ fn check_values(name: &str, values: &[String], allowed: Option<&[&str]>) -> Resu
 
 /// Reads a JSON body of at most [`MAX_BODY_BYTES`] into `T` (which denies unknown fields),
 /// naming the offending field on failure.
-fn json_body<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, Problem> {
-    let bytes: &[u8] = match req.body() {
-        Body::Empty => b"",
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        #[allow(unreachable_patterns)]
-        _ => b"",
-    };
+fn json_body<T: for<'de> Deserialize<'de>>(req: &ApiRequest) -> Result<T, Problem> {
+    let bytes: &[u8] = &req.body;
     if bytes.len() > MAX_BODY_BYTES {
         return Err(Problem::new(
             413,
@@ -362,7 +328,7 @@ fn json_body<T: for<'de> Deserialize<'de>>(req: &Request) -> Result<T, Problem> 
             ),
         ));
     }
-    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+    if let Some(ct) = req.headers.get(header::CONTENT_TYPE) {
         let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
         let media = ct.split(';').next().unwrap_or_default().trim();
         if media != "application/json" {
@@ -590,27 +556,20 @@ pub struct SearchApi<R, I, P, M> {
     pub api: Arc<ApiConfig>,
 }
 
-impl
-    SearchApi<
-        records::DynamoRecords,
-        search::DynamoItems,
-        manifest::GluePartitions,
-        manifest::S3Manifests,
-    >
-{
-    /// The API over the SDK clients (one DynamoDB client for records and index reads).
-    pub fn with_clients(
-        dynamodb: aws_sdk_dynamodb::Client,
-        glue: aws_sdk_glue::Client,
-        s3: aws_sdk_s3::Client,
+impl<R, I, P, M> SearchApi<R, I, P, M> {
+    pub fn new(
+        records: R,
+        items: I,
+        partitions: P,
+        manifests: M,
         config: Arc<Config>,
         api: Arc<ApiConfig>,
     ) -> Self {
         Self {
-            records: records::DynamoRecords::new(dynamodb.clone(), &config.catalog_table),
-            items: search::DynamoItems::new(dynamodb, &config.catalog_table),
-            partitions: manifest::GluePartitions::new(glue, &config.glue_database),
-            manifests: manifest::S3Manifests::new(s3),
+            records,
+            items,
+            partitions,
+            manifests,
             config,
             api,
         }
@@ -659,25 +618,21 @@ where
     M: ManifestStore,
 {
     /// Answers one request; never fails (errors are problem responses).
-    pub async fn handle(&self, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+    pub async fn handle(&self, req: ApiRequest) -> ApiResponse {
         let answer = self.dispatch(&req).await;
         let resp = answer.unwrap_or_else(|p| p.response());
         tracing::info!(
-            method = %req.method(),
-            path = req.raw_http_path(),
+            method = %req.method,
+            path = req.path,
             status = resp.status().as_u16(),
             "request"
         );
-        Ok(resp)
+        resp
     }
 
-    async fn dispatch(&self, req: &Request) -> Answer {
-        let path = match req.raw_http_path() {
-            "" => req.uri().path().to_string(),
-            p => p.to_string(),
-        };
-        let (route, methods) = route(&path)?;
-        let method = req.method().as_str();
+    async fn dispatch(&self, req: &ApiRequest) -> Answer {
+        let (route, methods) = route(&req.path)?;
+        let method = req.method.as_str();
         if !methods.contains(&method) {
             let mut r = Problem::new(
                 405,
@@ -695,7 +650,7 @@ where
             Params::only(req, &[])?;
             return Ok(json_response(200, &json!({ "status": "ok" })));
         }
-        let claims = claims(req).ok_or_else(|| {
+        let claims = req.claims.clone().ok_or_else(|| {
             Problem::new(
                 401,
                 "unauthenticated",
@@ -740,7 +695,7 @@ where
         }
     }
 
-    async fn search(&self, req: &Request, caller: &Caller) -> Answer {
+    async fn search(&self, req: &ApiRequest, caller: &Caller) -> Answer {
         let p = Params::only(
             req,
             &[
@@ -839,7 +794,7 @@ where
         ))
     }
 
-    async fn partitions(&self, req: &Request, id: &str, caller: &Caller) -> Answer {
+    async fn partitions(&self, req: &ApiRequest, id: &str, caller: &Caller) -> Answer {
         let p = Params::only(req, &["limit", "cursor"])?;
         let limit = p.limit(DEFAULT_PARTITION_LIMIT, MAX_PARTITION_LIMIT)?;
         let token =
@@ -887,10 +842,10 @@ where
         ))
     }
 
-    async fn update_metadata(&self, req: &Request, id: &str, caller: &Caller) -> Answer {
+    async fn update_metadata(&self, req: &ApiRequest, id: &str, caller: &Caller) -> Answer {
         Params::only(req, &[])?;
         let if_match = req
-            .headers()
+            .headers
             .get(header::IF_MATCH)
             .map(|v| v.to_str().unwrap_or_default().trim().to_string());
         let update: MetadataUpdate = json_body(req)?;
@@ -955,7 +910,7 @@ where
 
     async fn manifest(
         &self,
-        req: &Request,
+        req: &ApiRequest,
         caller: &Caller,
         claims: &HashMap<String, Value>,
     ) -> Answer {
@@ -1111,7 +1066,7 @@ fn zone_bucket<'a>(config: &'a Config, zone: &str) -> Option<&'a str> {
     }
 }
 
-fn with_etag(mut r: Response<Body>, rec: &DatasetRecord) -> Response<Body> {
+fn with_etag(mut r: ApiResponse, rec: &DatasetRecord) -> ApiResponse {
     if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", rec.head.version)) {
         r.headers_mut().insert(header::ETAG, v);
     }

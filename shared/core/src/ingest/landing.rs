@@ -39,9 +39,7 @@ use crate::ingest::convert::{
 use crate::model::events::{self, Delivery, EventError, ObjectRef};
 use crate::model::schema::{Column, ColumnType, TableSchema};
 use crate::storage::{DEFAULT_PART_SIZE, ObjectMeta, ObjectStore, S3SinkFactory, StorageError};
-use crate::tables::glue::{
-    GlueCatalog, GlueError, PartitionCatalog, RegisterSummary, Registrar, TableDef,
-};
+use crate::tables::glue::{GlueError, PartitionCatalog, RegisterSummary, Registrar, TableDef};
 
 /// Quarantine prefix for objects no dataset claims.
 pub const UNROUTED_PREFIX: &str = "_unrouted";
@@ -81,12 +79,6 @@ impl Classify for LandingError {
             LandingError::Object { source, .. } => source.kind(),
             LandingError::Task(_) => ErrorKind::Fatal,
         }
-    }
-}
-
-impl From<LandingError> for lambda_runtime::Diagnostic {
-    fn from(e: LandingError) -> Self {
-        crate::error::diagnostic(&e)
     }
 }
 
@@ -269,24 +261,6 @@ pub fn detect_format(ds: &Dataset, key: &str) -> Option<&'static str> {
 
 fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-impl Landing<crate::storage::S3Store, crate::catalog::DynamoCatalog, GlueCatalog> {
-    /// The handler over the AWS SDK clients (S3 and the DynamoDB catalog and ledger tables).
-    pub fn with_clients(clients: &crate::aws::Clients, config: Arc<Config>) -> Self {
-        let catalog = crate::catalog::DynamoCatalog::new(
-            clients.dynamodb.clone(),
-            &config.catalog_table,
-            &config.ledger_table,
-        );
-        let glue = GlueCatalog::new(clients.glue.clone(), &config.glue_database);
-        Self::new(
-            crate::storage::S3Store::new(clients.s3.clone()),
-            catalog,
-            glue,
-            config,
-        )
-    }
 }
 
 impl<S, C, G> Landing<S, C, G>

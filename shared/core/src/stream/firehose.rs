@@ -44,8 +44,8 @@ use aws_lambda_events::event::firehose::KinesisFirehoseRecordMetadata;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::catalog::{DatasetCatalog, DynamoCatalog};
-use crate::config::{Config, StreamConfig};
+use crate::catalog::DatasetCatalog;
+use crate::config::StreamConfig;
 use crate::error::{Classify, ErrorKind};
 use crate::format::jsonrec;
 use crate::stream::record::{
@@ -142,12 +142,6 @@ impl Classify for FirehoseError {
             FirehoseError::Stream(e) => e.kind(),
             FirehoseError::Event(_) | FirehoseError::BatchTooLarge { .. } => ErrorKind::BadInput,
         }
-    }
-}
-
-impl From<FirehoseError> for lambda_runtime::Diagnostic {
-    fn from(e: FirehoseError) -> Self {
-        crate::error::diagnostic(&e)
     }
 }
 
@@ -490,24 +484,6 @@ impl TransformReport {
 pub struct FirehoseTransform<C> {
     catalog: C,
     specs: SpecCache,
-}
-
-impl FirehoseTransform<DynamoCatalog> {
-    /// The handler over the DynamoDB catalog.
-    pub fn with_clients(
-        clients: &crate::aws::Clients,
-        config: &Config,
-        stream: StreamConfig,
-    ) -> Self {
-        Self::new(
-            DynamoCatalog::new(
-                clients.dynamodb.clone(),
-                &config.catalog_table,
-                &config.ledger_table,
-            ),
-            stream,
-        )
-    }
 }
 
 impl<C: DatasetCatalog> FirehoseTransform<C> {

@@ -53,7 +53,7 @@ use parquet::file::metadata::KeyValue;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::json;
 
-use crate::catalog::{Dataset, DatasetCatalog, DynamoCatalog};
+use crate::catalog::{Dataset, DatasetCatalog};
 use crate::config::{Config, StreamConfig};
 use crate::error::{Classify, ErrorKind};
 use crate::ingest::cdc::{
@@ -61,13 +61,11 @@ use crate::ingest::cdc::{
 };
 use crate::ingest::convert::MAX_REPORTED_REJECTIONS;
 use crate::model::schema::{Cell, ColumnBuilder, ColumnType, TableSchema};
-use crate::storage::{ObjectStore, S3Store, StorageError};
+use crate::storage::{ObjectStore, StorageError};
 use crate::stream::record::{
     Compiled, HourKey, PARTITION_KEYS, Reject, Scratch, SpecCache, StreamError, Verdict,
 };
-use crate::tables::glue::{
-    GlueCatalog, GlueError, PartitionCatalog, RegisterSummary, Registrar, TableDef,
-};
+use crate::tables::glue::{GlueError, PartitionCatalog, RegisterSummary, Registrar, TableDef};
 
 /// Digits of a Kinesis sequence number (at most 129: `0|[1-9][0-9]{0,128}`).
 pub const SEQ_DIGITS: usize = 129;
@@ -97,12 +95,6 @@ impl Classify for IngestError {
             IngestError::Parquet { .. } => ErrorKind::Fatal,
             IngestError::Event(_) => ErrorKind::BadInput,
         }
-    }
-}
-
-impl From<IngestError> for lambda_runtime::Diagnostic {
-    fn from(e: IngestError) -> Self {
-        crate::error::diagnostic(&e)
     }
 }
 
@@ -280,29 +272,6 @@ pub struct StreamIngest<S, C, G> {
     registrar: Registrar<G>,
     config: Arc<Config>,
     specs: SpecCache,
-}
-
-impl StreamIngest<S3Store, DynamoCatalog, GlueCatalog> {
-    /// The handler over the AWS SDK clients.
-    pub fn with_clients(
-        clients: &crate::aws::Clients,
-        config: Arc<Config>,
-        stream: StreamConfig,
-    ) -> Self {
-        let catalog = DynamoCatalog::new(
-            clients.dynamodb.clone(),
-            &config.catalog_table,
-            &config.ledger_table,
-        );
-        let glue = GlueCatalog::new(clients.glue.clone(), &config.glue_database);
-        Self::new(
-            S3Store::new(clients.s3.clone()),
-            catalog,
-            glue,
-            config,
-            stream,
-        )
-    }
 }
 
 impl<S, C, G> StreamIngest<S, C, G>

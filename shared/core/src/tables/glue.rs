@@ -28,10 +28,6 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Mutex;
 
-use aws_sdk_glue::types::{
-    BatchUpdatePartitionRequestEntry, Column as GlueColumn, PartitionInput, SerDeInfo,
-    StorageDescriptor, TableInput,
-};
 use serde::Serialize;
 
 use crate::catalog::{Dataset, Layout};
@@ -181,36 +177,6 @@ impl TableDef {
         self
     }
 
-    fn storage(&self, location: &str) -> StorageDescriptor {
-        StorageDescriptor::builder()
-            .set_columns(Some(glue_columns(&self.columns)))
-            .location(location)
-            .input_format(PARQUET_INPUT_FORMAT)
-            .output_format(PARQUET_OUTPUT_FORMAT)
-            .compressed(false)
-            .serde_info(
-                SerDeInfo::builder()
-                    .serialization_library(PARQUET_SERDE)
-                    .parameters("serialization.format", "1")
-                    .build(),
-            )
-            .build()
-    }
-
-    fn input(&self) -> TableInput {
-        TableInput::builder()
-            .name(&self.name)
-            .description(&self.description)
-            .table_type("EXTERNAL_TABLE")
-            .parameters("classification", "parquet")
-            .parameters("EXTERNAL", "TRUE")
-            .parameters("parquet.compression", "ZSTD")
-            .storage_descriptor(self.storage(&self.location))
-            .set_partition_keys(Some(glue_columns(&self.partition_keys)))
-            .build()
-            .expect("the table name is set")
-    }
-
     /// A partition's location: the table's plus the escaped `k=v/` path (Hive), or the date
     /// folders `YYYY/MM/DD[/HH]/` (DMS layouts).
     pub fn partition_location(&self, values: &[String]) -> String {
@@ -223,18 +189,6 @@ impl TableDef {
         }
         loc
     }
-}
-
-fn glue_columns(cols: &[(String, String)]) -> Vec<GlueColumn> {
-    cols.iter()
-        .map(|(n, t)| {
-            GlueColumn::builder()
-                .name(n.to_ascii_lowercase())
-                .r#type(t)
-                .build()
-                .expect("the column name is set")
-        })
-        .collect()
 }
 
 /// Undoes [`escape_partition_value`]: `%XX` → the byte; [`HIVE_DEFAULT_PARTITION`] → empty.
@@ -414,22 +368,6 @@ pub struct PartitionFailure {
     pub message: String,
 }
 
-impl PartitionFailure {
-    fn new(values: &[String], detail: Option<&aws_sdk_glue::types::ErrorDetail>) -> Self {
-        Self {
-            values: values.to_vec(),
-            code: detail
-                .and_then(|d| d.error_code())
-                .unwrap_or("Unknown")
-                .to_string(),
-            message: detail
-                .and_then(|d| d.error_message())
-                .unwrap_or_default()
-                .to_string(),
-        }
-    }
-}
-
 /// What one registration did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RegisterSummary {
@@ -483,196 +421,6 @@ pub trait PartitionCatalog: Send + Sync {
         def: &TableDef,
         partitions: &[PartitionState],
     ) -> impl Future<Output = Result<Vec<PartitionFailure>, GlueError>> + Send;
-}
-
-/// [`PartitionCatalog`] over the Glue API.
-#[derive(Clone, Debug)]
-pub struct GlueCatalog {
-    client: aws_sdk_glue::Client,
-    database: String,
-}
-
-impl GlueCatalog {
-    pub fn new(client: aws_sdk_glue::Client, database: impl Into<String>) -> Self {
-        Self {
-            client,
-            database: database.into(),
-        }
-    }
-}
-
-impl PartitionCatalog for GlueCatalog {
-    async fn create_table(&self, def: &TableDef) -> Result<bool, GlueError> {
-        match self
-            .client
-            .create_table()
-            .database_name(&self.database)
-            .table_input(def.input())
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_already_exists_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(AwsError::from_sdk(format!("glue:CreateTable {}", def.name), e).into()),
-        }
-    }
-
-    async fn create_partitions(
-        &self,
-        def: &TableDef,
-        partitions: &[PartitionState],
-    ) -> Result<Vec<PartitionFailure>, GlueError> {
-        let inputs = partitions
-            .iter()
-            .map(|p| {
-                PartitionInput::builder()
-                    .set_values(Some(p.values.clone()))
-                    .storage_descriptor(def.storage(&p.location))
-                    .build()
-            })
-            .collect();
-        let out = self
-            .client
-            .batch_create_partition()
-            .database_name(&self.database)
-            .table_name(&def.name)
-            .set_partition_input_list(Some(inputs))
-            .send()
-            .await
-            .map_err(|e| {
-                AwsError::from_sdk(format!("glue:BatchCreatePartition {}", def.name), e)
-            })?;
-        Ok(out
-            .errors()
-            .iter()
-            .map(|e| PartitionFailure::new(e.partition_values(), e.error_detail()))
-            .collect())
-    }
-
-    async fn get_table(&self, name: &str) -> Result<Option<TableState>, GlueError> {
-        let out = match self
-            .client
-            .get_table()
-            .database_name(&self.database)
-            .name(name)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_entity_not_found_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(AwsError::from_sdk(format!("glue:GetTable {name}"), e).into()),
-        };
-        let Some(t) = out.table() else {
-            return Ok(None);
-        };
-        let cols = |c: &[GlueColumn]| {
-            c.iter()
-                .map(|c| {
-                    (
-                        c.name().to_string(),
-                        c.r#type().unwrap_or("string").to_string(),
-                    )
-                })
-                .collect::<Vec<_>>()
-        };
-        let sd = t.storage_descriptor();
-        Ok(Some(TableState {
-            columns: sd.map(|sd| cols(sd.columns())).unwrap_or_default(),
-            partition_keys: cols(t.partition_keys()),
-            location: sd
-                .and_then(|sd| sd.location())
-                .unwrap_or_default()
-                .to_string(),
-        }))
-    }
-
-    async fn update_table(&self, def: &TableDef) -> Result<(), GlueError> {
-        self.client
-            .update_table()
-            .database_name(&self.database)
-            .table_input(def.input())
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("glue:UpdateTable {}", def.name), e))?;
-        Ok(())
-    }
-
-    async fn get_partitions(
-        &self,
-        table: &str,
-        token: Option<String>,
-    ) -> Result<(Vec<PartitionState>, Option<String>), GlueError> {
-        let out = self
-            .client
-            .get_partitions()
-            .database_name(&self.database)
-            .table_name(table)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("glue:GetPartitions {table}"), e))?;
-        let parts = out
-            .partitions()
-            .iter()
-            .map(|p| PartitionState {
-                values: p.values().to_vec(),
-                location: p
-                    .storage_descriptor()
-                    .and_then(|sd| sd.location())
-                    .unwrap_or_default()
-                    .to_string(),
-            })
-            .collect();
-        Ok((parts, out.next_token().map(str::to_string)))
-    }
-
-    async fn update_partitions(
-        &self,
-        def: &TableDef,
-        partitions: &[PartitionState],
-    ) -> Result<Vec<PartitionFailure>, GlueError> {
-        let entries = partitions
-            .iter()
-            .map(|p| {
-                BatchUpdatePartitionRequestEntry::builder()
-                    .set_partition_value_list(Some(p.values.clone()))
-                    .partition_input(
-                        PartitionInput::builder()
-                            .set_values(Some(p.values.clone()))
-                            .storage_descriptor(def.storage(&p.location))
-                            .build(),
-                    )
-                    .build()
-                    .expect("values and input are set")
-            })
-            .collect();
-        let out = self
-            .client
-            .batch_update_partition()
-            .database_name(&self.database)
-            .table_name(&def.name)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(|e| {
-                AwsError::from_sdk(format!("glue:BatchUpdatePartition {}", def.name), e)
-            })?;
-        Ok(out
-            .errors()
-            .iter()
-            .map(|e| PartitionFailure::new(e.partition_value_list(), e.error_detail()))
-            .collect())
-    }
 }
 
 /// Registers tables and partitions, remembering what this container already registered.

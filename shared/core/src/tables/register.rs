@@ -44,7 +44,7 @@ use crate::model::events::{self, Delivery, EventError, ObjectRef};
 use crate::model::schema::TableSchema;
 use crate::storage::{ObjectStore, StorageError};
 use crate::tables::glue::{
-    self, GlueCatalog, GlueError, PartitionCatalog, RegisterSummary, Registrar, TableDef,
+    self, GlueError, PartitionCatalog, RegisterSummary, Registrar, TableDef,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -74,12 +74,6 @@ impl Classify for RegisterError {
             RegisterError::Glue(e) => e.kind(),
             RegisterError::Object { source, .. } => source.kind(),
         }
-    }
-}
-
-impl From<RegisterError> for lambda_runtime::Diagnostic {
-    fn from(e: RegisterError) -> Self {
-        crate::error::diagnostic(&e)
     }
 }
 
@@ -171,22 +165,6 @@ pub struct PartitionRegister<S, C, G> {
     config: Arc<Config>,
     /// (zone, key folder) → the dataset owning it, for [`DATASET_CACHE_TTL`].
     cache: Mutex<HashMap<(String, String), (Option<Dataset>, Instant)>>,
-}
-
-impl PartitionRegister<crate::storage::S3Store, crate::catalog::DynamoCatalog, GlueCatalog> {
-    /// The handler over the AWS SDK clients.
-    pub fn with_clients(clients: &crate::aws::Clients, config: Arc<Config>) -> Self {
-        Self::new(
-            crate::storage::S3Store::new(clients.s3.clone()),
-            crate::catalog::DynamoCatalog::new(
-                clients.dynamodb.clone(),
-                &config.catalog_table,
-                &config.ledger_table,
-            ),
-            GlueCatalog::new(clients.glue.clone(), &config.glue_database),
-            config,
-        )
-    }
 }
 
 fn now() -> String {

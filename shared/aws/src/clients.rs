@@ -17,7 +17,6 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub glue: aws_sdk_glue::Client,
-    pub sfn: aws_sdk_sfn::Client,
 }
 
 /// Loads the shared SDK configuration (region, credentials, endpoint) from the environment.
@@ -41,7 +40,6 @@ impl Clients {
             s3: s3_client(sdk),
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             glue: aws_sdk_glue::Client::new(sdk),
-            sfn: aws_sdk_sfn::Client::new(sdk),
         }
     }
 

@@ -1,0 +1,25 @@
+//! Tributary on AWS: the only crate that names the AWS SDK or the Lambda runtime.
+//!
+//! - [`s3`], [`glue`]: the S3 and Glue implementations of the domain's ports
+//!   (`tributary::storage::ObjectStore`, `tributary::discovery::manifest::ManifestStore`,
+//!   `tributary::tables::glue::PartitionCatalog`, `tributary::discovery::manifest::PartitionPages`);
+//! - [`clients`]: the SDK clients, built once per container from the standard chain;
+//! - [`lambda`]: errors as Lambda `Diagnostic`s (`errorType` = `Tributary.Retryable | BadInput | Fatal`);
+//! - [`api_gateway`]: API Gateway requests (HTTP API payload 2.0, REST payload 1.0) to and from the API's
+//!   gateway-neutral request and response;
+//! - [`handlers`]: each function's wiring (configuration, clients, adapters) and its `run`;
+//! - [`telemetry`]: JSON logs for CloudWatch.
+//!
+//! Functions in `functions/*` only call one `handlers::*::run`.
+
+pub mod api_gateway;
+pub mod clients;
+pub mod glue;
+pub mod handlers;
+pub mod lambda;
+pub mod s3;
+pub mod telemetry;
+
+pub use clients::Clients;
+pub use glue::GlueCatalog;
+pub use s3::S3Store;
