@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: installs the project's tools (.venv: moto, cargo-lambda,
-# cfn-lint, DuckDB), checks formatting, lints template.yaml, then runs the unit, integration and
-# end-to-end tests. Each test binary starts its own moto server on 127.0.0.1 and stops it on exit;
-# the end-to-end test serves the real function binary with `cargo lambda watch`.
+# cfn-lint, DuckDB), checks formatting, runs clippy with warnings as errors, lints template.yaml,
+# then runs the unit, architecture, integration and end-to-end tests. Each test binary starts its
+# own moto server on 127.0.0.1 and stops it on exit; the end-to-end test serves the real function
+# binary with `cargo lambda watch`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -15,6 +16,9 @@ export PATH="$root/.venv/bin:$PATH"
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cfn-lint template.yaml"
 cfn-lint template.yaml

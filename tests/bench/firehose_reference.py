@@ -10,7 +10,7 @@ SETTINGS is a JSON file: {"dataset", "columns": [[name, type, nullable], ...], "
 parses EVENT (as the Lambda runtime does), transforms it and serialises the response (as the
 runtime does). Prints one line per iteration's seconds; writes the last response to OUT.
 
-Per record, as in Tributary (shared/src/stream.rs, shared/src/firehose.rs): base64 decode, size
+Per record, as in Tributary (shared/core/src/stream/record.rs, shared/core/src/stream/firehose.rs): base64 decode, size
 limit, JSON object, renames, drop filters (Dropped), schema checks (ProcessingFailed), timestamps
 to RFC 3339 UTC, newline, partition keys from the time field (else the arrival time); the same
 response size guard (every record's minimal entry reserved, a record whose entry no longer fits

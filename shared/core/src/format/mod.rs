@@ -1,3 +1,4 @@
 //! File and record formats independent of any stage: strict JSON records, Parquet settings.
 
+pub mod datetime;
 pub mod jsonrec;
