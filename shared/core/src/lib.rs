@@ -18,3 +18,5 @@ pub mod model;
 pub mod storage;
 pub mod stream;
 pub mod tables;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;

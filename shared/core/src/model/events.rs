@@ -223,7 +223,7 @@ mod tests {
     }
 
     fn fixture(name: &str) -> Value {
-        let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
         serde_json::from_str(
             &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")),
         )

@@ -512,7 +512,7 @@ mod tests {
     use serde::Deserialize;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 

@@ -716,7 +716,7 @@ mod tests {
     #[test]
     fn fixture_reads_like_the_aws_type_with_exact_arrival_times() {
         let raw = std::fs::read(format!(
-            "{}/../events/kinesis-stream.json",
+            "{}/../../events/kinesis-stream.json",
             env!("CARGO_MANIFEST_DIR")
         ))
         .unwrap();

@@ -946,7 +946,7 @@ pub(crate) mod tests {
     pub(crate) fn web_events() -> (Dataset, TableSchema) {
         let all: Vec<Dataset> = serde_json::from_slice(
             &std::fs::read(format!(
-                "{}/../tests/data/datasets.json",
+                "{}/../../tests/data/datasets.json",
                 env!("CARGO_MANIFEST_DIR")
             ))
             .unwrap(),
