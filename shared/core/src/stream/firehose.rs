@@ -282,6 +282,158 @@ fn json_str(s: &str) -> String {
     out
 }
 
+/// Decodes a record's data and checks it against the spec; for an accepted record, `line` holds
+/// its normalised JSON.
+fn check_record(
+    spec: &RecordSpec,
+    rec: &FirehoseRecord<'_>,
+    scratch: &mut Scratch,
+    decoded: &mut Vec<u8>,
+    line: &mut Vec<u8>,
+    report: &mut TransformReport,
+) -> Verdict {
+    decoded.clear();
+    line.clear();
+    if base64_simd::STANDARD.estimated_decoded_length(rec.data.len()) > MAX_RECORD_BYTES + 3 {
+        return Verdict::Failed(Reject::new(
+            "too_large",
+            format!(
+                "record is about {} bytes; the limit is {MAX_RECORD_BYTES} (Firehose's record size limit)",
+                rec.data.len() / 4 * 3
+            ),
+        ));
+    }
+    if base64_simd::STANDARD
+        .decode_append(rec.data.as_bytes(), decoded)
+        .is_err()
+    {
+        return Verdict::Failed(Reject::new("invalid_base64", "data is not valid base64"));
+    }
+    report.bytes_in += decoded.len() as u64;
+    let (verdict, checked) = spec.check(decoded, rec.arrival_us(), scratch);
+    if matches!(verdict, Verdict::Accepted { .. }) {
+        spec.write_json(&checked, line);
+    }
+    scratch.give_back(checked);
+    verdict
+}
+
+/// The response being written: one buffer that never grows past the limit, and `headroom`, what
+/// it may still grow by beyond every remaining record's minimal entry. Each method writes one
+/// entry and returns its exact size.
+struct ResponseWriter {
+    out: String,
+    headroom: i64,
+    max_response: usize,
+    dataset_json: String,
+    report: TransformReport,
+}
+
+/// One record's entry: its id (with whether it needs no JSON escapes), the length of the id's
+/// JSON string, and the size of its minimal (`ProcessingFailed`, no data) entry.
+struct EntryId<'a> {
+    id: (&'a str, bool),
+    id_len: usize,
+    min: i64,
+}
+
+impl ResponseWriter {
+    fn minimal(&mut self, e: &EntryId<'_>) -> usize {
+        write_entry(
+            &mut self.out,
+            e.id,
+            RecordResult::ProcessingFailed,
+            &|_| {},
+            None,
+        );
+        e.min as usize
+    }
+
+    fn accepted(
+        &mut self,
+        e: &EntryId<'_>,
+        record_id: &str,
+        line: &[u8],
+        event_us: i64,
+        from_field: bool,
+    ) -> usize {
+        let hour = HourKey::of(event_us);
+        let encoded = base64_simd::STANDARD.encoded_length(line.len());
+        let len = entry_len(
+            e.id_len,
+            RecordResult::Ok,
+            encoded,
+            meta_len(self.dataset_json.len(), &hour),
+        ) as i64;
+        if len - e.min > self.headroom {
+            // Built only for the failures that are logged: a full batch can have thousands.
+            let max_response = self.max_response;
+            self.report.fail_with(record_id, "response_size_limit", || {
+                format!(
+                    "the transformed record does not fit in the response \
+                         ({max_response} bytes at most)"
+                )
+            });
+            return self.minimal(e);
+        }
+        self.headroom -= len - e.min;
+        self.report.ok += 1;
+        self.report.bytes_out += line.len() as u64;
+        if from_field {
+            self.report.time_from_field += 1;
+        } else {
+            self.report.time_from_arrival += 1;
+        }
+        let data = |out: &mut String| base64_simd::STANDARD.encode_append(line, out);
+        write_entry(
+            &mut self.out,
+            e.id,
+            RecordResult::Ok,
+            &data,
+            Some((&self.dataset_json, &hour)),
+        );
+        len as usize
+    }
+
+    fn dropped(&mut self, e: &EntryId<'_>) -> usize {
+        let len = entry_len(e.id_len, RecordResult::Dropped, 0, 0) as i64;
+        self.headroom -= len - e.min; // smaller than the reserve: always fits
+        self.report.dropped += 1;
+        write_entry(&mut self.out, e.id, RecordResult::Dropped, &|_| {}, None);
+        len as usize
+    }
+
+    fn failed(&mut self, e: &EntryId<'_>, rec: &FirehoseRecord<'_>, mut reject: Reject) -> usize {
+        // Echo the original data when it fits and is base64 (Firehose also keeps it as
+        // `rawData`); `data` must be base64 whatever the input was.
+        let echo = rec.data.len() as i64 <= self.headroom
+            && reject.category != "invalid_base64"
+            && (reject.category != "too_large"
+                || base64_simd::STANDARD.check(rec.data.as_bytes()).is_ok());
+        let size = if echo {
+            self.headroom -= rec.data.len() as i64;
+            let data = |out: &mut String| out.push_str(&rec.data);
+            write_entry(
+                &mut self.out,
+                e.id,
+                RecordResult::ProcessingFailed,
+                &data,
+                None,
+            );
+            e.min as usize + rec.data.len()
+        } else {
+            if reject.category != "invalid_base64" {
+                reject
+                    .reason
+                    .push_str(" (its data is not echoed: it would not fit in the response)");
+            }
+            self.minimal(e)
+        };
+        self.report.fail(&rec.record_id, reject);
+        size
+    }
+}
+
 /// Transforms one batch (see the module docs); returns the response's JSON text.
 pub fn transform(
     spec: &RecordSpec,
@@ -304,142 +456,61 @@ pub fn transform(
             max: max_response,
         });
     }
-    // What the response may still grow by beyond every record's minimal entry.
-    let mut headroom = (max_response - envelope - reserved) as i64;
-    let dataset_json = json_str(spec.dataset());
-    let mut report = TransformReport {
-        dataset: spec.dataset().to_string(),
-        records: n as u64,
-        ..Default::default()
+    let mut w = ResponseWriter {
+        out: String::with_capacity(max_response),
+        headroom: (max_response - envelope - reserved) as i64,
+        max_response,
+        dataset_json: json_str(spec.dataset()),
+        report: TransformReport {
+            dataset: spec.dataset().to_string(),
+            records: n as u64,
+            ..Default::default()
+        },
     };
-    // One buffer for the whole response: it never grows past the limit.
-    let mut out = String::with_capacity(max_response);
-    out.push_str(ENVELOPE_OPEN);
+    w.out.push_str(ENVELOPE_OPEN);
     let mut scratch = Scratch::default();
     let mut decoded: Vec<u8> = Vec::new();
     let mut line: Vec<u8> = Vec::new();
-
     for (i, rec) in event.records.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            w.out.push(',');
         }
-        let before = out.len();
-        let id = (
-            rec.record_id.as_ref(),
-            id_lens[i] == rec.record_id.len() + 2,
-        );
-        decoded.clear();
-        line.clear();
-        let verdict = if base64_simd::STANDARD.estimated_decoded_length(rec.data.len())
-            > MAX_RECORD_BYTES + 3
-        {
-            Verdict::Failed(Reject::new(
-                "too_large",
-                format!(
-                    "record is about {} bytes; the limit is {MAX_RECORD_BYTES} (Firehose's record size limit)",
-                    rec.data.len() / 4 * 3
-                ),
-            ))
-        } else if base64_simd::STANDARD
-            .decode_append(rec.data.as_bytes(), &mut decoded)
-            .is_err()
-        {
-            Verdict::Failed(Reject::new("invalid_base64", "data is not valid base64"))
-        } else {
-            report.bytes_in += decoded.len() as u64;
-            let (verdict, checked) = spec.check(&decoded, rec.arrival_us(), &mut scratch);
-            if matches!(verdict, Verdict::Accepted { .. }) {
-                spec.write_json(&checked, &mut line);
-            }
-            scratch.give_back(checked);
-            verdict
+        let before = w.out.len();
+        let e = EntryId {
+            id: (
+                rec.record_id.as_ref(),
+                id_lens[i] == rec.record_id.len() + 2,
+            ),
+            id_len: id_lens[i],
+            min: min_entry(i),
         };
-        let min = min_entry(i);
-        // The size the entry must come to (checked in debug builds, i.e. by every test).
-        let expected: usize;
-        let minimal =
-            |out: &mut String| write_entry(out, id, RecordResult::ProcessingFailed, &|_| {}, None);
-        match verdict {
+        let verdict = check_record(
+            spec,
+            rec,
+            &mut scratch,
+            &mut decoded,
+            &mut line,
+            &mut w.report,
+        );
+        let expected = match verdict {
             Verdict::Accepted {
                 event_us,
                 from_field,
-            } => {
-                let hour = HourKey::of(event_us);
-                let encoded = base64_simd::STANDARD.encoded_length(line.len());
-                let len = entry_len(
-                    id_lens[i],
-                    RecordResult::Ok,
-                    encoded,
-                    meta_len(dataset_json.len(), &hour),
-                ) as i64;
-                if len - min <= headroom {
-                    headroom -= len - min;
-                    expected = len as usize;
-                    report.ok += 1;
-                    report.bytes_out += line.len() as u64;
-                    if from_field {
-                        report.time_from_field += 1;
-                    } else {
-                        report.time_from_arrival += 1;
-                    }
-                    let data = |out: &mut String| base64_simd::STANDARD.encode_append(&line, out);
-                    write_entry(
-                        &mut out,
-                        id,
-                        RecordResult::Ok,
-                        &data,
-                        Some((&dataset_json, &hour)),
-                    );
-                } else {
-                    // Built only for the failures that are logged: a full batch can have
-                    // thousands of these.
-                    report.fail_with(&rec.record_id, "response_size_limit", || {
-                        format!(
-                            "the transformed record does not fit in the response \
-                             ({max_response} bytes at most)"
-                        )
-                    });
-                    expected = min as usize;
-                    minimal(&mut out);
-                }
-            }
-            Verdict::Dropped { .. } => {
-                let len = entry_len(id_lens[i], RecordResult::Dropped, 0, 0) as i64;
-                headroom -= len - min; // smaller than the reserve: always fits
-                expected = len as usize;
-                report.dropped += 1;
-                write_entry(&mut out, id, RecordResult::Dropped, &|_| {}, None);
-            }
-            Verdict::Failed(mut reject) => {
-                // Echo the original data when it fits and is base64 (Firehose also keeps it as
-                // `rawData`); `data` must be base64 whatever the input was.
-                let echo = rec.data.len() as i64 <= headroom
-                    && reject.category != "invalid_base64"
-                    && (reject.category != "too_large"
-                        || base64_simd::STANDARD.check(rec.data.as_bytes()).is_ok());
-                if echo {
-                    headroom -= rec.data.len() as i64;
-                    expected = min as usize + rec.data.len();
-                    let data = |out: &mut String| out.push_str(&rec.data);
-                    write_entry(&mut out, id, RecordResult::ProcessingFailed, &data, None);
-                } else {
-                    if reject.category != "invalid_base64" {
-                        reject.reason.push_str(
-                            " (its data is not echoed: it would not fit in the response)",
-                        );
-                    }
-                    expected = min as usize;
-                    minimal(&mut out);
-                }
-                report.fail(&rec.record_id, reject);
-            }
-        }
-        debug_assert_eq!(out.len() - before, expected, "entry sizes are exact");
+            } => w.accepted(&e, &rec.record_id, &line, event_us, from_field),
+            Verdict::Dropped { .. } => w.dropped(&e),
+            Verdict::Failed(reject) => w.failed(&e, rec, reject),
+        };
+        // The size the entry must come to (checked in debug builds, i.e. by every test).
+        debug_assert_eq!(w.out.len() - before, expected, "entry sizes are exact");
     }
-    out.push_str(ENVELOPE_CLOSE);
-    debug_assert!(out.len() <= max_response, "{} > {max_response}", out.len());
-    report.response_bytes = out.len() as u64;
-    Ok((out, report))
+    w.out.push_str(ENVELOPE_CLOSE);
+    debug_assert!(
+        w.out.len() <= max_response,
+        "{} > {max_response}",
+        w.out.len()
+    );
+    w.report.response_bytes = w.out.len() as u64;
+    Ok((w.out, w.report))
 }
 
 /// The handler body: the request body in, the response out, both raw JSON (see the module docs).
