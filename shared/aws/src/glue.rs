@@ -8,7 +8,6 @@ use aws_sdk_glue::types::{
     StorageDescriptor, TableInput,
 };
 use tributary::discovery::manifest::{PartitionPage, PartitionPages};
-use tributary::error::AwsError;
 use tributary::tables::glue::{
     GlueError, PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT, PARQUET_SERDE, PartitionCatalog,
     PartitionFailure, PartitionState, TableDef, TableState,
@@ -47,7 +46,9 @@ impl PartitionCatalog for GlueCatalog {
             {
                 Ok(false)
             }
-            Err(e) => Err(AwsError::from_sdk(format!("glue:CreateTable {}", def.name), e).into()),
+            Err(e) => {
+                Err(crate::sdk::aws_error(format!("glue:CreateTable {}", def.name), e).into())
+            }
         }
     }
 
@@ -74,7 +75,7 @@ impl PartitionCatalog for GlueCatalog {
             .send()
             .await
             .map_err(|e| {
-                AwsError::from_sdk(format!("glue:BatchCreatePartition {}", def.name), e)
+                crate::sdk::aws_error(format!("glue:BatchCreatePartition {}", def.name), e)
             })?;
         Ok(out
             .errors()
@@ -99,7 +100,7 @@ impl PartitionCatalog for GlueCatalog {
             {
                 return Ok(None);
             }
-            Err(e) => return Err(AwsError::from_sdk(format!("glue:GetTable {name}"), e).into()),
+            Err(e) => return Err(crate::sdk::aws_error(format!("glue:GetTable {name}"), e).into()),
         };
         let Some(t) = out.table() else {
             return Ok(None);
@@ -132,7 +133,7 @@ impl PartitionCatalog for GlueCatalog {
             .table_input(table_input(def))
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(format!("glue:UpdateTable {}", def.name), e))?;
+            .map_err(|e| crate::sdk::aws_error(format!("glue:UpdateTable {}", def.name), e))?;
         Ok(())
     }
 
@@ -149,7 +150,7 @@ impl PartitionCatalog for GlueCatalog {
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(format!("glue:GetPartitions {table}"), e))?;
+            .map_err(|e| crate::sdk::aws_error(format!("glue:GetPartitions {table}"), e))?;
         let parts = out
             .partitions()
             .iter()
@@ -194,7 +195,7 @@ impl PartitionCatalog for GlueCatalog {
             .send()
             .await
             .map_err(|e| {
-                AwsError::from_sdk(format!("glue:BatchUpdatePartition {}", def.name), e)
+                crate::sdk::aws_error(format!("glue:BatchUpdatePartition {}", def.name), e)
             })?;
         Ok(out
             .errors()
@@ -221,7 +222,7 @@ impl PartitionPages for GlueCatalog {
         {
             Ok(t) => t,
             Err(e) => {
-                let e = AwsError::from_sdk(format!("glue:GetTable {table}"), e);
+                let e = crate::sdk::aws_error(format!("glue:GetTable {table}"), e);
                 if e.is_code("EntityNotFoundException") {
                     return Ok(None);
                 }
@@ -246,7 +247,7 @@ impl PartitionPages for GlueCatalog {
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(format!("glue:GetPartitions {table}"), e))?;
+            .map_err(|e| crate::sdk::aws_error(format!("glue:GetPartitions {table}"), e))?;
         Ok(Some(PartitionPage {
             keys,
             partitions: out

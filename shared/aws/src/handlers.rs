@@ -10,18 +10,16 @@ use std::sync::Arc;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use serde_json::value::RawValue;
-use tributary::catalog::DynamoCatalog;
-use tributary::catalog::records::DynamoRecords;
-use tributary::compaction::{Compactor, DynamoSnapshots};
+use tributary::compaction::Compactor;
 use tributary::config::{ApiConfig, CompactionTuning, Config, StreamConfig};
 use tributary::discovery::api::SearchApi;
-use tributary::discovery::search::DynamoItems;
 use tributary::ingest::landing::Landing;
 use tributary::stream::firehose::FirehoseTransform;
 use tributary::stream::kinesis::{KinesisBatch, StreamIngest};
 use tributary::tables::register::PartitionRegister;
 
 use crate::api_gateway::{api_request, lambda_response};
+use crate::dynamo::{DynamoCatalog, DynamoItems, DynamoRecords, DynamoSnapshots};
 use crate::lambda::diagnostic;
 use crate::{Clients, GlueCatalog, S3Store, telemetry};
 
@@ -29,7 +27,7 @@ type Error = lambda_runtime::Error;
 
 /// The catalog and ledger tables.
 pub fn catalog(clients: &Clients, config: &Config) -> DynamoCatalog {
-    DynamoCatalog::new(
+    crate::dynamo::catalog(
         clients.dynamodb.clone(),
         &config.catalog_table,
         &config.ledger_table,
@@ -99,7 +97,7 @@ pub fn compactor_handler(
         S3Store::new(clients.s3.clone()),
         catalog(clients, &config),
         glue(clients, &config),
-        DynamoSnapshots::new(clients.dynamodb.clone(), &config.catalog_table),
+        crate::dynamo::snapshots(clients.dynamodb.clone(), &config.catalog_table),
         config,
         tuning,
     )
@@ -114,8 +112,8 @@ pub fn search_api_handler(
     api: Arc<ApiConfig>,
 ) -> AwsSearchApi {
     SearchApi::new(
-        DynamoRecords::new(clients.dynamodb.clone(), &config.catalog_table),
-        DynamoItems::new(clients.dynamodb.clone(), &config.catalog_table),
+        crate::dynamo::records(clients.dynamodb.clone(), &config.catalog_table),
+        crate::dynamo::items(clients.dynamodb.clone(), &config.catalog_table),
         glue(clients, &config),
         S3Store::new(clients.s3.clone()),
         config,

@@ -34,7 +34,7 @@ fn aws<E>(
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    StorageError::Aws(AwsError::from_sdk(
+    StorageError::Aws(crate::sdk::aws_error(
         format!("s3:{op} s3://{bucket}/{key}"),
         e,
     ))
@@ -78,7 +78,7 @@ impl ObjectStore for S3Store {
             .send()
             .await
             .map_err(|e| {
-                let err = AwsError::from_sdk(format!("s3:GetObject s3://{bucket}/{key}"), e);
+                let err = crate::sdk::aws_error(format!("s3:GetObject s3://{bucket}/{key}"), e);
                 if err.is_code("PreconditionFailed") || err.status == Some(412) {
                     StorageError::Changed {
                         bucket: bucket.into(),
@@ -302,7 +302,7 @@ impl ManifestStore for S3Store {
                 .send()
                 .await
                 .map_err(|e| {
-                    AwsError::from_sdk(format!("s3:ListObjectsV2 {bucket}/{prefix}"), e)
+                    crate::sdk::aws_error(format!("s3:ListObjectsV2 {bucket}/{prefix}"), e)
                 })?;
             for o in page.contents() {
                 out.push(ObjectInfo {
@@ -328,7 +328,7 @@ impl ManifestStore for S3Store {
             .body(body.into())
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(format!("s3:PutObject {bucket}/{key}"), e))?;
+            .map_err(|e| crate::sdk::aws_error(format!("s3:PutObject {bucket}/{key}"), e))?;
         Ok(())
     }
 

@@ -14,8 +14,6 @@
 //! Bad *data* (a malformed file or row) is not an error at all: it is quarantined with a report and
 //! the invocation succeeds, so counts always reconcile.
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-
 /// How a failure should be handled by whoever retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum ErrorKind {
@@ -56,7 +54,7 @@ pub struct AwsError {
 }
 
 /// Service error codes that mean "try again later" across S3, DynamoDB, Glue and Step Functions.
-const RETRYABLE_CODES: &[&str] = &[
+pub const RETRYABLE_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",
     "ThrottledException",
@@ -77,65 +75,34 @@ const RETRYABLE_CODES: &[&str] = &[
 ];
 
 impl AwsError {
-    /// Builds an `AwsError` from an SDK error, classifying it.
-    pub fn from_sdk<E>(
+    /// A service's answer, classified: retryable when its code says "try again later"
+    /// ([`RETRYABLE_CODES`]) or its status is 429 or 5xx.
+    pub fn service(
         operation: impl Into<String>,
-        err: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
-    ) -> Self
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        // The service's own code and message when it answered; otherwise the whole source chain
-        // (timeouts, connection errors). Never the raw HTTP response: messages stay readable.
-        let message = match &err {
-            SdkError::ServiceError(se) => {
-                let e = se.err();
-                format!(
-                    "{}: {}",
-                    e.code().unwrap_or("ServiceError"),
-                    e.message().unwrap_or("(no message)")
-                )
-            }
-            other => truncate(&DisplayErrorContext(other).to_string(), 1000),
-        };
-        let status = err.raw_response().map(|r| r.status().as_u16());
-        let (code, retryable) = match &err {
-            SdkError::TimeoutError(_)
-            | SdkError::DispatchFailure(_)
-            | SdkError::ResponseError(_) => (None, true),
-            SdkError::ConstructionFailure(_) => (None, false),
-            SdkError::ServiceError(se) => {
-                let code = se.err().code().map(str::to_string);
-                let by_code = code
-                    .as_deref()
-                    .is_some_and(|c| RETRYABLE_CODES.contains(&c));
-                let by_status = status.is_some_and(|s| s == 429 || s >= 500);
-                (code, by_code || by_status)
-            }
-            _ => (None, status.is_some_and(|s| s == 429 || s >= 500)),
-        };
+        code: Option<String>,
+        status: Option<u16>,
+        message: String,
+    ) -> Self {
+        let by_code = code
+            .as_deref()
+            .is_some_and(|c| RETRYABLE_CODES.contains(&c));
         Self {
             operation: operation.into(),
             code,
             status,
             message,
-            retryable,
+            retryable: by_code || Self::retryable_status(status),
         }
+    }
+
+    /// Whether an HTTP status means "try again later" (429, 5xx).
+    pub fn retryable_status(status: Option<u16>) -> bool {
+        status.is_some_and(|s| s == 429 || s >= 500)
     }
 
     /// Whether the service answered with this error code.
     pub fn is_code(&self, code: &str) -> bool {
         self.code.as_deref() == Some(code)
-    }
-}
-
-/// Cuts a message to at most `max` bytes (on a character boundary), marking the cut.
-fn truncate(s: &str, max: usize) -> String {
-    let head = crate::model::schema::truncate(s, max);
-    if head.len() == s.len() {
-        head.to_string()
-    } else {
-        format!("{head}…")
     }
 }
 

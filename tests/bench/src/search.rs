@@ -16,13 +16,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Value, json};
-use tributary::catalog::records::{self, BulkRecord, DynamoRecords};
+use tributary::catalog::records::{self, BulkRecord};
 use tributary::catalog::{BusinessMetadata, Dataset};
 use tributary::config::{ApiConfig, Config};
 use tributary::discovery::api::SearchApi;
-use tributary::discovery::search::{DdbMeter, DynamoItems};
 use tributary::model::schema::{Column, ColumnType, TableSchema};
 use tributary_aws::api_gateway::{api_request, lambda_response};
+use tributary_aws::dynamo::{DdbMeter, DynamoTable};
 use tributary_aws::{GlueCatalog, S3Store};
 
 const DATASETS: usize = 10_000;
@@ -310,7 +310,8 @@ async fn bench(vars: HashMap<String, String>) {
         })
         .collect();
     let t = Instant::now();
-    let items = records::bulk_load(&dynamodb, &config.catalog_table, &datasets, &records::now())
+    let table = DynamoTable::new(dynamodb.clone(), &config.catalog_table);
+    let items = records::bulk_load(&table, &datasets, &records::now())
         .await
         .expect("bulk load");
     println!(
@@ -321,8 +322,8 @@ async fn bench(vars: HashMap<String, String>) {
     let meter = Arc::new(DdbMeter::default());
     let metered = meter.instrument(&dynamodb);
     let api = SearchApi::new(
-        DynamoRecords::new(metered.clone(), &config.catalog_table),
-        DynamoItems::new(metered, &config.catalog_table),
+        tributary_aws::dynamo::records(metered.clone(), &config.catalog_table),
+        tributary_aws::dynamo::items(metered, &config.catalog_table),
         GlueCatalog::new(aws_sdk_glue::Client::new(&sdk), &config.glue_database),
         S3Store::new(tributary_aws::clients::s3_client(&sdk)),
         config,

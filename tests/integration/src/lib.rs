@@ -10,10 +10,11 @@ use std::sync::{Arc, OnceLock};
 
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
-use tributary::catalog::{Dataset, DynamoCatalog};
+use tributary::catalog::Dataset;
 use tributary::config::Config;
 use tributary::ingest::landing::Landing;
 use tributary::tables::register::PartitionRegister;
+use tributary_aws::dynamo::{DynamoCatalog, DynamoSnapshots};
 use tributary_aws::{GlueCatalog, S3Store};
 
 pub mod watch;
@@ -169,20 +170,13 @@ impl TestEnv {
     pub fn compactor(
         &self,
         tuning: tributary::config::CompactionTuning,
-    ) -> tributary::compaction::Compactor<
-        S3Store,
-        DynamoCatalog,
-        GlueCatalog,
-        tributary::compaction::DynamoSnapshots,
-    > {
+    ) -> tributary::compaction::Compactor<S3Store, DynamoCatalog, GlueCatalog, DynamoSnapshots>
+    {
         tributary::compaction::Compactor::new(
             S3Store::new(self.s3.clone()),
             self.catalog(),
             GlueCatalog::new(self.glue(), &self.config.glue_database),
-            tributary::compaction::DynamoSnapshots::new(
-                self.dynamodb.clone(),
-                &self.config.catalog_table,
-            ),
+            tributary_aws::dynamo::snapshots(self.dynamodb.clone(), &self.config.catalog_table),
             self.config.clone(),
             tuning,
         )
@@ -202,7 +196,7 @@ impl TestEnv {
     }
 
     pub fn catalog(&self) -> DynamoCatalog {
-        DynamoCatalog::new(
+        tributary_aws::dynamo::catalog(
             self.dynamodb.clone(),
             &self.config.catalog_table,
             &self.config.ledger_table,

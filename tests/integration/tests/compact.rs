@@ -119,7 +119,7 @@ async fn compaction_of_the_dms_fixtures_matches_duckdb() {
 
 use std::time::Duration;
 
-use tributary::compaction::{DynamoSnapshots, KillPoint, SnapshotLedger, curated_table_name};
+use tributary::compaction::{KillPoint, SnapshotLedger, curated_table_name};
 use tributary::config::CompactionTuning;
 
 /// (EMPLOYEE_ID, SALARY, DEPARTMENT_ID, _seq)
@@ -303,7 +303,7 @@ async fn compactor_publishes_what_duckdb_computes() {
     assert_eq!(e105[0].2, "100");
 
     // The record names the snapshot Glue points at, with its files and rows.
-    let rec = DynamoSnapshots::new(env.dynamodb.clone(), &env.config.catalog_table)
+    let rec = tributary_aws::dynamo::snapshots(env.dynamodb.clone(), &env.config.catalog_table)
         .current(id)
         .await
         .unwrap()
@@ -426,7 +426,7 @@ async fn concurrent_compactions_publish_once() {
     assert_eq!(published(id, "c1").await, oracle(id, "c1o").await);
 
     // A publish that does not hold the lease, or names a stale generation, writes nothing.
-    let ledger = DynamoSnapshots::new(env.dynamodb.clone(), &env.config.catalog_table);
+    let ledger = tributary_aws::dynamo::snapshots(env.dynamodb.clone(), &env.config.catalog_table);
     let mut rec = ledger.current(id).await.unwrap().unwrap();
     rec.generation = 2;
     assert!(
@@ -502,7 +502,7 @@ async fn retirement_waits_for_the_grace_period_and_survives_a_crash() {
             .is_empty()
     );
     // Only the published snapshot remains, and it reads the same.
-    let rec = DynamoSnapshots::new(env.dynamodb.clone(), &env.config.catalog_table)
+    let rec = tributary_aws::dynamo::snapshots(env.dynamodb.clone(), &env.config.catalog_table)
         .current(id)
         .await
         .unwrap()

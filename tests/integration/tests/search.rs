@@ -10,15 +10,16 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
-use tributary::catalog::records::{self, DynamoRecords, RecordStore};
+use tributary::catalog::records::{self, RecordStore};
 use tributary::catalog::{
     BusinessMetadata, Dataset, DatasetCatalog, Ledger, LedgerEntry, StatsDelta,
 };
 use tributary::config::ApiConfig;
 use tributary::discovery::api::SearchApi;
-use tributary::discovery::search::{self, DdbMeter, DynamoItems};
+use tributary::discovery::search;
 use tributary::model::schema::{Column, ColumnType, TableSchema};
 use tributary_aws::api_gateway::{api_request, lambda_response};
+use tributary_aws::dynamo::{DdbMeter, DynamoItems, DynamoRecords, DynamoTable};
 use tributary_aws::{GlueCatalog, S3Store};
 use tributary_integration::watch::get_url;
 
@@ -228,14 +229,10 @@ async fn catalog() -> &'static [Dataset] {
                     ..Default::default()
                 })
                 .collect();
-            let items = records::bulk_load(
-                &env.dynamodb,
-                &env.config.catalog_table,
-                &bulk,
-                &records::now(),
-            )
-            .await
-            .expect("bulk load");
+            let table = DynamoTable::new(env.dynamodb.clone(), &env.config.catalog_table);
+            let items = records::bulk_load(&table, &bulk, &records::now())
+                .await
+                .expect("bulk load");
             eprintln!(
                 "bulk-loaded {} datasets ({items} items) in {:.1} s",
                 data.len(),
@@ -255,8 +252,8 @@ fn api() -> (Api, Arc<DdbMeter>) {
     let api_config = ApiConfig::from_lookup(|k| env.vars.get(k).cloned()).expect("api config");
     let dynamodb = meter.instrument(&env.dynamodb);
     let api = SearchApi::new(
-        DynamoRecords::new(dynamodb.clone(), &env.config.catalog_table),
-        DynamoItems::new(dynamodb, &env.config.catalog_table),
+        tributary_aws::dynamo::records(dynamodb.clone(), &env.config.catalog_table),
+        tributary_aws::dynamo::items(dynamodb, &env.config.catalog_table),
         GlueCatalog::new(env.glue(), &env.config.glue_database),
         S3Store::new(env.s3.clone()),
         env.config.clone(),
@@ -628,7 +625,7 @@ async fn declare(id: &str, owner: &str, groups: &[&str], name: &str, cols: &[&st
 /// The stored index attributes of one dataset, against what a rebuild computes from its record.
 async fn assert_index_matches_record(id: &str) {
     let env = env();
-    let rec = DynamoRecords::new(env.dynamodb.clone(), &env.config.catalog_table)
+    let rec = tributary_aws::dynamo::records(env.dynamodb.clone(), &env.config.catalog_table)
         .load(id)
         .await
         .unwrap()
@@ -645,7 +642,7 @@ async fn assert_index_matches_record(id: &str) {
         .keys()
         .map(|(pk, sk)| search::ItemKey::new(pk, sk))
         .collect();
-    let reader = DynamoItems::new(env.dynamodb.clone(), &env.config.catalog_table);
+    let reader = tributary_aws::dynamo::items(env.dynamodb.clone(), &env.config.catalog_table);
     let mut stored = HashMap::new();
     for chunk in keys.chunks(100) {
         stored.extend(
@@ -662,7 +659,7 @@ async fn assert_index_matches_record(id: &str) {
         let got = stored
             .get(&search::ItemKey::new(pk, sk))
             .and_then(|i| i.get(&attr))
-            .and_then(|v| v.as_s().ok())
+            .and_then(|v| v.as_s())
             .and_then(|cell| search::cell_entries(cell).find(|(i, _)| *i == id))
             .map(|(_, v)| v);
         assert_eq!(got, want, "{id} in {pk}/{sk}");

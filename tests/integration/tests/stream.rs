@@ -31,7 +31,7 @@ fn settings(id: &str) -> StreamConfig {
 fn ingest_with<S: ObjectStore>(
     id: &str,
     store: S,
-) -> StreamIngest<S, tributary::catalog::DynamoCatalog, GlueCatalog> {
+) -> StreamIngest<S, tributary_aws::dynamo::DynamoCatalog, GlueCatalog> {
     let env = env();
     StreamIngest::new(
         store,

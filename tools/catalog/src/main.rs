@@ -13,9 +13,10 @@
 //! standard AWS ones.
 
 use tributary::catalog::records;
-use tributary::catalog::{Dataset, DatasetCatalog, DynamoCatalog};
+use tributary::catalog::{Dataset, DatasetCatalog};
 use tributary::config::Config;
 use tributary_aws::clients;
+use tributary_aws::dynamo::DynamoTable;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,16 +32,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         ["declare", file] => {
             let datasets: Vec<Dataset> = serde_json::from_slice(&std::fs::read(file)?)?;
-            let catalog = DynamoCatalog::new(dynamodb, &config.catalog_table, &config.ledger_table);
+            let catalog = tributary_aws::dynamo::catalog(
+                dynamodb,
+                &config.catalog_table,
+                &config.ledger_table,
+            );
             for ds in &datasets {
                 catalog.declare(ds).await?;
                 println!("declared {}", ds.id);
             }
         }
         ["reindex"] => {
-            let all = records::scan_records(&dynamodb, &config.catalog_table).await?;
-            let items =
-                records::bulk_load(&dynamodb, &config.catalog_table, &all, &records::now()).await?;
+            let table = DynamoTable::new(dynamodb, &config.catalog_table);
+            let all = records::scan_records(&table).await?;
+            let items = records::bulk_load(&table, &all, &records::now()).await?;
             println!("re-indexed {} datasets ({items} items written)", all.len());
         }
         _ => {

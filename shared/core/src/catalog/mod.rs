@@ -1,7 +1,8 @@
-//! Dataset declarations, landing-prefix routes, dataset stats and the processing ledger, all in
-//! DynamoDB behind two narrow ports: [`DatasetCatalog`] and [`Ledger`].
+//! Dataset declarations, landing-prefix routes, dataset stats and the processing ledger, behind
+//! two narrow ports, [`DatasetCatalog`] and [`Ledger`], implemented once by [`Catalog`] over two
+//! item tables (`crate::catalog::table`; DynamoDB in production: `tributary_aws::dynamo`).
 //!
-//! Item layout (both tables have a string partition key `pk` and sort key `sk`):
+//! Item layout (keys built by `crate::catalog::keys`; both tables have a string `pk` and `sk`):
 //!
 //! | table | pk | sk | content |
 //! | --- | --- | --- | --- |
@@ -13,20 +14,26 @@
 //!
 //! Invariants:
 //! - **Exactly-once accounting**: a ledger entry and the dataset's stats update are written in one
-//!   `TransactWriteItems`, conditioned on the entry not existing. A second delivery of the same
+//!   transaction, conditioned on the entry not existing. A second delivery of the same
 //!   object version finds the entry (or loses the condition) and becomes a recorded no-op.
 //! - The ledger is written only after the outputs it lists are durable.
-//! - Routing needs no scan: the candidate prefixes of a key are fetched with one `BatchGetItem`, and
-//!   the longest matching prefix wins.
+//! - Routing needs no scan: the candidate prefixes of a key are fetched with one batch read, and
+//!   the longest matching prefix wins. Route items are written with the declaration
+//!   (`crate::catalog::records`).
 
+pub mod keys;
+#[cfg(any(test, feature = "testing"))]
+pub mod memtable;
 pub mod records;
+pub mod table;
 
-use std::collections::HashMap;
 use std::future::Future;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::table::{
+    Attr, CancelReason, Cond, Item, ItemTable, Key, TableError, UpdateAction, Write, text,
+};
 use crate::error::{AwsError, Classify, ErrorKind};
 use crate::model::schema::TableSchema;
 
@@ -330,32 +337,11 @@ pub trait Ledger: Send + Sync {
     ) -> impl Future<Output = Result<CommitOutcome, CatalogError>> + Send;
 }
 
-/// Both ports over DynamoDB.
+/// Both ports over the catalog and ledger item tables (`DynamoCatalog` over DynamoDB).
 #[derive(Clone, Debug)]
-pub struct DynamoCatalog {
-    client: aws_sdk_dynamodb::Client,
-    catalog_table: String,
-    ledger_table: String,
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-fn n(v: u64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn dataset_pk(id: &str) -> String {
-    format!("dataset#{id}")
-}
-fn route_pk(prefix: &str) -> String {
-    format!("route#{prefix}")
-}
-fn zone_route_pk(zone: &str, prefix: &str) -> String {
-    format!("zroute#{zone}#{prefix}")
-}
-fn ledger_pk(bucket: &str, key: &str) -> String {
-    format!("object#{bucket}/{key}")
+pub struct Catalog<T> {
+    catalog: T,
+    ledger: T,
 }
 
 /// Every directory prefix of a key, longest first: `a/b/c.csv` → `a/b/`, `a/`.
@@ -365,96 +351,52 @@ pub fn candidate_prefixes(key: &str) -> Vec<&str> {
     out
 }
 
-impl DynamoCatalog {
-    pub fn new(
-        client: aws_sdk_dynamodb::Client,
-        catalog_table: impl Into<String>,
-        ledger_table: impl Into<String>,
-    ) -> Self {
-        Self {
-            client,
-            catalog_table: catalog_table.into(),
-            ledger_table: ledger_table.into(),
-        }
+/// Prefixes of a key looked up for its route (one `BatchGetItem`); deeper ones are not routable.
+pub const MAX_ROUTE_DEPTH: usize = 100;
+
+impl From<TableError> for CatalogError {
+    fn from(e: TableError) -> Self {
+        CatalogError::Aws(e.into_aws())
+    }
+}
+
+impl<T: ItemTable + Clone> Catalog<T> {
+    /// The catalog over its two tables (of one store: a ledger commit spans both).
+    pub fn with_tables(catalog: T, ledger: T) -> Self {
+        Self { catalog, ledger }
     }
 
     /// The dataset records (with their search index entries) in the catalog table.
-    pub fn records(&self) -> crate::catalog::records::DynamoRecords {
-        crate::catalog::records::DynamoRecords::new(self.client.clone(), &self.catalog_table)
+    pub fn records(&self) -> crate::catalog::records::Records<T> {
+        crate::catalog::records::Records::with_table(self.catalog.clone())
     }
 
-    /// The dataset id of the longest route among `key`'s directory prefixes (one
-    /// `BatchGetItem`), with `pk` naming a prefix's route item.
+    /// The dataset id of the longest route among `key`'s directory prefixes (one batch read),
+    /// with `route` naming a prefix's route item.
     async fn longest_route(
         &self,
         key: &str,
-        pk: impl Fn(&str) -> String,
+        route: impl Fn(&str) -> Key,
     ) -> Result<Option<String>, CatalogError> {
-        let prefixes = candidate_prefixes(key);
+        let prefixes: Vec<&str> = candidate_prefixes(key)
+            .into_iter()
+            .take(MAX_ROUTE_DEPTH)
+            .collect();
         if prefixes.is_empty() {
             return Ok(None);
         }
-        // BatchGetItem takes at most 100 keys; deeper keys than that are not routable.
-        let keys: Vec<HashMap<String, AttributeValue>> = prefixes
+        let keys: Vec<Key> = prefixes.iter().map(|p| route(p)).collect();
+        let found = self.catalog.batch_get(&keys, None).await?;
+        Ok(keys
             .iter()
-            .take(100)
-            .map(|p| HashMap::from([("pk".to_string(), s(pk(p))), ("sk".to_string(), s("route"))]))
-            .collect();
-        let wanted: HashMap<String, &str> = prefixes.iter().map(|p| (pk(p), *p)).collect();
-        let mut found: HashMap<String, String> = HashMap::new();
-        let mut request = Some(HashMap::from([(
-            self.catalog_table.clone(),
-            KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| AwsError {
-                    operation: "dynamodb:BatchGetItem".into(),
-                    code: None,
-                    status: None,
-                    message: e.to_string(),
-                    retryable: false,
-                })?,
-        )]));
-        while let Some(req) = request.take().filter(|r| !r.is_empty()) {
-            let out = self
-                .client
-                .batch_get_item()
-                .set_request_items(Some(req))
-                .send()
-                .await
-                .map_err(|e| {
-                    AwsError::from_sdk(format!("dynamodb:BatchGetItem {}", self.catalog_table), e)
-                })?;
-            for item in out
-                .responses()
-                .and_then(|r| r.get(&self.catalog_table))
-                .into_iter()
-                .flatten()
-            {
-                if let (Some(pk), Some(id)) = (
-                    item.get("pk").and_then(|v| v.as_s().ok()),
-                    item.get("dataset_id").and_then(|v| v.as_s().ok()),
-                ) {
-                    if let Some(p) = wanted.get(pk) {
-                        found.insert(p.to_string(), id.clone());
-                    }
-                }
-            }
-            request = out.unprocessed_keys().cloned();
-        }
-        Ok(prefixes.iter().find_map(|p| found.get(*p)).cloned())
+            .find_map(|k| found.get(k).and_then(|i| text(i, "dataset_id")))
+            .map(String::from))
     }
 
-    fn parse_declaration(
-        id: &str,
-        item: &HashMap<String, AttributeValue>,
-    ) -> Result<Dataset, CatalogError> {
-        let doc = item.get("doc").and_then(|v| v.as_s().ok()).ok_or_else(|| {
-            CatalogError::BadDeclaration {
-                id: id.into(),
-                reason: "attribute doc is missing".into(),
-            }
+    fn parse_declaration(id: &str, item: &Item) -> Result<Dataset, CatalogError> {
+        let doc = text(item, "doc").ok_or_else(|| CatalogError::BadDeclaration {
+            id: id.into(),
+            reason: "attribute doc is missing".into(),
         })?;
         serde_json::from_str(doc).map_err(|e| CatalogError::BadDeclaration {
             id: id.into(),
@@ -463,16 +405,19 @@ impl DynamoCatalog {
     }
 }
 
-impl DatasetCatalog for DynamoCatalog {
+impl<T: ItemTable + Clone> DatasetCatalog for Catalog<T> {
     async fn resolve(&self, key: &str) -> Result<Option<Dataset>, CatalogError> {
-        match self.longest_route(key, route_pk).await? {
+        match self.longest_route(key, keys::route).await? {
             Some(id) => self.get(&id).await,
             None => Ok(None),
         }
     }
 
     async fn resolve_zone(&self, zone: &str, key: &str) -> Result<Option<Dataset>, CatalogError> {
-        if let Some(id) = self.longest_route(key, |p| zone_route_pk(zone, p)).await? {
+        if let Some(id) = self
+            .longest_route(key, |p| keys::zone_route(zone, p))
+            .await?
+        {
             return self.get(&id).await;
         }
         match key.split_once('/') {
@@ -484,43 +429,19 @@ impl DatasetCatalog for DynamoCatalog {
     }
 
     async fn get(&self, id: &str) -> Result<Option<Dataset>, CatalogError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.catalog_table)
-            .key("pk", s(dataset_pk(id)))
-            .key("sk", s("declaration"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| {
-                AwsError::from_sdk(format!("dynamodb:GetItem {}", self.catalog_table), e)
-            })?;
-        out.item()
-            .map(|item| Self::parse_declaration(id, item))
+        self.catalog
+            .get(&keys::declaration(id), None)
+            .await?
+            .map(|item| Self::parse_declaration(id, &item))
             .transpose()
     }
 
     async fn recorded_schema(&self, id: &str) -> Result<Option<TableSchema>, CatalogError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.catalog_table)
-            .key("pk", s(dataset_pk(id)))
-            .key("sk", s("stats"))
-            .projection_expression("#s")
-            .expression_attribute_names("#s", "schema")
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| {
-                AwsError::from_sdk(format!("dynamodb:GetItem {}", self.catalog_table), e)
-            })?;
-        let Some(doc) = out
-            .item()
-            .and_then(|i| i.get("schema"))
-            .and_then(|v| v.as_s().ok())
-        else {
+        let item = self
+            .catalog
+            .get(&keys::stats(id), Some(&["schema"]))
+            .await?;
+        let Some(doc) = item.as_ref().and_then(|i| text(i, "schema")) else {
             return Ok(None);
         };
         serde_json::from_str(doc)
@@ -536,85 +457,28 @@ impl DatasetCatalog for DynamoCatalog {
             id: ds.id.clone(),
             reason,
         })?;
-        let put = |item: HashMap<String, AttributeValue>| {
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.catalog_table)
-                        .set_item(Some(item))
-                        .build()
-                        .expect("table and item are set"),
-                )
-                .build()
-        };
-        // The declaration itself is written by `records`, with its search index entries.
-        let mut items = vec![put(HashMap::from([
-            ("pk".into(), s(route_pk(&ds.landing_prefix))),
-            ("sk".into(), s("route")),
-            ("dataset_id".into(), s(&ds.id)),
-        ]))];
-        if let Some(prefix) = &ds.zone_prefix {
-            items.push(put(HashMap::from([
-                ("pk".into(), s(zone_route_pk(&ds.zone, prefix))),
-                ("sk".into(), s("route")),
-                ("dataset_id".into(), s(&ds.id)),
-            ])));
-        }
-        if let Some(schema) = &ds.schema {
-            items.push(
-                TransactWriteItem::builder()
-                    .update(
-                        Update::builder()
-                            .table_name(&self.catalog_table)
-                            .key("pk", s(dataset_pk(&ds.id)))
-                            .key("sk", s("stats"))
-                            .update_expression("SET #s = :s")
-                            .expression_attribute_names("#s", "schema")
-                            .expression_attribute_values(
-                                ":s",
-                                s(serde_json::to_string(schema).unwrap_or_default()),
-                            )
-                            .build()
-                            .expect("update is complete"),
-                    )
-                    .build(),
-            );
-        }
-        crate::catalog::records::declare(
-            &self.records(),
-            ds,
-            items,
-            &crate::catalog::records::now(),
-        )
-        .await
-        .map_err(|e| CatalogError::Record(Box::new(e)))?;
+        // The declaration is written by `records`, with its routes and search index entries.
+        crate::catalog::records::declare(&self.records(), ds, &crate::catalog::records::now())
+            .await
+            .map_err(|e| CatalogError::Record(Box::new(e)))?;
         Ok(())
     }
 }
 
-impl Ledger for DynamoCatalog {
+impl<T: ItemTable + Clone> Ledger for Catalog<T> {
     async fn lookup(
         &self,
         bucket: &str,
         key: &str,
         version: &str,
     ) -> Result<Option<LedgerEntry>, CatalogError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.ledger_table)
-            .key("pk", s(ledger_pk(bucket, key)))
-            .key("sk", s(version))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| {
-                AwsError::from_sdk(format!("dynamodb:GetItem {}", self.ledger_table), e)
-            })?;
-        Ok(out
-            .item()
-            .and_then(|i| i.get("entry"))
-            .and_then(|v| v.as_s().ok())
+        let item = self
+            .ledger
+            .get(&keys::ledger_entry(bucket, key, version), None)
+            .await?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| text(i, "entry"))
             .and_then(|doc| serde_json::from_str(doc).ok()))
     }
 
@@ -625,20 +489,15 @@ impl Ledger for DynamoCatalog {
         version: &str,
         at: &str,
     ) -> Result<(), CatalogError> {
-        self.client
-            .update_item()
-            .table_name(&self.ledger_table)
-            .key("pk", s(ledger_pk(bucket, key)))
-            .key("sk", s(version))
-            .update_expression("ADD duplicate_deliveries :one SET last_duplicate_at = :at")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":at", s(at))
-            .send()
-            .await
-            .map_err(|e| {
-                AwsError::from_sdk(format!("dynamodb:UpdateItem {}", self.ledger_table), e)
-            })?;
+        let update = Write::update(
+            keys::ledger_entry(bucket, key, version),
+            vec![
+                UpdateAction::add("duplicate_deliveries", 1),
+                UpdateAction::set("last_duplicate_at", Attr::s(at)),
+            ],
+        )
+        .when(Cond::item_present());
+        self.ledger.write(update).await?;
         Ok(())
     }
 
@@ -648,68 +507,38 @@ impl Ledger for DynamoCatalog {
         stats: Option<&StatsDelta>,
     ) -> Result<CommitOutcome, CatalogError> {
         let doc = serde_json::to_string(entry).expect("ledger entries serialise");
-        let mut items = vec![
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.ledger_table)
-                        .item("pk", s(ledger_pk(&entry.bucket, &entry.key)))
-                        .item("sk", s(&entry.version))
-                        .item("entry", s(doc))
-                        .item("outcome", s(&entry.outcome))
-                        .item("processed_at", s(&entry.processed_at))
-                        .item("duplicate_deliveries", n(0))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build()
-                        .expect("table and item are set"),
-                )
-                .build(),
+        let key = keys::ledger_entry(&entry.bucket, &entry.key, &entry.version);
+        let mut writes = vec![
+            Write::put(key.item([
+                ("entry", Attr::s(doc)),
+                ("outcome", Attr::s(&entry.outcome)),
+                ("processed_at", Attr::s(&entry.processed_at)),
+                ("duplicate_deliveries", Attr::n(0)),
+            ]))
+            .when(Cond::item_absent()),
         ];
         if let Some(d) = stats {
-            let mut update = Update::builder()
-                .table_name(&self.catalog_table)
-                .key("pk", s(dataset_pk(&d.dataset_id)))
-                .key("sk", s("stats"))
-                .expression_attribute_values(":rows", n(d.rows))
-                .expression_attribute_values(":bytes", n(d.bytes))
-                .expression_attribute_values(":files", n(d.files))
-                .expression_attribute_values(":rej", n(d.rows_rejected))
-                .expression_attribute_values(":quar", n(d.files_quarantined))
-                .expression_attribute_values(":loc", s(&d.location))
-                .expression_attribute_values(":at", s(&d.last_update));
-            let mut set = "SET #loc = :loc, last_update = :at".to_string();
-            update = update.expression_attribute_names("#loc", "location");
+            let mut actions = vec![
+                UpdateAction::set("location", Attr::s(&d.location)),
+                UpdateAction::set("last_update", Attr::s(&d.last_update)),
+            ];
             if let Some(schema) = &d.schema {
-                set.push_str(", #s = if_not_exists(#s, :schema)");
-                update = update
-                    .expression_attribute_names("#s", "schema")
-                    .expression_attribute_values(
-                        ":schema",
-                        s(serde_json::to_string(schema).expect("schemas serialise")),
-                    );
+                actions.push(UpdateAction::set_if_absent(
+                    "schema",
+                    Attr::s(serde_json::to_string(schema).expect("schemas serialise")),
+                ));
             }
-            let expr = format!(
-                "{set} ADD row_count :rows, byte_count :bytes, file_count :files, rejected_row_count :rej, quarantined_file_count :quar"
-            );
-            items.push(
-                TransactWriteItem::builder()
-                    .update(
-                        update
-                            .update_expression(expr)
-                            .build()
-                            .expect("update is complete"),
-                    )
-                    .build(),
-            );
+            actions.extend([
+                UpdateAction::add("row_count", d.rows),
+                UpdateAction::add("byte_count", d.bytes),
+                UpdateAction::add("file_count", d.files),
+                UpdateAction::add("rejected_row_count", d.rows_rejected),
+                UpdateAction::add("quarantined_file_count", d.files_quarantined),
+            ]);
+            writes.push(Write::update(keys::stats(&d.dataset_id), actions).on(self.catalog.name()));
         }
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => {
+        match self.ledger.transact(writes).await {
+            Ok(()) => {
                 if let Some(d) = stats.filter(|d| d.schema.is_some()) {
                     // A recorded schema may name the dataset's columns for the first time.
                     crate::catalog::records::index_recorded_schema(&self.records(), &d.dataset_id)
@@ -717,25 +546,11 @@ impl Ledger for DynamoCatalog {
                 }
                 Ok(CommitOutcome::Committed)
             }
-            Err(e) => {
-                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-                let ledger_condition_failed = match e.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(tc)) => {
-                        tc.cancellation_reasons().first().and_then(|r| r.code())
-                            == Some("ConditionalCheckFailed")
-                    }
-                    _ => false,
-                };
-                if ledger_condition_failed {
-                    Ok(CommitOutcome::AlreadyRecorded)
-                } else {
-                    Err(AwsError::from_sdk(
-                        format!("dynamodb:TransactWriteItems {}", self.ledger_table),
-                        e,
-                    )
-                    .into())
-                }
+            // The ledger entry exists: this object version was already processed.
+            Err(e) if e.reasons().first() == Some(&CancelReason::ConditionFailed) => {
+                Ok(CommitOutcome::AlreadyRecorded)
             }
+            Err(e) => Err(e.into()),
         }
     }
 }

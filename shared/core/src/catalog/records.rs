@@ -9,43 +9,40 @@
 //! | `schema#<NNNNNN>` | one schema version: `schema` (JSON), `recorded_at`, `source` (`declared` or `recorded`) |
 //!
 //! Invariants:
-//! - **Every write of a record goes through [`RecordStore::write`]**: one `TransactWriteItems`
-//!   puts the declaration (conditioned on the version read before, so concurrent writers cannot
+//! - **Every write of a record goes through [`RecordStore::write`]**: one transaction
+//!   ([`record_writes`]) puts the declaration (conditioned on the version read before, so concurrent writers cannot
 //!   both win), the dataset's digest, its postings in every bucket it occupies, removes it from the
 //!   buckets it left (`ix` of the previous version), and adds a schema version when the effective
 //!   schema (declared, else recorded) changed. The index therefore always describes the stored
 //!   version of every record. `declare` (the catalog port), the metadata API and the landing commit
-//!   that records an inferred schema all write this way.
+//!   that records an inferred schema all write this way. A declaration's transaction also puts
+//!   the dataset's route items ([`route_items`], the one place they are built).
 //! - A transaction touches at most 1 + 1 + [`BUCKETS`] + 4 items, below DynamoDB's 100.
 //! - Versions only grow; `If-Match` on the API compares with `version`.
-//! - [`bulk_load`] writes records and complete index items with `BatchWriteItem` (25 per call);
-//!   it replaces the whole index, so it is given every dataset (first load, re-index).
+//! - [`bulk_load`] writes records, routes and complete index items with batch puts; it replaces
+//!   the whole index, so it is given every dataset (first load, re-index).
+//! - Written once over the item-table port (`crate::catalog::table`): [`Records`] over any table,
+//!   `DynamoRecords` over DynamoDB.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, PutRequest, TransactWriteItem, Update, WriteRequest,
-};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::catalog::Dataset;
+use crate::catalog::keys;
+pub use crate::catalog::keys::{dataset_pk, schema_sk};
+use crate::catalog::table::{
+    self, Attr, CancelReason, Cond, Item, ItemTable, Key, ScanFilter, TableError, UpdateAction,
+    Write,
+};
 use crate::discovery::search::{
-    BUCKETS, DOCS_PK, DatasetEntries, IndexBuild, ItemKey, cell_attr, parse_bucket_list, shard_of,
-    shard_sk, splice_cell, term_pk,
+    BUCKETS, DOCS_PK, DatasetEntries, IndexBuild, cell_attr, parse_bucket_list, shard_of, shard_sk,
+    splice_cell, term_pk,
 };
 use crate::error::{AwsError, Classify, ErrorKind};
 use crate::model::schema::TableSchema;
-
-pub fn dataset_pk(id: &str) -> String {
-    format!("dataset#{id}")
-}
-
-pub fn schema_sk(version: u64) -> String {
-    format!("schema#{version:06}")
-}
 
 /// How many times a write that lost a race to a concurrent writer of the same record is redone
 /// (by the callers that replace records: declare, re-index).
@@ -131,38 +128,47 @@ impl DatasetRecord {
     }
 }
 
+/// What a record write carries besides the record and its index entries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WriteScope {
+    /// The record (declaration, schema version) and its index entries.
+    #[default]
+    Record,
+    /// A declaration: also the dataset's route items ([`route_items`]) and, for a declared
+    /// schema, the schema on its stats item.
+    Declaration,
+}
+
 /// Reading and writing dataset records (with their index entries).
 pub trait RecordStore: Send + Sync {
-    /// The whole record (one `Query` on the dataset's partition).
+    /// The whole record (one query of the dataset's partition).
     fn load(
         &self,
         id: &str,
     ) -> impl Future<Output = Result<Option<DatasetRecord>, RecordError>> + Send;
-    /// Writes `ds` as the version after `head` with its index entries, atomically; fails with
-    /// [`RecordError::VersionConflict`] if the stored version is no longer `head.version`.
-    /// `extra` items (routes) join the transaction. Returns the new version.
+    /// Writes `ds` as the version after `head` with its index entries (and what `scope` adds),
+    /// atomically; fails with [`RecordError::VersionConflict`] if the stored version is no longer
+    /// `head.version`. Returns the new version.
     fn write(
         &self,
         ds: &Dataset,
         recorded: Option<&TableSchema>,
         head: &RecordHead,
-        extra: Vec<TransactWriteItem>,
+        scope: WriteScope,
         now: &str,
     ) -> impl Future<Output = Result<u64, RecordError>> + Send;
 }
 
-/// [`RecordStore`] over the catalog table.
+/// [`RecordStore`] over the catalog table (`DynamoRecords` over DynamoDB).
 #[derive(Clone, Debug)]
-pub struct DynamoRecords {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
+pub struct Records<T> {
+    table: T,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-fn n(v: u64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
+impl From<TableError> for RecordError {
+    fn from(e: TableError) -> Self {
+        RecordError::Aws(e.into_aws())
+    }
 }
 
 pub fn schema_hash(schema: Option<&TableSchema>) -> String {
@@ -178,21 +184,15 @@ pub fn schema_hash(schema: Option<&TableSchema>) -> String {
     }
 }
 
-fn num(item: &HashMap<String, AttributeValue>, name: &str) -> u64 {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+fn num(item: &Item, name: &str) -> u64 {
+    table::number(item, name).unwrap_or(0)
 }
-fn text(item: &HashMap<String, AttributeValue>, name: &str) -> Option<String> {
-    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+fn text(item: &Item, name: &str) -> Option<String> {
+    table::text(item, name).map(String::from)
 }
 
 /// Reads a record from the items of its partition.
-pub fn record_from_items(
-    id: &str,
-    items: &[HashMap<String, AttributeValue>],
-) -> Result<Option<DatasetRecord>, RecordError> {
+pub fn record_from_items(id: &str, items: &[Item]) -> Result<Option<DatasetRecord>, RecordError> {
     let corrupt = |reason: String| RecordError::Corrupt {
         id: id.into(),
         reason,
@@ -202,9 +202,9 @@ pub fn record_from_items(
     let mut recorded_schema = None;
     let mut schemas = Vec::new();
     for item in items {
-        match text(item, "sk").as_deref() {
-            Some("declaration") => decl = Some(item),
-            Some("stats") => {
+        match text(item, table::SK).as_deref() {
+            Some(keys::DECLARATION_SK) => decl = Some(item),
+            Some(keys::STATS_SK) => {
                 stats = RecordStats {
                     row_count: num(item, "row_count"),
                     byte_count: num(item, "byte_count"),
@@ -221,7 +221,7 @@ pub fn record_from_items(
                     );
                 }
             }
-            Some(sk) if sk.starts_with("schema#") => {
+            Some(sk) if sk.starts_with(keys::SCHEMA_SK_PREFIX) => {
                 let doc = text(item, "schema").unwrap_or_default();
                 schemas.push(SchemaVersion {
                     version: num(item, "version"),
@@ -256,178 +256,174 @@ pub fn record_from_items(
     }))
 }
 
-impl DynamoRecords {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
+/// The route items of a dataset: its landing prefix and, when declared, its zone prefix. The
+/// one place route items are built (declarations and [`bulk_load`]).
+pub fn route_items(ds: &Dataset) -> Vec<Item> {
+    let mut keys = vec![keys::route(&ds.landing_prefix)];
+    if let Some(prefix) = &ds.zone_prefix {
+        keys.push(keys::zone_route(&ds.zone, prefix));
+    }
+    keys.iter()
+        .map(|k| k.item([("dataset_id", Attr::s(&ds.id))]))
+        .collect()
+}
+
+/// What a declaration writes besides the record ([`WriteScope::Declaration`]): its routes and,
+/// for a declared schema, that schema on the stats item.
+fn declaration_writes(ds: &Dataset) -> Vec<Write> {
+    let mut writes: Vec<Write> = route_items(ds).into_iter().map(Write::put).collect();
+    if let Some(schema) = &ds.schema {
+        writes.push(Write::update(
+            keys::stats(&ds.id),
+            vec![UpdateAction::set(
+                "schema",
+                Attr::s(serde_json::to_string(schema).unwrap_or_default()),
+            )],
+        ));
+    }
+    writes
+}
+
+/// The declaration item of a record at `version`.
+fn declaration_item(
+    ds: &Dataset,
+    version: u64,
+    entries: &DatasetEntries,
+    schema_version: u64,
+    hash: &str,
+    now: &str,
+) -> Item {
+    keys::declaration(&ds.id).item([
+        (
+            "doc",
+            Attr::s(serde_json::to_string(ds).expect("declarations serialise")),
+        ),
+        ("version", Attr::n(version)),
+        ("updated_at", Attr::s(now)),
+        ("ix", Attr::s(entries.bucket_list())),
+        ("schema_version", Attr::n(schema_version)),
+        ("schema_hash", Attr::s(hash)),
+    ])
+}
+
+/// The item of a schema version.
+fn schema_version_item(ds: &Dataset, schema: &TableSchema, version: u64, now: &str) -> Item {
+    keys::schema_version(&ds.id, version).item([
+        ("version", Attr::n(version)),
+        (
+            "schema",
+            Attr::s(serde_json::to_string(schema).expect("schemas serialise")),
+        ),
+        (
+            "source",
+            Attr::s(if ds.schema.is_some() {
+                "declared"
+            } else {
+                "recorded"
+            }),
+        ),
+        ("recorded_at", Attr::s(now)),
+    ])
+}
+
+/// The writes of one record write, as one transaction (see the module invariants), given the
+/// index cells as read (`cells`: the dataset's cell attribute of each index item it touches).
+/// The declaration is the first write. Returns the new version.
+pub fn record_writes(
+    ds: &Dataset,
+    recorded: Option<&TableSchema>,
+    head: &RecordHead,
+    cells: &HashMap<Key, Option<String>>,
+    now: &str,
+) -> (u64, Vec<Write>) {
+    let version = head.version + 1;
+    let entries = DatasetEntries::of(ds, recorded, version);
+    let effective = ds.schema.as_ref().or(recorded);
+    let hash = schema_hash(effective);
+    let schema_changed = effective.is_some() && hash != head.schema_hash;
+    let schema_version = head.schema_version + u64::from(schema_changed);
+    let decl = Write::put(declaration_item(
+        ds,
+        version,
+        &entries,
+        schema_version,
+        &hash,
+        now,
+    ));
+    let decl = decl.when(if !head.exists {
+        Cond::item_absent()
+    } else if head.version == 0 {
+        Cond::item_present().and(Cond::not_exists("version"))
+    } else {
+        Cond::eq("version", Attr::n(head.version))
+    });
+    let mut writes = vec![decl];
+    let shard = shard_sk(shard_of(&ds.id));
+    let attr = cell_attr(&ds.id);
+    // Each touched cell is rewritten with this dataset's line replaced, on condition that it
+    // still holds what was read (another dataset's write to the same cell retries).
+    let mut splice = |pk: String, value: Option<&str>| {
+        let key = Key::new(pk, shard.clone());
+        let old = cells.get(&key).and_then(|c| c.as_deref());
+        let new = splice_cell(old, &ds.id, value);
+        if new.as_deref() == old {
+            return;
         }
+        let action = match new {
+            Some(new) => UpdateAction::set(&attr, Attr::s(new)),
+            None => UpdateAction::remove(&attr),
+        };
+        let held = match old {
+            None => Cond::not_exists(&attr),
+            Some(old) => Cond::eq(&attr, Attr::s(old)),
+        };
+        writes.push(Write::update(key, vec![action]).when(held));
+    };
+    splice(DOCS_PK.to_string(), Some(&entries.digest_json()));
+    for (bucket, postings) in &entries.postings {
+        splice(term_pk(*bucket), Some(postings));
+    }
+    for bucket in head
+        .buckets
+        .iter()
+        .filter(|b| !entries.postings.contains_key(b))
+    {
+        splice(term_pk(*bucket), None);
+    }
+    if let (true, Some(schema)) = (schema_changed, effective) {
+        writes.push(Write::put(schema_version_item(
+            ds,
+            schema,
+            schema_version,
+            now,
+        )));
+    }
+    debug_assert!(writes.len() <= 2 + BUCKETS as usize + 2);
+    (version, writes)
+}
+
+impl<T: ItemTable> Records<T> {
+    pub fn with_table(table: T) -> Self {
+        Self { table }
     }
 
-    fn op(&self, name: &str) -> String {
-        format!("dynamodb:{name} {}", self.table)
-    }
-
-    /// The cell `attr` of each index item (one `BatchGetItem` with a projection).
+    /// The cell `attr` of each index item (one batch read with a projection).
     async fn read_cells(
         &self,
-        keys: &[ItemKey],
+        keys: &[Key],
         attr: &str,
-    ) -> Result<HashMap<ItemKey, Option<String>>, RecordError> {
-        let found = crate::discovery::search::batch_get(
-            &self.client,
-            &self.table,
-            keys,
-            Some(("pk, sk, #c", attr)),
-        )
-        .await?;
+    ) -> Result<HashMap<Key, Option<String>>, RecordError> {
+        let found = self.table.batch_get(keys, Some(&[attr])).await?;
         Ok(keys
             .iter()
             .map(|k| (k.clone(), found.get(k).and_then(|item| text(item, attr))))
             .collect())
     }
-
-    /// The transaction items of one record write (see the module invariants).
-    pub fn write_items(
-        &self,
-        ds: &Dataset,
-        recorded: Option<&TableSchema>,
-        head: &RecordHead,
-        cells: &HashMap<ItemKey, Option<String>>,
-        now: &str,
-    ) -> (u64, Vec<TransactWriteItem>) {
-        let version = head.version + 1;
-        let entries = DatasetEntries::of(ds, recorded, version);
-        let effective = ds.schema.as_ref().or(recorded);
-        let hash = schema_hash(effective);
-        let schema_changed = effective.is_some() && hash != head.schema_hash;
-        let schema_version = head.schema_version + u64::from(schema_changed);
-        let mut decl = Put::builder()
-            .table_name(&self.table)
-            .item("pk", s(dataset_pk(&ds.id)))
-            .item("sk", s("declaration"))
-            .item(
-                "doc",
-                s(serde_json::to_string(ds).expect("declarations serialise")),
-            )
-            .item("version", n(version))
-            .item("updated_at", s(now))
-            .item("ix", s(entries.bucket_list()))
-            .item("schema_version", n(schema_version))
-            .item("schema_hash", s(&hash));
-        decl = if !head.exists {
-            decl.condition_expression("attribute_not_exists(pk)")
-        } else if head.version == 0 {
-            decl.condition_expression("attribute_exists(pk) AND attribute_not_exists(version)")
-        } else {
-            decl.condition_expression("version = :v")
-                .expression_attribute_values(":v", n(head.version))
-        };
-        let mut items = vec![
-            TransactWriteItem::builder()
-                .put(decl.build().expect("put is complete"))
-                .build(),
-        ];
-        let shard = shard_sk(shard_of(&ds.id));
-        let attr = cell_attr(&ds.id);
-        // Each touched cell is rewritten with this dataset's line replaced, on condition that it
-        // still holds what was read (another dataset's write to the same cell retries).
-        let mut splice = |pk: String, value: Option<&str>| {
-            let key = ItemKey::new(pk.clone(), shard.clone());
-            let old = cells.get(&key).and_then(|c| c.as_deref());
-            let new = splice_cell(old, &ds.id, value);
-            if new.as_deref() == old {
-                return;
-            }
-            let mut u = Update::builder()
-                .table_name(&self.table)
-                .key("pk", s(pk))
-                .key("sk", s(shard.clone()))
-                .expression_attribute_names("#c", &attr);
-            u = match old {
-                None => u.condition_expression("attribute_not_exists(#c)"),
-                Some(old) => u
-                    .condition_expression("#c = :old")
-                    .expression_attribute_values(":old", s(old)),
-            };
-            u = match new {
-                Some(new) => u
-                    .update_expression("SET #c = :new")
-                    .expression_attribute_values(":new", s(new)),
-                None => u.update_expression("REMOVE #c"),
-            };
-            items.push(
-                TransactWriteItem::builder()
-                    .update(u.build().expect("update is complete"))
-                    .build(),
-            );
-        };
-        splice(DOCS_PK.to_string(), Some(&entries.digest_json()));
-        for (bucket, postings) in &entries.postings {
-            splice(term_pk(*bucket), Some(postings));
-        }
-        for bucket in head
-            .buckets
-            .iter()
-            .filter(|b| !entries.postings.contains_key(b))
-        {
-            splice(term_pk(*bucket), None);
-        }
-        if let (true, Some(schema)) = (schema_changed, effective) {
-            items.push(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .item("pk", s(dataset_pk(&ds.id)))
-                            .item("sk", s(schema_sk(schema_version)))
-                            .item("version", n(schema_version))
-                            .item(
-                                "schema",
-                                s(serde_json::to_string(schema).expect("schemas serialise")),
-                            )
-                            .item(
-                                "source",
-                                s(if ds.schema.is_some() {
-                                    "declared"
-                                } else {
-                                    "recorded"
-                                }),
-                            )
-                            .item("recorded_at", s(now))
-                            .build()
-                            .expect("put is complete"),
-                    )
-                    .build(),
-            );
-        }
-        debug_assert!(items.len() <= 2 + BUCKETS as usize + 2);
-        (version, items)
-    }
 }
 
-impl RecordStore for DynamoRecords {
+impl<T: ItemTable> RecordStore for Records<T> {
     async fn load(&self, id: &str) -> Result<Option<DatasetRecord>, RecordError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(dataset_pk(id)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(self.op("Query"), e))?;
-            items.extend(out.items().iter().cloned());
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
-        }
+        let items = self.table.query(&dataset_pk(id)).await?;
         record_from_items(id, &items)
     }
 
@@ -436,7 +432,7 @@ impl RecordStore for DynamoRecords {
         ds: &Dataset,
         recorded: Option<&TableSchema>,
         head: &RecordHead,
-        extra: Vec<TransactWriteItem>,
+        scope: WriteScope,
         now: &str,
     ) -> Result<u64, RecordError> {
         if ds.id.contains(['\t', '\n']) {
@@ -447,7 +443,7 @@ impl RecordStore for DynamoRecords {
         }
         let shard = shard_sk(shard_of(&ds.id));
         let new_buckets = DatasetEntries::of(ds, recorded, 0).postings.into_keys();
-        let keys: Vec<ItemKey> = std::iter::once(DOCS_PK.to_string())
+        let keys: Vec<Key> = std::iter::once(DOCS_PK.to_string())
             .chain(
                 head.buckets
                     .iter()
@@ -457,35 +453,25 @@ impl RecordStore for DynamoRecords {
                     .into_iter()
                     .map(term_pk),
             )
-            .map(|pk| ItemKey::new(pk, shard.clone()))
+            .map(|pk| Key::new(pk, shard.clone()))
             .collect();
+        let extra = match scope {
+            WriteScope::Record => vec![],
+            WriteScope::Declaration => declaration_writes(ds),
+        };
         for attempt in 0..WRITE_ATTEMPTS as u32 {
             if attempt > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
             }
             let cells = self.read_cells(&keys, &cell_attr(&ds.id)).await?;
-            let (version, mut items) = self.write_items(ds, recorded, head, &cells, now);
-            items.extend(extra.iter().cloned());
-            let err = match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(version),
+            let (version, mut writes) = record_writes(ds, recorded, head, &cells, now);
+            writes.extend(extra.iter().cloned());
+            let err = match self.table.transact(writes).await {
+                Ok(()) => return Ok(version),
                 Err(e) => e,
             };
-            let reasons: Vec<Option<String>> = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(tc)) => tc
-                    .cancellation_reasons()
-                    .iter()
-                    .map(|r| r.code().map(str::to_string))
-                    .collect(),
-                _ => vec![],
-            };
-            let failed = |code: &str| reasons.iter().any(|r| r.as_deref() == Some(code));
-            if reasons.first().and_then(|r| r.as_deref()) == Some("ConditionalCheckFailed") {
+            let reasons = err.reasons();
+            if reasons.first() == Some(&CancelReason::ConditionFailed) {
                 return Err(RecordError::VersionConflict {
                     id: ds.id.clone(),
                     expected: head.version,
@@ -493,8 +479,11 @@ impl RecordStore for DynamoRecords {
             }
             // A cell changed under us (another dataset of the cell), or a concurrent
             // transaction: read again and redo.
-            if !(failed("ConditionalCheckFailed") || failed("TransactionConflict")) {
-                return Err(AwsError::from_sdk(self.op("TransactWriteItems"), err).into());
+            let retry = reasons
+                .iter()
+                .any(|r| matches!(r, CancelReason::ConditionFailed | CancelReason::Conflict));
+            if !retry {
+                return Err(err.into());
             }
         }
         Err(RecordError::IndexBusy { id: ds.id.clone() })
@@ -520,7 +509,7 @@ pub async fn reindex<R: RecordStore>(
                 &rec.dataset,
                 rec.recorded_schema.as_ref(),
                 &rec.head,
-                vec![],
+                WriteScope::Record,
                 now,
             )
             .await
@@ -542,18 +531,18 @@ pub struct BulkRecord {
     pub head: RecordHead,
 }
 
-/// Writes `records` and a complete index of exactly them with `BatchWriteItem`, 25 items per
-/// call. A record that was versioned keeps its version and schema versions; any other becomes
-/// version 1 with its schema (if any) as schema version 1. The index items are replaced whole:
-/// pass every dataset of the catalog.
-pub async fn bulk_load(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
+/// Writes `records`, their routes and a complete index of exactly them with batch puts
+/// (`BatchWriteItem`, 25 items per call, in DynamoDB). A record that was versioned keeps its
+/// version and schema versions; any other becomes version 1 with its schema (if any) as schema
+/// version 1. The index items are replaced whole: pass every dataset of the catalog. Returns the
+/// number of items written.
+pub async fn bulk_load<T: ItemTable>(
+    table: &T,
     records: &[BulkRecord],
     now: &str,
 ) -> Result<usize, RecordError> {
     let mut build = IndexBuild::new();
-    let mut puts: Vec<HashMap<String, AttributeValue>> = Vec::new();
+    let mut puts: Vec<Item> = Vec::new();
     for BulkRecord {
         dataset: ds,
         recorded,
@@ -570,128 +559,39 @@ pub async fn bulk_load(
         } else {
             (u64::from(effective.is_some()), schema_hash(effective))
         };
-        puts.push(HashMap::from([
-            ("pk".into(), s(dataset_pk(&ds.id))),
-            ("sk".into(), s("declaration")),
-            (
-                "doc".into(),
-                s(serde_json::to_string(ds).expect("declarations serialise")),
-            ),
-            ("version".into(), n(version)),
-            ("updated_at".into(), s(now)),
-            ("ix".into(), s(entries.bucket_list())),
-            ("schema_version".into(), n(schema_version)),
-            ("schema_hash".into(), s(hash)),
-        ]));
-        puts.push(HashMap::from([
-            ("pk".into(), s(format!("route#{}", ds.landing_prefix))),
-            ("sk".into(), s("route")),
-            ("dataset_id".into(), s(&ds.id)),
-        ]));
-        if let Some(prefix) = &ds.zone_prefix {
-            puts.push(HashMap::from([
-                ("pk".into(), s(format!("zroute#{}#{prefix}", ds.zone))),
-                ("sk".into(), s("route")),
-                ("dataset_id".into(), s(&ds.id)),
-            ]));
-        }
+        puts.push(declaration_item(
+            ds,
+            version,
+            &entries,
+            schema_version,
+            &hash,
+            now,
+        ));
+        puts.extend(route_items(ds));
         if let (false, Some(schema)) = (versioned, effective) {
-            puts.push(HashMap::from([
-                ("pk".into(), s(dataset_pk(&ds.id))),
-                ("sk".into(), s(schema_sk(1))),
-                ("version".into(), n(1)),
-                (
-                    "schema".into(),
-                    s(serde_json::to_string(schema).expect("schemas serialise")),
-                ),
-                (
-                    "source".into(),
-                    s(if ds.schema.is_some() {
-                        "declared"
-                    } else {
-                        "recorded"
-                    }),
-                ),
-                ("recorded_at".into(), s(now)),
-            ]));
+            puts.push(schema_version_item(ds, schema, 1, now));
         }
     }
     for ((pk, sk), attrs) in build.rendered() {
-        let mut item: HashMap<String, AttributeValue> =
-            attrs.into_iter().map(|(k, v)| (k, s(v))).collect();
-        item.insert("pk".into(), s(pk));
-        item.insert("sk".into(), s(sk));
-        puts.push(item);
+        let key = Key::new(pk, sk);
+        puts.push(key.item(attrs.iter().map(|(k, v)| (k.as_str(), Attr::s(v)))));
     }
     let written = puts.len();
-    for chunk in puts.chunks(25) {
-        let mut pending: Vec<WriteRequest> = chunk
-            .iter()
-            .map(|item| {
-                WriteRequest::builder()
-                    .put_request(
-                        PutRequest::builder()
-                            .set_item(Some(item.clone()))
-                            .build()
-                            .expect("item is set"),
-                    )
-                    .build()
-            })
-            .collect();
-        let mut attempt = 0u32;
-        while !pending.is_empty() {
-            if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt.min(6))).await;
-            }
-            attempt += 1;
-            let out = client
-                .batch_write_item()
-                .request_items(table, pending)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(format!("dynamodb:BatchWriteItem {table}"), e))?;
-            pending = out
-                .unprocessed_items()
-                .and_then(|u| u.get(table))
-                .cloned()
-                .unwrap_or_default();
-        }
-    }
+    table.batch_put(puts).await?;
     Ok(written)
 }
 
-/// Every declared dataset as a [`BulkRecord`] (a `Scan`: for re-indexing only, never on a request
+/// Every declared dataset as a [`BulkRecord`] (a scan: for re-indexing only, never on a request
 /// path).
-pub async fn scan_records(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-) -> Result<Vec<BulkRecord>, RecordError> {
-    let mut by_id: std::collections::BTreeMap<String, Vec<HashMap<String, AttributeValue>>> =
-        Default::default();
-    let mut start = None;
-    loop {
-        let out = client
-            .scan()
-            .table_name(table)
-            .filter_expression("begins_with(pk, :p) AND (sk = :d OR sk = :s)")
-            .expression_attribute_values(":p", s("dataset#"))
-            .expression_attribute_values(":d", s("declaration"))
-            .expression_attribute_values(":s", s("stats"))
-            .consistent_read(true)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("dynamodb:Scan {table}"), e))?;
-        for item in out.items() {
-            if let Some(id) =
-                text(item, "pk").and_then(|p| p.strip_prefix("dataset#").map(String::from))
-            {
-                by_id.entry(id).or_default().push(item.clone());
-            }
-        }
-        start = out.last_evaluated_key().cloned();
-        if start.is_none() {
-            break;
+pub async fn scan_records<T: ItemTable>(table: &T) -> Result<Vec<BulkRecord>, RecordError> {
+    let filter = ScanFilter {
+        pk_prefix: keys::DATASET_PREFIX.into(),
+        sk_in: vec![keys::DECLARATION_SK.into(), keys::STATS_SK.into()],
+    };
+    let mut by_id: std::collections::BTreeMap<String, Vec<Item>> = Default::default();
+    for item in table.scan(&filter).await? {
+        if let Some(id) = table::text(&item, table::PK).and_then(keys::dataset_id_of) {
+            by_id.entry(id.to_string()).or_default().push(item);
         }
     }
     let mut out = Vec::new();
@@ -712,12 +612,11 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Creates or replaces a declaration (business metadata included) with `extra` items (routes),
-/// keeping the stored record's version history; redone when a concurrent writer wins.
+/// Creates or replaces a declaration (business metadata included) with its routes, keeping the
+/// stored record's version history; redone when a concurrent writer wins.
 pub async fn declare<R: RecordStore>(
     store: &R,
     ds: &Dataset,
-    extra: Vec<TransactWriteItem>,
     now: &str,
 ) -> Result<u64, RecordError> {
     let mut last = None;
@@ -727,7 +626,7 @@ pub async fn declare<R: RecordStore>(
             None => (RecordHead::default(), None),
         };
         match store
-            .write(ds, recorded.as_ref(), &head, extra.clone(), now)
+            .write(ds, recorded.as_ref(), &head, WriteScope::Declaration, now)
             .await
         {
             Ok(v) => return Ok(v),

@@ -71,12 +71,13 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{Array, StringArray};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem};
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::catalog::keys;
+use crate::catalog::table::{self, Attr, Cond, ItemTable, TableError, UpdateAction, Write};
 use crate::catalog::{CatalogError, Dataset, DatasetCatalog};
 use crate::compaction::merge::CompactError;
 use crate::config::{CompactionTuning, Config};
@@ -177,7 +178,7 @@ impl Classify for CompactionError {
     }
 }
 
-/// Snapshot records and the per-table lease. Implemented over DynamoDB.
+/// Snapshot records and the per-table lease. Implemented once over the item-table port.
 pub trait SnapshotLedger: Send + Sync {
     /// The table's published snapshot, if any.
     fn current(
@@ -213,75 +214,49 @@ pub trait SnapshotLedger: Send + Sync {
     ) -> impl Future<Output = Result<bool, CompactionError>> + Send;
 }
 
-/// [`SnapshotLedger`] in the catalog table: `pk = compaction#<dataset>`, `sk = snapshot` (the
-/// record as JSON in `doc`, its `generation`) and `sk = lease` (`owner`, `expires_ms`).
+/// [`SnapshotLedger`] in the catalog table (`DynamoSnapshots` over DynamoDB): `pk =
+/// compaction#<dataset>` (`crate::catalog::keys`), `sk = snapshot` (the record as JSON in `doc`, its
+/// `generation`) and `sk = lease` (`owner`, `expires_ms`).
 #[derive(Clone, Debug)]
-pub struct DynamoSnapshots {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
+pub struct Snapshots<T> {
+    table: T,
 }
 
-impl DynamoSnapshots {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
-    }
-
-    /// A table's `snapshot` or `lease` item (strongly consistent).
-    async fn item(
-        &self,
-        dataset: &str,
-        sk: &str,
-    ) -> Result<Option<HashMap<String, AttributeValue>>, CompactionError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", av(compaction_pk(dataset)))
-            .key("sk", av(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("dynamodb:GetItem {}", self.table), e))?;
-        Ok(out.item)
+impl From<TableError> for CompactionError {
+    fn from(e: TableError) -> Self {
+        CompactionError::Aws(e.into_aws())
     }
 }
 
-fn av(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-fn avn(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-fn compaction_pk(dataset: &str) -> String {
-    format!("compaction#{dataset}")
-}
 fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
-fn is_conditional_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
-    matches!(
-        e.code(),
-        Some("ConditionalCheckFailedException" | "TransactionCanceledException")
-    )
+
+/// The lease is `owner`'s and has not expired at `now` (ms).
+fn lease_held(owner: &str, now: i64) -> Cond {
+    Cond::eq("owner", Attr::s(owner)).and(Cond::ge("expires_ms", Attr::n(now)))
 }
 
-impl SnapshotLedger for DynamoSnapshots {
+impl<T: ItemTable> Snapshots<T> {
+    pub fn with_table(table: T) -> Self {
+        Self { table }
+    }
+}
+
+impl<T: ItemTable> SnapshotLedger for Snapshots<T> {
     async fn current(&self, dataset: &str) -> Result<Option<SnapshotRecord>, CompactionError> {
-        let item = self.item(dataset, "snapshot").await?;
-        let Some(doc) = item
-            .as_ref()
-            .and_then(|i| i.get("doc"))
-            .and_then(|v| v.as_s().ok())
-        else {
+        let item = self.table.get(&keys::snapshot(dataset), None).await?;
+        let Some(doc) = item.as_ref().and_then(|i| table::text(i, "doc")) else {
             return Ok(None);
         };
         serde_json::from_str(doc)
             .map(Some)
             .map_err(|e| CompactionError::Manifest {
-                key: format!("dynamodb {} {}", self.table, compaction_pk(dataset)),
+                key: format!(
+                    "table {} {}",
+                    self.table.name(),
+                    keys::compaction_pk(dataset)
+                ),
                 reason: e.to_string(),
             })
     }
@@ -293,35 +268,30 @@ impl SnapshotLedger for DynamoSnapshots {
         ttl: Duration,
     ) -> Result<Result<(), DateTime<Utc>>, CompactionError> {
         let now = now_ms();
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", av(compaction_pk(dataset)))
-            .item("sk", av("lease"))
-            .item("owner", av(owner))
-            .item("expires_ms", avn(now + ttl.as_millis() as i64))
-            .condition_expression("attribute_not_exists(pk) OR expires_ms < :now OR #o = :me")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_values(":now", avn(now))
-            .expression_attribute_values(":me", av(owner))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(Ok(())),
-            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => {
+        let lease = keys::lease(dataset);
+        let put = Write::put(lease.item([
+            ("owner", Attr::s(owner)),
+            ("expires_ms", Attr::n(now + ttl.as_millis() as i64)),
+        ]))
+        .when(
+            Cond::item_absent()
+                .or(Cond::lt("expires_ms", Attr::n(now)))
+                .or(Cond::eq("owner", Attr::s(owner))),
+        );
+        match self.table.write(put).await {
+            Ok(()) => Ok(Ok(())),
+            Err(e) if e.is_condition_failure() => {
                 let until = self
-                    .item(dataset, "lease")
+                    .table
+                    .get(&lease, None)
                     .await?
                     .as_ref()
-                    .and_then(|i| i.get("expires_ms"))
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse::<i64>().ok())
+                    .and_then(|i| table::number::<i64>(i, "expires_ms"))
                     .and_then(DateTime::from_timestamp_millis)
                     .unwrap_or_else(Utc::now);
                 Ok(Err(until))
             }
-            Err(e) => Err(AwsError::from_sdk(format!("dynamodb:PutItem {}", self.table), e).into()),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -332,48 +302,28 @@ impl SnapshotLedger for DynamoSnapshots {
         ttl: Duration,
     ) -> Result<bool, CompactionError> {
         let now = now_ms();
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", av(compaction_pk(dataset)))
-            .key("sk", av("lease"))
-            .update_expression("SET expires_ms = :exp")
-            .condition_expression("#o = :me AND expires_ms >= :now")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_values(":me", av(owner))
-            .expression_attribute_values(":now", avn(now))
-            .expression_attribute_values(":exp", avn(now + ttl.as_millis() as i64))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(false),
-            Err(e) => {
-                Err(AwsError::from_sdk(format!("dynamodb:UpdateItem {}", self.table), e).into())
-            }
+        let update = Write::update(
+            keys::lease(dataset),
+            vec![UpdateAction::set(
+                "expires_ms",
+                Attr::n(now + ttl.as_millis() as i64),
+            )],
+        )
+        .when(lease_held(owner, now));
+        match self.table.write(update).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_condition_failure() => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
 
     async fn release(&self, dataset: &str, owner: &str) -> Result<(), CompactionError> {
-        let res = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", av(compaction_pk(dataset)))
-            .key("sk", av("lease"))
-            .condition_expression("#o = :me")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_values(":me", av(owner))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
+        let delete = Write::delete(keys::lease(dataset)).when(Cond::eq("owner", Attr::s(owner)));
+        match self.table.write(delete).await {
+            Ok(()) => Ok(()),
             // Expired and taken by another run: not ours to delete.
-            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(()),
-            Err(e) => {
-                Err(AwsError::from_sdk(format!("dynamodb:DeleteItem {}", self.table), e).into())
-            }
+            Err(e) if e.is_condition_failure() => Ok(()),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -383,52 +333,23 @@ impl SnapshotLedger for DynamoSnapshots {
         previous: Option<u64>,
         owner: &str,
     ) -> Result<bool, CompactionError> {
-        let pk = compaction_pk(&snapshot.dataset);
-        let check = ConditionCheck::builder()
-            .table_name(&self.table)
-            .key("pk", av(&pk))
-            .key("sk", av("lease"))
-            .condition_expression("#o = :me AND expires_ms >= :now")
-            .expression_attribute_names("#o", "owner")
-            .expression_attribute_values(":me", av(owner))
-            .expression_attribute_values(":now", avn(now_ms()))
-            .build()
-            .expect("table, key and condition are set");
+        let check = Write::check(keys::lease(&snapshot.dataset), lease_held(owner, now_ms()));
         let doc = serde_json::to_string(snapshot).expect("records serialise");
-        let mut put = Put::builder()
-            .table_name(&self.table)
-            .item("pk", av(&pk))
-            .item("sk", av("snapshot"))
-            .item("generation", avn(snapshot.generation))
-            .item("snapshot", av(&snapshot.snapshot))
-            .item("rows", avn(snapshot.rows))
-            .item("published_at", av(snapshot.published_at.to_rfc3339()))
-            .item("doc", av(doc));
-        put = match previous {
-            None => put.condition_expression("attribute_not_exists(pk)"),
-            Some(g) => put
-                .condition_expression("generation = :prev")
-                .expression_attribute_values(":prev", avn(g)),
-        };
-        let res = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().condition_check(check).build())
-            .transact_items(
-                TransactWriteItem::builder()
-                    .put(put.build().expect("table and item are set"))
-                    .build(),
-            )
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(is_conditional_failure) => Ok(false),
-            Err(e) => Err(AwsError::from_sdk(
-                format!("dynamodb:TransactWriteItems {}", self.table),
-                e,
-            )
-            .into()),
+        let put = Write::put(keys::snapshot(&snapshot.dataset).item([
+            ("generation", Attr::n(snapshot.generation)),
+            ("snapshot", Attr::s(&snapshot.snapshot)),
+            ("rows", Attr::n(snapshot.rows)),
+            ("published_at", Attr::s(snapshot.published_at.to_rfc3339())),
+            ("doc", Attr::s(doc)),
+        ]))
+        .when(match previous {
+            None => Cond::item_absent(),
+            Some(g) => Cond::eq("generation", Attr::n(g)),
+        });
+        match self.table.transact(vec![check, put]).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_condition_failure() => Ok(false),
+            Err(e) => Err(e.into()),
         }
     }
 }

@@ -32,6 +32,7 @@ use http::{HeaderMap, HeaderValue, Method, Response, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::catalog::keys;
 use crate::catalog::records::{self, DatasetRecord, RecordError, RecordStore};
 use crate::catalog::{BusinessMetadata, Dataset};
 use crate::config::{ApiConfig, Config};
@@ -746,21 +747,14 @@ where
         let keys: Vec<ItemKey> = ranked
             .hits
             .iter()
-            .flat_map(|h| {
-                let pk = records::dataset_pk(&h.id);
-                [
-                    ItemKey::new(pk.clone(), "declaration"),
-                    ItemKey::new(pk, "stats"),
-                ]
-            })
+            .flat_map(|h| [keys::declaration(&h.id), keys::stats(&h.id)])
             .collect();
         let cards = self.items.read_items(&keys).await?;
         let mut items = Vec::new();
         for h in &ranked.hits {
-            let pk = records::dataset_pk(&h.id);
-            let found: Vec<_> = ["declaration", "stats"]
+            let found: Vec<_> = [keys::declaration(&h.id), keys::stats(&h.id)]
                 .iter()
-                .filter_map(|sk| cards.get(&ItemKey::new(pk.clone(), *sk)).cloned())
+                .filter_map(|k| cards.get(k).cloned())
                 .collect();
             // A record deleted between the two reads is left out of the page.
             let Some(rec) = records::record_from_items(&h.id, &found)? else {
@@ -884,7 +878,13 @@ where
         let now = records::now();
         match self
             .records
-            .write(&ds, rec.recorded_schema.as_ref(), &rec.head, vec![], &now)
+            .write(
+                &ds,
+                rec.recorded_schema.as_ref(),
+                &rec.head,
+                records::WriteScope::Record,
+                &now,
+            )
             .await
         {
             Ok(_) => {}

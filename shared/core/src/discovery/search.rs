@@ -1,4 +1,4 @@
-//! Dataset search on DynamoDB: the index model, its items, and the query engine.
+//! Dataset search on the catalog table: the index model, its items, and the query engine.
 //!
 //! The index lives in the catalog table beside the records it describes, in two kinds of items,
 //! each split into [`SHARDS`] shards by a hash of the dataset id:
@@ -33,13 +33,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Dataset;
+pub use crate::catalog::keys::{DOCS_PK, shard_sk, term_pk};
+/// Items of the catalog table, and their keys.
+pub use crate::catalog::table::{Item, Key as ItemKey};
+use crate::catalog::table::{ItemTable, TableError};
 use crate::error::{AwsError, Classify, ErrorKind};
 use crate::model::schema::TableSchema;
 
@@ -60,8 +61,6 @@ pub const MAX_TOKEN_CHARS: usize = 32;
 /// Facet values returned per facet (most frequent first).
 pub const MAX_FACET_VALUES: usize = 20;
 
-/// Partition key of the digest items.
-pub const DOCS_PK: &str = "search#docs";
 /// Cells per index item: a dataset's entries live in attribute `c<cell>` of an item, one line
 /// `<id>\t<value>` each, so an item has at most `CELLS` attributes however many datasets it
 /// holds (per-attribute costs dominate reads of many small attributes, in emulators above all).
@@ -166,14 +165,6 @@ pub fn fnv1a(data: &[u8]) -> u32 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     (h ^ (h >> 32)) as u32
-}
-
-pub fn term_pk(bucket: u32) -> String {
-    format!("search#t{bucket:02}")
-}
-
-pub fn shard_sk(shard: u32) -> String {
-    format!("s{shard}")
 }
 
 /// The cell attribute holding a dataset's entries in every index item of its shard.
@@ -369,24 +360,6 @@ impl IndexBuild {
 // ---------------------------------------------------------------------------------------------
 // The read port.
 
-/// A DynamoDB item key of the catalog table.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ItemKey {
-    pub pk: String,
-    pub sk: String,
-}
-
-impl ItemKey {
-    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Self {
-            pk: pk.into(),
-            sk: sk.into(),
-        }
-    }
-}
-
-pub type Item = HashMap<String, AttributeValue>;
-
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
     #[error(transparent)]
@@ -408,7 +381,13 @@ impl Classify for SearchError {
     }
 }
 
-/// Reads catalog items by key in one round trip (DynamoDB `BatchGetItem`, at most 100 keys).
+impl From<TableError> for SearchError {
+    fn from(e: TableError) -> Self {
+        SearchError::Aws(e.into_aws())
+    }
+}
+
+/// Reads catalog items by key (in DynamoDB: one `BatchGetItem` per 100 keys, consistent).
 pub trait ItemReader: Send + Sync {
     fn read_items(
         &self,
@@ -416,164 +395,21 @@ pub trait ItemReader: Send + Sync {
     ) -> impl Future<Output = Result<HashMap<ItemKey, Item>, SearchError>> + Send;
 }
 
-/// [`ItemReader`] over the catalog table.
+/// [`ItemReader`] over the catalog table (`DynamoItems` over DynamoDB).
 #[derive(Clone, Debug)]
-pub struct DynamoItems {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
+pub struct TableItems<T> {
+    table: T,
 }
 
-impl DynamoItems {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+impl<T: ItemTable> TableItems<T> {
+    pub fn with_table(table: T) -> Self {
+        Self { table }
     }
 }
 
-impl ItemReader for DynamoItems {
+impl<T: ItemTable> ItemReader for TableItems<T> {
     async fn read_items(&self, keys: &[ItemKey]) -> Result<HashMap<ItemKey, Item>, SearchError> {
-        Ok(batch_get(&self.client, &self.table, keys, None).await?)
-    }
-}
-
-/// Consistent `BatchGetItem` of `keys` (at most 100) from `table`, retrying unprocessed keys with
-/// backoff; `projection` is an optional (projection expression, `#c` attribute name) pair.
-pub async fn batch_get(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    keys: &[ItemKey],
-    projection: Option<(&str, &str)>,
-) -> Result<HashMap<ItemKey, Item>, AwsError> {
-    let mut found = HashMap::new();
-    if keys.is_empty() {
-        return Ok(found);
-    }
-    let wanted: Vec<Item> = keys
-        .iter()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .map(|k| {
-            HashMap::from([
-                ("pk".to_string(), AttributeValue::S(k.pk.clone())),
-                ("sk".to_string(), AttributeValue::S(k.sk.clone())),
-            ])
-        })
-        .collect();
-    let op = || format!("dynamodb:BatchGetItem {table}");
-    let mut wanted = KeysAndAttributes::builder()
-        .set_keys(Some(wanted))
-        .consistent_read(true);
-    if let Some((expr, attr)) = projection {
-        wanted = wanted
-            .projection_expression(expr)
-            .expression_attribute_names("#c", attr);
-    }
-    let wanted = wanted.build().map_err(|e| AwsError {
-        operation: op(),
-        code: None,
-        status: None,
-        message: e.to_string(),
-        retryable: false,
-    })?;
-    let mut request = Some(HashMap::from([(table.to_string(), wanted)]));
-    let mut attempt = 0u32;
-    while let Some(req) = request.take().filter(|r| !r.is_empty()) {
-        if attempt > 0 {
-            // Unprocessed keys: DynamoDB asks for backoff.
-            tokio::time::sleep(std::time::Duration::from_millis(25 << attempt.min(5))).await;
-        }
-        attempt += 1;
-        let out = client
-            .batch_get_item()
-            .set_request_items(Some(req))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(op(), e))?;
-        for item in out
-            .responses()
-            .and_then(|r| r.get(table))
-            .into_iter()
-            .flatten()
-        {
-            let key = |a: &str| item.get(a).and_then(|v| v.as_s().ok()).cloned();
-            if let (Some(pk), Some(sk)) = (key("pk"), key("sk")) {
-                found.insert(ItemKey { pk, sk }, item.clone());
-            }
-        }
-        request = out.unprocessed_keys().cloned();
-    }
-    Ok(found)
-}
-
-/// Counts the HTTP requests a DynamoDB client sends and the time spent waiting for them
-/// (an SDK interceptor), so tests and the benchmark can check round trips per page and separate
-/// the handler's own time from the emulator's.
-#[derive(Debug, Default)]
-pub struct DdbMeter {
-    calls: AtomicU64,
-    wait_nanos: AtomicU64,
-    started: std::sync::Mutex<Vec<std::time::Instant>>,
-}
-
-impl DdbMeter {
-    pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::SeqCst)
-    }
-    /// Total time between sending requests and receiving their responses.
-    pub fn wait(&self) -> std::time::Duration {
-        std::time::Duration::from_nanos(self.wait_nanos.load(Ordering::SeqCst))
-    }
-    /// A DynamoDB client like `client` whose requests this meter counts.
-    pub fn instrument(
-        self: &Arc<Self>,
-        client: &aws_sdk_dynamodb::Client,
-    ) -> aws_sdk_dynamodb::Client {
-        let conf = client
-            .config()
-            .to_builder()
-            .interceptor(MeterInterceptor(self.clone()))
-            .build();
-        aws_sdk_dynamodb::Client::from_conf(conf)
-    }
-}
-
-#[derive(Debug)]
-struct MeterInterceptor(Arc<DdbMeter>);
-
-impl aws_sdk_dynamodb::config::Intercept for MeterInterceptor {
-    fn name(&self) -> &'static str {
-        "tributary-ddb-meter"
-    }
-
-    fn read_before_transmit(
-        &self,
-        _ctx: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
-        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        self.0.calls.fetch_add(1, Ordering::SeqCst);
-        if let Ok(mut s) = self.0.started.lock() {
-            s.push(std::time::Instant::now());
-        }
-        Ok(())
-    }
-
-    fn read_after_transmit(
-        &self,
-        _ctx: &aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextRef<
-            '_,
-        >,
-        _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
-        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        if let Some(t) = self.0.started.lock().ok().and_then(|mut s| s.pop()) {
-            self.0
-                .wait_nanos
-                .fetch_add(t.elapsed().as_nanos() as u64, Ordering::SeqCst);
-        }
-        Ok(())
+        Ok(self.table.batch_get(keys, None).await?)
     }
 }
 
@@ -719,8 +555,8 @@ fn string_attrs<'a>(
         .into_iter()
         .flatten()
         .filter(|(name, _)| name.starts_with(CELL_PREFIX))
-        .filter_map(|(_, v)| v.as_s().ok())
-        .flat_map(|cell| cell_entries(cell))
+        .filter_map(|(_, v)| v.as_s())
+        .flat_map(cell_entries)
 }
 
 /// Ranks the matches of `query` for `caller` from the index items read with
@@ -898,6 +734,7 @@ pub fn rank(
 mod tests {
     use super::*;
     use crate::catalog::BusinessMetadata;
+    use crate::catalog::table::Attr;
 
     fn ds(id: &str, name: &str, tags: &[&str], groups: &[&str], desc: &str) -> Dataset {
         Dataset {
@@ -925,13 +762,9 @@ mod tests {
         b.rendered()
             .into_iter()
             .map(|((pk, sk), attrs)| {
-                let mut item: Item = attrs
-                    .into_iter()
-                    .map(|(k, v)| (k, AttributeValue::S(v)))
-                    .collect();
-                item.insert("pk".into(), AttributeValue::S(pk.clone()));
-                item.insert("sk".into(), AttributeValue::S(sk.clone()));
-                (ItemKey { pk, sk }, item)
+                let key = ItemKey::new(pk, sk);
+                let item = key.item(attrs.iter().map(|(k, v)| (k.as_str(), Attr::s(v))));
+                (key, item)
             })
             .collect()
     }

@@ -36,7 +36,7 @@ pub use mem_store::{MIN_PART_SIZE, MemStore, StoreOp};
 use crate::error::AwsError;
 
 /// A service error as the SDK adapters report it: `code: message`, retryable on 429 and 5xx
-/// (the status rule of [`AwsError::from_sdk`]). Codes the adapters also retry at other statuses
+/// (the status rule of [`AwsError::service`], which the SDK adapters apply). Codes the adapters also retry at other statuses
 /// (Glue's `ThrottlingException` is a 400) need `retryable` set on the result.
 pub fn aws_error(operation: &str, code: &str, status: u16, message: &str) -> AwsError {
     AwsError {
