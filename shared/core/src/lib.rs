@@ -7,12 +7,12 @@
 //! `compaction`, `discovery` (which do not use each other).
 
 pub mod catalog;
+pub mod clock;
 pub mod compaction;
 pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod format;
-pub mod ids;
 pub mod ingest;
 pub mod model;
 pub mod storage;

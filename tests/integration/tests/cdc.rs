@@ -178,7 +178,8 @@ async fn shuffled_and_duplicated_delivery_gives_the_in_order_raw_tier() {
         .await,
     )
     .unwrap();
-    assert_eq!(report["outcome"], "sequenced");
+    assert_eq!(report["status"], "sequenced");
+    assert_eq!(report["rows_rejected"], 3);
     assert_eq!(
         report["rejections_by_reason"],
         json!({ "invalid_value": 1, "unknown_op": 1, "wrong_column_count": 1 })

@@ -356,7 +356,10 @@ async fn bad_input_is_quarantined_with_a_report_and_counts_reconcile() {
     env.declare_variant("web.clicks", "web.badclicks", "badclicks/")
         .await;
     let q = env.config.quarantine_bucket.clone();
-    let landing = env.landing();
+    let at = chrono::DateTime::from_timestamp_millis(1_893_553_445_678).unwrap();
+    let landing = env
+        .landing()
+        .with_clock(tributary::clock::ManualClock::new(at));
 
     // Mostly good file (task-input fixture): wrong column count, invalid value, invalid UTF-8.
     env.land_sample("hr/employees/employees-bad.csv").await;
@@ -380,6 +383,14 @@ async fn bad_input_is_quarantined_with_a_report_and_counts_reconcile() {
         .await,
     )
     .unwrap();
+    // The one report shape, timed by the handler's clock.
+    assert_eq!(report["function"], "s3-landing");
+    assert_eq!(report["status"], "converted");
+    assert_eq!(report["created_at"], "2030-01-02T03:04:05.678Z");
+    assert_eq!(
+        report["rejected_rows"],
+        format!("s3://{q}/hr.employees/hr/employees/employees-bad.csv.rejected.csv")
+    );
     let reasons = &report["rejections_by_reason"];
     assert_eq!(
         (
@@ -502,6 +513,14 @@ async fn bad_input_is_quarantined_with_a_report_and_counts_reconcile() {
     assert_eq!(
         report["reason"],
         "no dataset is declared for this key's prefix"
+    );
+    assert_eq!(
+        (&report["status"], &report["dataset"]),
+        (&json!("quarantined"), &Value::Null)
+    );
+    assert_eq!(
+        report["quarantined_object"],
+        format!("s3://{q}/_unrouted/misc/unknown.csv")
     );
 
     // Landing objects are never deleted.

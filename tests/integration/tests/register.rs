@@ -276,6 +276,11 @@ async fn dms_date_folders_become_year_month_day_partitions_and_bad_paths_are_qua
     )
     .unwrap();
     assert_eq!(report["source"]["key"], bad);
+    assert_eq!(report["function"], "partition-register");
+    assert_eq!(
+        report["quarantined_object"],
+        format!("s3://{}/{copy}", env.config.quarantine_bucket)
+    );
     assert!(report["reason"].as_str().unwrap().contains("layout"));
 
     // The table: keys year/month/day as strings, partitions located at the date folders.

@@ -276,7 +276,12 @@ async fn kinesis_batch_lands_in_the_raw_zone_with_partitions_and_quarantine() {
     assert_eq!(lines[1]["reason"], "missing required field user_id");
     let report: Value =
         serde_json::from_slice(&env.get(q, &format!("{stem}.report.json")).await).unwrap();
-    assert_eq!(report["records_rejected"], 2);
+    assert_eq!(report["function"], "stream-ingest");
+    assert_eq!(report["rows_rejected"], 2);
+    assert_eq!(
+        report["rejected_rows"],
+        format!("s3://{q}/{stem}.rejected.jsonl")
+    );
     assert_eq!(
         report["rejections_by_reason"],
         json!({"invalid_json": 1, "missing_field": 1})

@@ -21,6 +21,7 @@
 //!   the longest matching prefix wins. Route items are written with the declaration
 //!   (`crate::catalog::records`).
 
+pub mod cache;
 pub mod keys;
 #[cfg(any(test, feature = "testing"))]
 pub mod memtable;

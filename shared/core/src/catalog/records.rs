@@ -607,9 +607,9 @@ pub async fn scan_records<T: ItemTable>(table: &T) -> Result<Vec<BulkRecord>, Re
     Ok(out)
 }
 
-/// The current time as stored in records (RFC 3339, UTC, milliseconds).
+/// The current time as stored in records (RFC 3339, UTC, milliseconds), from the system clock.
 pub fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    crate::clock::Clock::now_rfc3339(&crate::clock::SystemClock)
 }
 
 /// Creates or replaces a declaration (business metadata included) with its routes, keeping the

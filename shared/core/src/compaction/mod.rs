@@ -71,7 +71,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{Array, StringArray};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -79,6 +79,7 @@ use serde_json::Value;
 use crate::catalog::keys;
 use crate::catalog::table::{self, Attr, Cond, ItemTable, TableError, UpdateAction, Write};
 use crate::catalog::{CatalogError, Dataset, DatasetCatalog};
+use crate::clock::{self, Clock, SharedClock, SystemClock};
 use crate::compaction::merge::CompactError;
 use crate::config::{CompactionTuning, Config};
 use crate::error::{AwsError, Classify, ErrorKind};
@@ -229,7 +230,7 @@ impl From<TableError> for CompactionError {
 }
 
 fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
+    SystemClock.epoch_millis()
 }
 
 /// The lease is `owner`'s and has not expired at `now` (ms).
@@ -288,7 +289,7 @@ impl<T: ItemTable> SnapshotLedger for Snapshots<T> {
                     .as_ref()
                     .and_then(|i| table::number::<i64>(i, "expires_ms"))
                     .and_then(DateTime::from_timestamp_millis)
-                    .unwrap_or_else(Utc::now);
+                    .unwrap_or_else(|| SystemClock.now());
                 Ok(Err(until))
             }
             Err(e) => Err(e.into()),
@@ -398,11 +399,15 @@ pub struct Compactor<S, C, G, L> {
     config: Arc<Config>,
     tuning: CompactionTuning,
     kill_at: Option<KillPoint>,
+    clock: SharedClock,
 }
 
-/// A random run token (8 hex digits).
+/// A random run token: 8 hex digits (the first 32 bits of a v4 UUID, all random), never `_`
+/// (snapshot ids are split at `_`, see [`generation_of`]).
 fn run_token() -> String {
-    crate::ids::unique_hex(&[], 4)
+    let mut token = uuid::Uuid::new_v4().simple().to_string();
+    token.truncate(8);
+    token
 }
 
 /// A TableDef of the curated table as Glue holds it (for location swaps).
@@ -441,7 +446,15 @@ where
             config,
             tuning,
             kill_at: None,
+            clock: clock::system(),
         }
+    }
+
+    /// Reads time (publication times, the grace period of retirement) from `clock` instead of
+    /// the system's.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Fault testing: stop the next runs at `point` as a crash would (nothing cleaned up, the
@@ -538,7 +551,7 @@ where
         {
             return Err(CompactionError::LeaseBusy {
                 table: ds.id.clone(),
-                until: until.to_rfc3339_opts(SecondsFormat::Millis, true),
+                until: clock::rfc3339_millis(until),
             });
         }
         let result = work(&owner).await;
@@ -719,7 +732,7 @@ where
             self.swap(&def, &mut existing, &m.snapshot.partitions, summary)
                 .await?;
             let mut rec = m.snapshot.clone();
-            rec.published_at = Utc::now();
+            rec.published_at = self.clock.now();
             if !self
                 .ledger
                 .publish(&rec, m.previous_generation, owner)
@@ -877,7 +890,7 @@ where
             partitions,
             tombstones: written.tombstones.clone(),
             tombstone_rows: written.tombstone_rows,
-            published_at: Utc::now(),
+            published_at: self.clock.now(),
         };
         let mut all_consumed: Vec<String> = listed
             .iter()
@@ -930,7 +943,7 @@ where
             .await?;
         self.kill(KillPoint::AfterSwap)?;
         let mut published = snapshot.clone();
-        published.published_at = Utc::now();
+        published.published_at = self.clock.now();
         if !self
             .ledger
             .publish(&published, manifest.previous_generation, owner)
@@ -1110,7 +1123,7 @@ where
                 .filter_map(|l| snapshot_of_key(l))
                 .map(str::to_string),
         );
-        let now = Utc::now();
+        let now = self.clock.now();
         let grace = chrono::Duration::from_std(self.tuning.grace).unwrap_or(chrono::Duration::MAX);
         let published_long_ago = now - record.published_at >= grace;
         let prefix = Self::prefix(ds);
@@ -1277,6 +1290,19 @@ mod tests {
         let key = format!("hr.e/DEPARTMENT_ID=10/snapshot={sid}/part-00000.parquet");
         assert_eq!(snapshot_of_key(&key), Some(sid.as_str()));
         assert_eq!(snapshot_of_key("hr.e/DEPARTMENT_ID=10/x.parquet"), None);
+    }
+
+    #[test]
+    fn run_tokens_are_short_random_hex() {
+        let (a, b) = (run_token(), run_token());
+        assert_ne!(a, b);
+        for t in [&a, &b] {
+            assert_eq!(t.len(), 8, "{t}");
+            assert!(t.bytes().all(|c| c.is_ascii_hexdigit()), "{t}");
+        }
+        let sid = snapshot_id("0000000042-00000000000000000001", 3, &a);
+        assert_eq!(generation_of(&sid), Some(3));
+        assert!(sid.ends_with(&format!("_{a}")));
     }
 
     #[test]

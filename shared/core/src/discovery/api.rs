@@ -35,6 +35,7 @@ use serde_json::{Value, json};
 use crate::catalog::keys;
 use crate::catalog::records::{self, DatasetRecord, RecordError, RecordStore};
 use crate::catalog::{BusinessMetadata, Dataset};
+use crate::clock::{self, SharedClock};
 use crate::config::{ApiConfig, Config};
 use crate::discovery::manifest::{self, ManifestError, ManifestStore, PartitionPages, Selection};
 use crate::discovery::search::{
@@ -196,20 +197,7 @@ fn json_response(status: u16, body: &Value) -> ApiResponse {
 
 /// Decodes `%XX` escapes of a path segment; `None` for a malformed escape or invalid UTF-8.
 pub fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    crate::model::events::decode_escapes(s).ok()
 }
 
 /// A list claim: a JSON array, API Gateway's flattened `[a b]`, or a comma/space-separated string.
@@ -555,6 +543,8 @@ pub struct SearchApi<R, I, P, M> {
     pub manifests: M,
     pub config: Arc<Config>,
     pub api: Arc<ApiConfig>,
+    /// Record update times, manifest times and link signing.
+    pub clock: SharedClock,
 }
 
 impl<R, I, P, M> SearchApi<R, I, P, M> {
@@ -573,6 +563,7 @@ impl<R, I, P, M> SearchApi<R, I, P, M> {
             manifests,
             config,
             api,
+            clock: clock::system(),
         }
     }
 }
@@ -609,6 +600,14 @@ fn route(path: &str) -> Result<(Route, &'static [&'static str]), Problem> {
         ["manifests"] => (Route::Manifests, &["POST"]),
         _ => return Err(not_found()),
     })
+}
+
+impl<R, I, P, M> SearchApi<R, I, P, M> {
+    /// Reads time from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
 }
 
 impl<R, I, P, M> SearchApi<R, I, P, M>
@@ -875,7 +874,7 @@ where
         }
         let mut ds = rec.dataset.clone();
         update.apply(&mut ds.business);
-        let now = records::now();
+        let now = self.clock.now_rfc3339();
         match self
             .records
             .write(
@@ -988,7 +987,9 @@ where
         }
         let expires = Duration::from_secs(expires_in);
         // Every link is signed at the same second, so they all expire at `expires_at`.
-        let now = chrono::Utc::now()
+        let now = self
+            .clock
+            .now()
             .with_nanosecond(0)
             .expect("0 ns is a valid time");
         let signed_at: std::time::SystemTime = now.into();
@@ -1000,7 +1001,7 @@ where
             self.api.manifest_max_objects,
         )
         .await?;
-        let created_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let created_at = self.clock.now_rfc3339();
         let expires_at = (now + chrono::Duration::seconds(expires_in as i64))
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let requested_by = ["sub", "username", "cognito:username", "email"]
@@ -1008,11 +1009,8 @@ where
             .find_map(|k| claims.get(*k).and_then(Value::as_str))
             .unwrap_or_default()
             .to_string();
-        let manifest_id = {
-            let mut context: Vec<&[u8]> = vec![created_at.as_bytes(), requested_by.as_bytes()];
-            context.extend(selections.iter().map(|s| s.dataset.id.as_bytes()));
-            crate::ids::unique_hex(&context, 16)
-        };
+        // 32 hex digits, as the manifest's key and id.
+        let manifest_id = uuid::Uuid::new_v4().simple().to_string();
         let object_count = datasets.iter().map(|d| d.object_count).sum();
         let summary: Vec<Value> = datasets
             .iter()

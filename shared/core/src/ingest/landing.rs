@@ -9,27 +9,26 @@
 //! 3. Empty objects, undecodable files and files with too many bad rows are quarantined whole.
 //!    Parquet is validated (footer) and copied through. Text is converted by [`crate::ingest::convert`]
 //!    streaming from `GetObject` (pinned with `If-Match`) to multipart uploads.
-//! 4. Rejected rows and the JSON report are written to quarantine, then the ledger entry and the
-//!    dataset stats are committed in one conditional transaction.
+//! 4. Rejected rows and the JSON report ([`crate::storage::quarantine`]) are written to quarantine, then
+//!    the ledger entry and the dataset stats are committed in one conditional transaction.
 //!
 //! Invariants: outputs are durable before the ledger records them; the landing object is never
 //! modified or deleted; output names depend only on the source key, so a retry overwrites
 //! identically; `rows_read = rows_written + rows_rejected` in every summary and report.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use bytes::Bytes;
-use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio_util::io::SyncIoBridge;
 
+use crate::catalog::cache::TtlCache;
 use crate::catalog::{
     CatalogError, CommitOutcome, Dataset, DatasetCatalog, Ledger, LedgerEntry, StatsDelta,
 };
+use crate::clock::{self, SharedClock};
 use crate::config::Config;
 use crate::error::{Classify, ErrorKind};
 use crate::ingest::cdc::{self, CdcSpec, DmsFile, Phase};
@@ -38,13 +37,14 @@ use crate::ingest::convert::{
 };
 use crate::model::events::{self, Delivery, EventError, ObjectRef};
 use crate::model::schema::{Column, ColumnType, TableSchema};
+use crate::storage::quarantine::{
+    Function, Held, QuarantineReport, QuarantineWriter, ReportStatus, Source,
+};
 use crate::storage::{DEFAULT_PART_SIZE, ObjectMeta, ObjectStore, S3SinkFactory, StorageError};
 use crate::tables::glue::{GlueError, PartitionCatalog, RegisterSummary, Registrar, TableDef};
 
 /// Quarantine prefix for objects no dataset claims.
 pub const UNROUTED_PREFIX: &str = "_unrouted";
-/// How long a warm container trusts a resolved dataset declaration.
-pub const DATASET_CACHE_TTL: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LandingError {
@@ -198,10 +198,10 @@ impl Totals {
     }
 }
 
+/// A landing folder's dataset and its schema (declared, else recorded from its first file).
 struct CachedDataset {
     dataset: Dataset,
     schema: Option<TableSchema>,
-    at: Instant,
 }
 
 /// The landing handler, generic over its ports.
@@ -211,7 +211,9 @@ pub struct Landing<S, C, G> {
     registrar: Registrar<G>,
     config: Arc<Config>,
     dms_only: bool,
-    cache: Mutex<HashMap<String, Arc<CachedDataset>>>,
+    /// Landing folder → its dataset, for [`crate::catalog::cache::DATASET_CACHE_TTL`].
+    cache: TtlCache<CachedDataset>,
+    clock: SharedClock,
 }
 
 /// Sanitised file name plus a hash of the full source location: unique per source key, stable
@@ -259,10 +261,6 @@ pub fn detect_format(ds: &Dataset, key: &str) -> Option<&'static str> {
     }
 }
 
-fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
 impl<S, C, G> Landing<S, C, G>
 where
     S: ObjectStore,
@@ -276,8 +274,16 @@ where
             registrar: Registrar::new(glue),
             config,
             dms_only: false,
-            cache: Mutex::new(HashMap::new()),
+            cache: TtlCache::datasets(clock::system()),
+            clock: clock::system(),
         }
+    }
+
+    /// Reads time (reports, ledger, stats, cache expiry) from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.cache = self.cache.with_clock(clock.clone());
+        self.clock = clock;
+        self
     }
 
     /// The cdc-sequencer's view: only DMS datasets are processed; other objects are `skipped`.
@@ -341,7 +347,7 @@ where
             .is_some()
         {
             self.catalog
-                .record_duplicate(&obj.bucket, &obj.key, &version, &now())
+                .record_duplicate(&obj.bucket, &obj.key, &version, &self.clock.now_rfc3339())
                 .await?;
             let mut s = ObjectSummary::new(obj, Status::Duplicate);
             s.version = Some(version);
@@ -385,7 +391,7 @@ where
         }
         let ingest_date = meta
             .last_modified
-            .unwrap_or_else(Utc::now)
+            .unwrap_or_else(|| self.clock.now())
             .format("%Y-%m-%d")
             .to_string();
         let format = match detect_format(ds, &obj.key) {
@@ -419,15 +425,9 @@ where
             static_partitions,
             output_prefix: ds.zone_prefix(),
             output_stem: output_stem(&obj.bucket, &obj.key),
-            reject_key: format!(
-                "{}/{}.rejected.{}",
-                ds.path_name(),
-                obj.key,
-                if text_format == TextFormat::JsonLines {
-                    "jsonl"
-                } else {
-                    text_format_ext(text_format)
-                }
+            reject_key: QuarantineWriter::<S>::rejected_key(
+                &quarantine_base(Some(ds), &obj.key),
+                text_format_ext(text_format),
             ),
             tuning: self.config.landing.clone(),
         };
@@ -558,7 +558,10 @@ where
             file,
             output_prefix: ds.zone_prefix(),
             output_stem: output_stem(&obj.bucket, &obj.key),
-            reject_key: format!("{}/{}.rejected.csv", ds.path_name(), obj.key),
+            reject_key: QuarantineWriter::<S>::rejected_key(
+                &quarantine_base(Some(ds), &obj.key),
+                "csv",
+            ),
             tuning: self.config.landing.clone(),
         };
         let bucket = self.config.raw_bucket.clone();
@@ -619,15 +622,8 @@ where
     }
 
     async fn dataset_for(&self, key: &str) -> Result<Option<Arc<CachedDataset>>, LandingError> {
-        let dir = key.rsplit_once('/').map_or("", |(d, _)| d).to_string();
-        if let Some(hit) = self
-            .cache
-            .lock()
-            .expect("cache lock")
-            .get(&dir)
-            .filter(|c| c.at.elapsed() < DATASET_CACHE_TTL)
-            .cloned()
-        {
+        let dir = key.rsplit_once('/').map_or("", |(d, _)| d);
+        if let Some(hit) = self.cache.get(dir) {
             return Ok(Some(hit));
         }
         let Some(dataset) = self.catalog.resolve(key).await? else {
@@ -637,42 +633,43 @@ where
             Some(s) => Some(s.clone()),
             None => self.catalog.recorded_schema(&dataset.id).await?,
         };
-        let entry = Arc::new(CachedDataset {
-            dataset,
-            schema,
-            at: Instant::now(),
-        });
-        self.cache
-            .lock()
-            .expect("cache lock")
-            .insert(dir, entry.clone());
-        Ok(Some(entry))
+        Ok(Some(
+            self.cache.insert(dir, CachedDataset { dataset, schema }),
+        ))
     }
 
-    fn report_key(ds: Option<&Dataset>, key: &str) -> String {
-        format!(
-            "{}/{key}.report.json",
-            ds.map_or(UNROUTED_PREFIX, |d| d.path_name())
-        )
+    fn quarantine(&self) -> QuarantineWriter<'_, S> {
+        QuarantineWriter::new(&self.store, &self.config.quarantine_bucket, &*self.clock)
     }
 
-    async fn put_report(&self, key: &str, report: Value) -> Result<(), LandingError> {
-        let body = Bytes::from(serde_json::to_vec_pretty(&report).expect("reports serialise"));
-        self.store
-            .put(
-                &self.config.quarantine_bucket,
-                key,
-                body,
-                "application/json",
-            )
-            .await?;
-        Ok(())
+    /// A report on this object, by this function.
+    fn report(
+        &self,
+        obj: &ObjectRef,
+        meta: &ObjectMeta,
+        version: &str,
+        ds: Option<&Dataset>,
+        status: ReportStatus,
+    ) -> QuarantineReport {
+        let function = if self.dms_only {
+            Function::CdcSequencer
+        } else {
+            Function::S3Landing
+        };
+        let source = Source {
+            version: Some(version.to_string()),
+            etag: Some(meta.etag.clone()),
+            size: Some(meta.size),
+            last_modified: meta.last_modified,
+            ..Source::object(&obj.bucket, &obj.key)
+        };
+        let mut r = QuarantineReport::new(function, status, source);
+        r.dataset = ds.map(|d| d.id.clone());
+        r
     }
 
-    fn source_json(obj: &ObjectRef, meta: &ObjectMeta, version: &str) -> Value {
-        json!({ "bucket": obj.bucket, "key": obj.key, "version": version, "etag": meta.etag, "size": meta.size, "last_modified": meta.last_modified })
-    }
-
+    /// The whole object goes to quarantine (`<dataset or _unrouted>/<key>`) with its report;
+    /// with the converter's report when it gave up on too many bad rows.
     async fn quarantine_whole(
         &self,
         obj: &ObjectRef,
@@ -682,46 +679,29 @@ where
         reason: String,
         report: Option<ConvertReport>,
     ) -> Result<ObjectSummary, LandingError> {
-        let copy_key = format!(
-            "{}/{}",
-            ds.map_or(UNROUTED_PREFIX, |d| d.path_name()),
-            obj.key
-        );
-        let report_key = Self::report_key(ds, &obj.key);
-        self.store
-            .copy(
-                &obj.bucket,
-                &obj.key,
-                &self.config.quarantine_bucket,
-                &copy_key,
-            )
-            .await?;
         let (rows_read, rows_rejected) = report
             .as_ref()
             .map_or((0, 0), |r| (r.rows_read, r.rows_read));
-        self.put_report(
-            &report_key,
-            json!({
-                "source": Self::source_json(obj, meta, version),
-                "dataset": ds.map(|d| d.id.clone()),
-                "outcome": "quarantined",
-                "reason": reason,
-                "quarantined_object": format!("s3://{}/{copy_key}", self.config.quarantine_bucket),
-                "rows_read": rows_read,
-                "rows_written": 0,
-                "rows_rejected": rows_rejected,
-                "rejections_by_reason": report.as_ref().map(|r| &r.rejections_by_reason),
-                "rejections": report.as_ref().map(|r| &r.rejections),
-                "processed_at": now(),
-            }),
-        )
-        .await?;
+        let mut q = self.report(obj, meta, version, ds, ReportStatus::Quarantined);
+        if let Some(r) = &report {
+            q = q.with_conversion(r);
+        }
+        (q.rows_read, q.rows_written, q.rows_rejected) = (rows_read, 0, rows_rejected);
+        q.reason = Some(reason.clone());
+        let held = Held::Object {
+            bucket: &obj.bucket,
+            key: &obj.key,
+        };
+        let keys = self
+            .quarantine()
+            .write(&quarantine_base(ds, &obj.key), held, q)
+            .await?;
         let mut s = ObjectSummary::new(obj, Status::Quarantined);
         s.version = Some(version.to_string());
         s.dataset = ds.map(|d| d.id.clone());
         s.rows_read = rows_read;
         s.rows_rejected = rows_rejected;
-        s.quarantine = vec![copy_key, report_key];
+        s.quarantine = keys;
         s.reason = Some(reason);
         let stats = ds.map(|d| StatsDelta {
             dataset_id: d.id.clone(),
@@ -731,7 +711,7 @@ where
             rows_rejected,
             files_quarantined: 1,
             location: self.location(d),
-            last_update: now(),
+            last_update: self.clock.now_rfc3339(),
             schema: None,
         });
         self.commit(s, &meta.etag, stats).await
@@ -764,10 +744,10 @@ where
         } else {
             Status::Converted
         };
-        let outcome = if sequence.is_some() {
-            "sequenced"
+        let report_status = if sequence.is_some() {
+            ReportStatus::Sequenced
         } else {
-            "converted"
+            ReportStatus::Converted
         };
         let mut s = ObjectSummary::new(obj, status);
         s.sequence = sequence;
@@ -780,28 +760,29 @@ where
         s.partitions = partitions_of(ds, &report.outputs);
         s.outputs = report.outputs.clone();
         if report.rows_rejected > 0 || !report.warnings.is_empty() {
-            let report_key = Self::report_key(Some(ds), &obj.key);
-            self.put_report(
-                &report_key,
-                json!({
-                    "source": Self::source_json(obj, meta, version),
-                    "dataset": ds.id,
-                    "outcome": outcome,
-                    "reason": if report.rows_rejected > 0 { Some(format!("{} of {} rows rejected", report.rows_rejected, report.rows_read)) } else { None },
-                    "rows_read": report.rows_read,
-                    "rows_written": report.rows_written,
-                    "rows_rejected": report.rows_rejected,
-                    "rejected_rows": report.rejected_rows_key.as_ref().map(|k| format!("s3://{}/{k}", self.config.quarantine_bucket)),
-                    "rejections_by_reason": report.rejections_by_reason,
-                    "rejections": report.rejections,
-                    "warnings": report.warnings,
-                    "outputs": report.outputs.iter().map(|o| format!("s3://{}/{}", self.output_bucket(ds), o.key)).collect::<Vec<_>>(),
-                    "processed_at": now(),
-                }),
-            )
-            .await?;
-            s.quarantine.extend(report.rejected_rows_key.clone());
-            s.quarantine.push(report_key);
+            let mut q = self
+                .report(obj, meta, version, Some(ds), report_status)
+                .with_conversion(&report);
+            q.reason = (report.rows_rejected > 0).then(|| {
+                format!(
+                    "{} of {} rows rejected",
+                    report.rows_rejected, report.rows_read
+                )
+            });
+            q.outputs = report
+                .outputs
+                .iter()
+                .map(|o| format!("s3://{}/{}", self.output_bucket(ds), o.key))
+                .collect();
+            let held = match &report.rejected_rows_key {
+                Some(k) => Held::RowsWritten(k),
+                None => Held::Nothing,
+            };
+            let keys = self
+                .quarantine()
+                .write(&quarantine_base(Some(ds), &obj.key), held, q)
+                .await?;
+            s.quarantine.extend(keys);
         }
         let stats = StatsDelta {
             dataset_id: ds.id.clone(),
@@ -811,7 +792,7 @@ where
             rows_rejected: report.rows_rejected,
             files_quarantined: 0,
             location: self.location(ds),
-            last_update: now(),
+            last_update: self.clock.now_rfc3339(),
             schema: report.schema_inferred.then(|| report.schema.clone()),
         };
         // The file schema: the raw schema for sequenced files; else the table's minus the
@@ -842,7 +823,7 @@ where
         let summary = self.commit(s, &meta.etag, Some(stats)).await?;
         if report.schema_inferred {
             // The next file of this dataset must use the recorded schema.
-            self.cache.lock().expect("cache lock").clear();
+            self.cache.clear();
         }
         Ok(summary)
     }
@@ -913,7 +894,7 @@ where
             rows_rejected: 0,
             files_quarantined: 0,
             location: self.location(ds),
-            last_update: now(),
+            last_update: self.clock.now_rfc3339(),
             schema: Some(footer.schema.clone()),
         };
         s.registration = self.register(ds, &footer.schema, None, &s.outputs).await?;
@@ -992,7 +973,7 @@ where
             bytes_written: s.bytes_written,
             outputs: s.outputs.iter().map(|o| o.key.clone()).collect(),
             quarantine: s.quarantine.clone(),
-            processed_at: now(),
+            processed_at: self.clock.now_rfc3339(),
             sequence: s.sequence.clone(),
         };
         if self.catalog.commit(&entry, stats.as_ref()).await? == CommitOutcome::AlreadyRecorded {
@@ -1019,6 +1000,12 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
+}
+
+/// Where an object's quarantined copy, rejected rows and report go: `<dataset>/<key>`, or
+/// `_unrouted/<key>` when no dataset claims it.
+fn quarantine_base(ds: Option<&Dataset>, key: &str) -> String {
+    format!("{}/{key}", ds.map_or(UNROUTED_PREFIX, |d| d.path_name()))
 }
 
 fn text_format_ext(f: TextFormat) -> &'static str {

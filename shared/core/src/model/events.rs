@@ -74,27 +74,28 @@ where
 
 /// Decodes an S3 notification key: `+` is a space, `%XX` a byte; the result must be UTF-8.
 pub fn decode_s3_key(raw: &str) -> Result<String, String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = raw
-                    .get(i + 1..i + 3)
-                    .ok_or_else(|| format!("truncated escape in key {raw:?}"))?;
-                out.push(
-                    u8::from_str_radix(hex, 16)
-                        .map_err(|_| format!("bad escape %{hex} in key {raw:?}"))?,
-                );
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
+    decode_escapes(&raw.replace('+', " ")).map_err(|e| format!("{e} in key {raw:?}"))
+}
+
+/// Decodes `%XX` escapes strictly (the `percent-encoding` crate passes malformed escapes through;
+/// here every `%` must start two hex digits) and requires UTF-8. `+` is left as it is. The error
+/// names the first bad escape.
+pub fn decode_escapes(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    if let Some(i) = (0..b.len()).find(|&i| {
+        b[i] == b'%'
+            && !(b.len() > i + 2 && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit())
+    }) {
+        return Err(if b.len() > i + 2 {
+            format!("bad escape {}", String::from_utf8_lossy(&b[i..i + 3]))
+        } else {
+            "truncated escape".to_string()
+        });
     }
-    String::from_utf8(out).map_err(|_| format!("key {raw:?} does not decode to UTF-8"))
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| "not UTF-8 once decoded".to_string())
 }
 
 /// Reads the object records of an S3 notification. Parsed leniently (only the fields used are
@@ -220,6 +221,12 @@ mod tests {
         assert!(decode_s3_key("bad%zz").is_err());
         assert!(decode_s3_key("bad%4").is_err());
         assert!(decode_s3_key("%FF").is_err());
+        assert!(decode_s3_key("bad%+1").is_err());
+        assert!(decode_s3_key("%e9%").is_err());
+        assert_eq!(decode_s3_key("plain/key.csv").unwrap(), "plain/key.csv");
+        assert_eq!(decode_escapes("a+b%2f%E2%82%AC").unwrap(), "a+b/€");
+        assert_eq!(decode_escapes("x%4").unwrap_err(), "truncated escape");
+        assert_eq!(decode_escapes("x%zz1").unwrap_err(), "bad escape %zz");
     }
 
     fn fixture(name: &str) -> Value {

@@ -9,6 +9,8 @@
 //! - Reads pin the ETag seen by `head` (`If-Match`), so an object overwritten mid-flight fails
 //!   loudly instead of mixing two versions.
 
+pub mod quarantine;
+
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, Write};

@@ -12,7 +12,7 @@
 //!      carries `tributary.seq_min`, `tributary.seq_max` and `tributary.source_file`;
 //!    - quarantine: `s3://<quarantine>/<dataset>/kinesis/<stream>/<shard>/<first seq>.rejected.jsonl`
 //!      (each bad record: sequence number, partition key, arrival, category, reason and its data,
-//!      base64) and the JSON report beside it (`.report.json`).
+//!      base64) and the JSON report beside it (`.report.json`, [`crate::storage::quarantine`]).
 //! 3. New hour partitions are registered in the Glue table of the dataset's raw zone.
 //!
 //! `_seq` is the record's sequence number zero-padded to [`SEQ_DIGITS`] digits, `-`, and the
@@ -47,13 +47,13 @@ use arrow::record_batch::RecordBatch;
 use aws_lambda_events::encodings::Base64Data;
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use bytes::Bytes;
-use chrono::{SecondsFormat, Utc};
 use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::json;
 
 use crate::catalog::{Dataset, DatasetCatalog};
+use crate::clock::{self, SharedClock};
 use crate::config::{Config, StreamConfig};
 use crate::error::{Classify, ErrorKind};
 use crate::ingest::cdc::{
@@ -61,6 +61,9 @@ use crate::ingest::cdc::{
 };
 use crate::ingest::convert::MAX_REPORTED_REJECTIONS;
 use crate::model::schema::{Cell, ColumnBuilder, ColumnType, TableSchema};
+use crate::storage::quarantine::{
+    Function, Held, QuarantineReport, QuarantineWriter, Rejection, ReportStatus, Source,
+};
 use crate::storage::{ObjectStore, StorageError};
 use crate::stream::record::{
     Compiled, HourKey, PARTITION_KEYS, Reject, Scratch, SpecCache, StreamError, Verdict,
@@ -261,10 +264,6 @@ pub fn stream_seq(seq: &str, shard: &str) -> Result<String, String> {
     ))
 }
 
-fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
 /// The stream-ingest handler, generic over its ports.
 pub struct StreamIngest<S, C, G> {
     store: S,
@@ -272,6 +271,7 @@ pub struct StreamIngest<S, C, G> {
     registrar: Registrar<G>,
     config: Arc<Config>,
     specs: SpecCache,
+    clock: SharedClock,
 }
 
 impl<S, C, G> StreamIngest<S, C, G>
@@ -288,7 +288,15 @@ where
             config,
             // Kinesis records are not bound by Firehose's record limit: what Lambda delivered fits.
             specs: SpecCache::new(stream).with_max_record_bytes(usize::MAX),
+            clock: clock::system(),
         }
+    }
+
+    /// Reads time (reports, the spec cache's expiry) from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.specs = self.specs.with_clock(clock.clone());
+        self.clock = clock;
+        self
     }
 
     /// Entry point: the response Lambda's event source mapping reads (`batchItemFailures`).
@@ -301,7 +309,9 @@ where
 
     /// Ingests one batch and returns its summary (also logged).
     pub async fn ingest(&self, event: KinesisBatch) -> Result<IngestSummary, IngestError> {
-        let compiled = self.specs.get(&self.catalog).await?;
+        // Boxed: with the spec cache's loader inside, the handler's future nests deeper than the
+        // compiler's layout query depth allows (`functions/stream-ingest` fails to build).
+        let compiled = Box::pin(self.specs.get(&self.catalog)).await?;
         let spec = &compiled.spec;
         let mut scratch = Scratch::default();
         let mut items = Vec::with_capacity(event.records.len());
@@ -583,21 +593,17 @@ where
             segment(shard),
             items[members[0]].seq
         );
-        let (rejected_key, report_key) = (
-            format!("{stem}.rejected.jsonl"),
-            format!("{stem}.report.json"),
-        );
         let mut lines = Vec::new();
-        let mut by_reason: BTreeMap<&'static str, u64> = BTreeMap::new();
+        let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
         let mut rejections = Vec::new();
         for &i in members {
             let item = &items[i];
             let Verdict::Failed(Reject { category, reason }) = &item.verdict else {
                 unreachable!("quarantined records failed")
             };
-            *by_reason.entry(category).or_default() += 1;
-            let arrival = chrono::DateTime::from_timestamp_micros(item.arrival_us)
-                .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true));
+            *by_reason.entry(category.to_string()).or_default() += 1;
+            let arrival =
+                chrono::DateTime::from_timestamp_micros(item.arrival_us).map(clock::rfc3339_millis);
             serde_json::to_writer(
                 &mut lines,
                 &json!({
@@ -612,41 +618,39 @@ where
             .expect("JSON values serialise");
             lines.push(b'\n');
             if rejections.len() < MAX_REPORTED_REJECTIONS {
-                rejections.push(
-                    json!({ "sequence_number": item.seq, "category": category, "reason": reason }),
-                );
+                rejections.push(Rejection {
+                    line: None,
+                    sequence_number: Some(item.seq.clone()),
+                    category: Some(category.to_string()),
+                    reason: reason.clone(),
+                });
             }
         }
-        let q = &self.config.quarantine_bucket;
-        self.store
-            .put(q, &rejected_key, Bytes::from(lines), "application/x-ndjson")
-            .await?;
-        let report = json!({
-            "source": {
-                "stream": stream,
-                "shard": shard,
-                "event_source_arn": event.records[members[0]].event_source_arn,
-                "first_sequence_number": items[members[0]].seq,
-                "last_sequence_number": items[*members.last().expect("a group has members")].seq,
-            },
-            "dataset": ds.id,
-            "outcome": "quarantined",
-            "reason": format!("{} record(s) failed validation", members.len()),
-            "records_rejected": members.len(),
-            "rejections_by_reason": by_reason,
-            "rejections": rejections,
-            "rejected_records": format!("s3://{q}/{rejected_key}"),
-            "processed_at": now(),
-        });
-        self.store
-            .put(
-                q,
-                &report_key,
-                Bytes::from(serde_json::to_vec_pretty(&report).expect("reports serialise")),
-                "application/json",
-            )
-            .await?;
-        Ok(vec![rejected_key, report_key])
+        let last = &items[*members.last().expect("a group has members")];
+        let source = Source {
+            stream: Some(stream.clone()),
+            shard: Some(shard.clone()),
+            event_source_arn: event.records[members[0]].event_source_arn.clone(),
+            first_sequence_number: Some(items[members[0]].seq.clone()),
+            last_sequence_number: Some(last.seq.clone()),
+            ..Source::default()
+        };
+        let mut report =
+            QuarantineReport::new(Function::StreamIngest, ReportStatus::Quarantined, source);
+        report.dataset = Some(ds.id.clone());
+        report.reason = Some(format!("{} record(s) failed validation", members.len()));
+        report.rows_read = members.len() as u64;
+        report.rows_rejected = members.len() as u64;
+        report.rejections_by_reason = by_reason;
+        report.rejections = rejections;
+        let held = Held::Rows {
+            ext: "jsonl",
+            body: Bytes::from(lines),
+            content_type: "application/x-ndjson",
+        };
+        let writer =
+            QuarantineWriter::new(&self.store, &self.config.quarantine_bucket, &*self.clock);
+        Ok(writer.write(&stem, held, report).await?)
     }
 
     /// Creates the dataset's raw-zone table if needed and registers the hours written.

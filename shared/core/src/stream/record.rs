@@ -27,10 +27,11 @@
 //!   (2 digits each), so `year=2024/month=01/day=15/hour=10` paths sort by time.
 
 use std::borrow::Cow;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
+use crate::catalog::cache::TtlCache;
 use crate::catalog::{CatalogError, Dataset, DatasetCatalog};
+use crate::clock::{self, SharedClock};
 use crate::config::StreamConfig;
 use crate::error::{Classify, ErrorKind};
 use crate::format::datetime::*;
@@ -872,12 +873,13 @@ pub struct Compiled {
 }
 
 /// The stream's dataset and compiled spec, cached per warm container for
-/// [`crate::ingest::landing::DATASET_CACHE_TTL`] (declarations change rarely; a new one is picked up
+/// [`crate::catalog::cache::DATASET_CACHE_TTL`] (declarations change rarely; a new one is picked up
 /// within a minute).
 pub struct SpecCache {
     cfg: StreamConfig,
     max_record_bytes: usize,
-    cached: Mutex<Option<(Instant, Arc<Compiled>)>>,
+    /// Keyed by the dataset id (one entry).
+    cached: TtlCache<Compiled>,
 }
 
 impl SpecCache {
@@ -885,8 +887,14 @@ impl SpecCache {
         Self {
             cfg,
             max_record_bytes: MAX_RECORD_BYTES,
-            cached: Mutex::new(None),
+            cached: TtlCache::datasets(clock::system()),
         }
+    }
+
+    /// Measures the cache's TTL on `clock` (emptying the cache).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.cached = self.cached.with_clock(clock);
+        self
     }
 
     /// Compiles specs with another record size limit ([`RecordSpec::with_max_record_bytes`]).
@@ -902,11 +910,13 @@ impl SpecCache {
     /// The dataset's compiled spec: cached, or read from the catalog (declared schema, else the
     /// schema recorded from its first file).
     pub async fn get<C: DatasetCatalog>(&self, catalog: &C) -> Result<Arc<Compiled>, StreamError> {
-        if let Some((at, c)) = self.cached.lock().expect("cache lock").as_ref()
-            && at.elapsed() < crate::ingest::landing::DATASET_CACHE_TTL
-        {
-            return Ok(c.clone());
-        }
+        let id = &self.cfg.dataset;
+        self.cached
+            .get_or_try_load(id, || self.compile(catalog))
+            .await
+    }
+
+    async fn compile<C: DatasetCatalog>(&self, catalog: &C) -> Result<Compiled, StreamError> {
         let id = &self.cfg.dataset;
         let dataset = catalog
             .get(id)
@@ -926,13 +936,11 @@ impl SpecCache {
         };
         let spec = RecordSpec::new(&dataset, &schema, &self.cfg)?
             .with_max_record_bytes(self.max_record_bytes);
-        let compiled = Arc::new(Compiled {
+        Ok(Compiled {
             dataset,
             schema,
             spec,
-        });
-        *self.cached.lock().expect("cache lock") = Some((Instant::now(), compiled.clone()));
-        Ok(compiled)
+        })
     }
 }
 

@@ -18,7 +18,8 @@
 //!    ([`glue::evolve`]): new nullable columns and widened types evolve the table and its
 //!    partitions; anything else is a schema conflict.
 //! 5. Objects whose path, footer or schema is bad are **moved to quarantine** (copied with a JSON
-//!    report beside them, then deleted from the zone) and nothing in the catalog changes for them.
+//!    report beside them ([`crate::storage::quarantine`]), then deleted from the zone) and nothing in the
+//!    catalog changes for them.
 //!
 //! Then, per table, the partitions of the good objects are registered in one
 //! [`Registrar::register_partitions`] pass (at most 100 per `BatchCreatePartition`).
@@ -27,21 +28,23 @@
 //! per-partition failures other than "already exists" are reported and fail the invocation (or
 //! the SQS message), never swallowed; `objects = registered + quarantined + skipped + missing`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use bytes::Bytes;
-use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use crate::catalog::cache::TtlCache;
 use crate::catalog::{CatalogError, Dataset, DatasetCatalog, Layout};
+use crate::clock::{self, SharedClock};
 use crate::config::Config;
 use crate::error::{Classify, ErrorKind};
-use crate::ingest::landing::{DATASET_CACHE_TTL, read_parquet_footer};
+use crate::ingest::landing::read_parquet_footer;
 use crate::model::events::{self, Delivery, EventError, ObjectRef};
 use crate::model::schema::TableSchema;
+use crate::storage::quarantine::{
+    FileColumn, Function, Held, QuarantineReport, QuarantineWriter, ReportStatus, Source,
+};
 use crate::storage::{ObjectStore, StorageError};
 use crate::tables::glue::{
     self, GlueError, PartitionCatalog, RegisterSummary, Registrar, TableDef,
@@ -163,15 +166,11 @@ pub struct PartitionRegister<S, C, G> {
     catalog: C,
     registrar: Registrar<G>,
     config: Arc<Config>,
-    /// (zone, key folder) → the dataset owning it, for [`DATASET_CACHE_TTL`].
-    cache: Mutex<HashMap<(String, String), (Option<Dataset>, Instant)>>,
+    /// `<zone>:<key folder>` → the dataset owning it (or none), for
+    /// [`crate::catalog::cache::DATASET_CACHE_TTL`].
+    cache: TtlCache<Option<Dataset>>,
+    clock: SharedClock,
 }
-
-fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// Whether a key names a Parquet data object (not a marker, temporary file or report).
 
 impl<S, C, G> PartitionRegister<S, C, G>
 where
@@ -185,8 +184,16 @@ where
             catalog,
             registrar: Registrar::new(glue),
             config,
-            cache: Mutex::new(HashMap::new()),
+            cache: TtlCache::datasets(clock::system()),
+            clock: clock::system(),
         }
+    }
+
+    /// Reads time (reports, cache expiry) from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.cache = self.cache.with_clock(clock.clone());
+        self.clock = clock;
+        self
     }
 
     /// Entry point for any supported event (see the module docs). Returns the batch summary, or
@@ -280,19 +287,13 @@ where
     }
 
     async fn dataset_for(&self, zone: &str, key: &str) -> Result<Option<Dataset>, CatalogError> {
-        let folder = key.rsplit_once('/').map_or("", |(d, _)| d).to_string();
-        let cache_key = (zone.to_string(), folder);
-        if let Some((ds, at)) = self.cache.lock().expect("cache lock").get(&cache_key)
-            && at.elapsed() < DATASET_CACHE_TTL
-        {
-            return Ok(ds.clone());
-        }
-        let ds = self.catalog.resolve_zone(zone, key).await?;
-        self.cache
-            .lock()
-            .expect("cache lock")
-            .insert(cache_key, (ds.clone(), Instant::now()));
-        Ok(ds)
+        let folder = key.rsplit_once('/').map_or("", |(d, _)| d);
+        let cache_key = format!("{zone}:{folder}");
+        let ds = self
+            .cache
+            .get_or_try_load(&cache_key, || self.catalog.resolve_zone(zone, key))
+            .await?;
+        Ok((*ds).clone())
     }
 
     /// Registers the partitions of `objects` (see the module docs).
@@ -486,24 +487,29 @@ where
         } else {
             dataset
         };
-        let copy_key = format!("{owner}/{}/{}", obj.bucket, obj.key);
-        let report_key = format!("{copy_key}.report.json");
-        let q = &self.config.quarantine_bucket;
-        self.store.copy(&obj.bucket, &obj.key, q, &copy_key).await?;
-        let report = json!({
-            "source": { "bucket": obj.bucket, "key": obj.key },
-            "dataset": dataset,
-            "table": def.name,
-            "outcome": "quarantined",
-            "stage": "partition-register",
-            "reason": reason,
-            "file_columns": def.columns,
-            "quarantined_object": format!("s3://{q}/{copy_key}"),
-            "processed_at": now(),
-        });
-        let body = Bytes::from(serde_json::to_vec_pretty(&report).expect("reports serialise"));
-        self.store
-            .put(q, &report_key, body, "application/json")
+        let base = format!("{owner}/{}/{}", obj.bucket, obj.key);
+        let mut report = QuarantineReport::new(
+            Function::PartitionRegister,
+            ReportStatus::Quarantined,
+            Source::object(&obj.bucket, &obj.key),
+        );
+        report.dataset = (!dataset.is_empty()).then(|| dataset.to_string());
+        report.table = Some(def.name.clone());
+        report.reason = Some(reason.clone());
+        report.file_columns = def
+            .columns
+            .iter()
+            .map(|(name, ty)| FileColumn {
+                name: name.clone(),
+                ty: ty.clone(),
+            })
+            .collect();
+        let held = Held::Object {
+            bucket: &obj.bucket,
+            key: &obj.key,
+        };
+        let keys = QuarantineWriter::new(&self.store, &self.config.quarantine_bucket, &*self.clock)
+            .write(&base, held, report)
             .await?;
         self.store.delete(&obj.bucket, &obj.key).await?;
         tracing::warn!(bucket = %obj.bucket, key = %obj.key, %reason, "quarantined");
@@ -511,7 +517,7 @@ where
         r.dataset = (!dataset.is_empty()).then(|| dataset.to_string());
         r.table = Some(def.name.clone());
         r.reason = Some(reason);
-        r.quarantine = vec![copy_key, report_key];
+        r.quarantine = keys;
         Ok(r)
     }
 }
