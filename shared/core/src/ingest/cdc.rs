@@ -28,6 +28,11 @@
 //! files mix them still interleave by time at one-second granularity; within one table, use one
 //! source consistently for a strict commit order.
 //!
+//! Reading, field parsing, rejection and the partitioned writers are the text engine's
+//! ([`crate::ingest::textengine`], shared with the clean-zone converter); this module adds the DMS
+//! layout (header detection, `Op`, commit time, change sequence), the rules for empty fields
+//! (keys required, deletes may carry only their key), the system columns and `_seq`.
+//!
 //! # Invariants
 //! - **Total and deterministic**: `(K, F, R)` is unique per row of a table (a file is identified
 //!   by its name's time or counter, and `R` by the row's position), and every field depends only
@@ -41,16 +46,10 @@
 //! - **One object per (input file, partition)**, named from the source key only, so a re-run
 //!   overwrites identically. Each object's footer records `tributary.seq_min`/`seq_max`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
-use std::sync::Arc;
-
-use arrow::array::{Array, ArrayRef};
-use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
 use chrono::{Datelike, NaiveDate, NaiveTime, Timelike};
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
@@ -59,15 +58,15 @@ use serde::Serialize;
 
 use crate::config::LandingTuning;
 use crate::ingest::convert::{
-    BATCH_ROWS, ConvertError, ConvertReport, GIVE_UP_AFTER_ROWS, MAX_REPORTED_REJECTIONS,
-    OutputFile, RowRejection, TextFormat, escape_partition_value, open_text, parquet_write_error,
+    BATCH_ROWS, ConvertError, ConvertReport, TextFormat, blame_source, open_text,
     writer_properties_builder,
 };
-use crate::model::schema::{
-    Cell, Column, ColumnBuilder, ColumnType, TableSchema, parse_numeric_bytes, parse_text,
-    parse_timestamp,
+use crate::ingest::textengine::{
+    DelimitedReader, Engine, FieldRules, Kept, OutputPlan, PartStats, Rejection, Spill, line_of,
+    parse_fields, push_partition_value, recycle, wrong_width,
 };
-use crate::storage::{ObjectSink, SinkFactory};
+use crate::model::schema::{Cell, Column, ColumnType, TableSchema, parse_timestamp};
+use crate::storage::SinkFactory;
 
 /// Width of `_seq` in bytes.
 pub const SEQ_WIDTH: usize = 72;
@@ -91,6 +90,12 @@ pub const OP: &str = "_op";
 pub const SEQ: &str = "_seq";
 pub const SOURCE_FILE: &str = "_source_file";
 pub const COMMIT_TS: &str = "_commit_ts";
+/// Positions of the system columns in raw-tier files, and their number.
+const OP_AT: usize = 0;
+const SEQ_AT: usize = 1;
+const SOURCE_FILE_AT: usize = 2;
+const COMMIT_TS_AT: usize = 3;
+const SYSTEM_COLUMNS: usize = 4;
 
 /// Footer metadata keys of raw-tier objects.
 pub const META_SEQ_MIN: &str = "tributary.seq_min";
@@ -394,12 +399,9 @@ pub fn sequence_csv<R: Read + Send>(
     rejects: &dyn SinkFactory,
 ) -> Result<CdcReport, ConvertError> {
     let (reader, gzip, failed) = open_text(input)?;
-    let mut run = Run::new(spec, outputs, rejects);
-    run.report.base.compressed = gzip;
-    run.report.base.format = Some(TextFormat::Csv);
-    let result = run
-        .csv(reader)
-        .map_err(|e| crate::ingest::convert::blame_source(e, &failed));
+    let mut run = Run::new(TextFormat::Csv, spec, outputs, rejects);
+    run.engine.report.compressed = gzip;
+    let result = run.csv(reader).map_err(|e| blame_source(e, &failed));
     run.conclude(result)
 }
 
@@ -411,8 +413,7 @@ pub fn sequence_parquet(
     outputs: &dyn SinkFactory,
     rejects: &dyn SinkFactory,
 ) -> Result<CdcReport, ConvertError> {
-    let mut run = Run::new(spec, outputs, rejects);
-    run.report.base.format = Some(TextFormat::Parquet);
+    let mut run = Run::new(TextFormat::Parquet, spec, outputs, rejects);
     let result = run.parquet(file);
     run.conclude(result)
 }
@@ -427,106 +428,144 @@ struct Layout {
     data: Vec<usize>,
 }
 
-struct Out {
-    values: Vec<(String, String)>,
-    path: String,
-    key: String,
-    builders: Vec<ColumnBuilder>,
-    pending: usize,
-    rows: u64,
-    writer: ArrowWriter<Box<dyn ObjectSink>>,
-    seq_min: [u8; SEQ_WIDTH],
-    seq_max: [u8; SEQ_WIDTH],
+/// The `_seq` range of an object (or of the whole file).
+#[derive(Default)]
+struct SeqRange(Option<([u8; SEQ_WIDTH], [u8; SEQ_WIDTH])>);
+
+impl SeqRange {
+    fn observe(&mut self, seq: &[u8; SEQ_WIDTH]) {
+        match &mut self.0 {
+            None => self.0 = Some((*seq, *seq)),
+            // Rows mostly arrive in `_seq` order: usually one comparison.
+            Some((_, max)) if seq > max => *max = *seq,
+            Some((min, _)) if seq < min => *min = *seq,
+            Some(_) => {}
+        }
+    }
+
+    fn text(bytes: &[u8; SEQ_WIDTH]) -> String {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
 }
 
+impl PartStats for SeqRange {
+    /// `tributary.seq_min` and `tributary.seq_max`.
+    fn footer(&self) -> Vec<KeyValue> {
+        self.0
+            .iter()
+            .flat_map(|(min, max)| [(META_SEQ_MIN, min), (META_SEQ_MAX, max)])
+            .map(|(k, v)| KeyValue::new(k.to_string(), Self::text(v)))
+            .collect()
+    }
+
+    fn absorb(&mut self, closed: &Self) {
+        if let Some((min, max)) = &closed.0 {
+            self.observe(min);
+            self.observe(max);
+        }
+    }
+}
+
+/// DMS rules for empty fields: a key column must have a value; a delete may carry only its key.
+struct DmsFields<'k> {
+    key_idx: &'k [usize],
+    delete: bool,
+}
+
+impl FieldRules for DmsFields<'_> {
+    const KEEP_NUMBER_REASON: bool = true;
+
+    fn empty_field(&self, ci: usize, col: &Column) -> Option<Result<Cell<'static>, Rejection>> {
+        if self.key_idx.contains(&ci) {
+            let reason = format!("key column {} is empty", col.name);
+            return Some(Err(("missing_key", reason)));
+        }
+        (self.delete || col.nullable).then_some(Ok(Cell::Null))
+    }
+}
+
+/// The raw-zone sequencing: system columns before the data columns, `_seq` per row.
 struct Run<'a> {
     spec: &'a CdcSpec,
-    outputs: &'a dyn SinkFactory,
-    rejects: &'a dyn SinkFactory,
-    report: CdcReport,
-    raw: SchemaRef,
-    props: WriterProperties,
-    /// Schema column index → position among the data builders (None for partition columns).
-    data_slot: Vec<Option<usize>>,
+    engine: Engine<'a, SeqRange>,
     partition_idx: Vec<usize>,
     key_idx: Vec<usize>,
-    outs: Vec<Out>,
-    index: HashMap<Vec<u8>, usize>,
-    reject_writer: Option<csv::Writer<Box<dyn ObjectSink>>>,
-    reject_header: Option<csv::ByteRecord>,
     seq: SeqWriter,
-    seq_min: Option<[u8; SEQ_WIDTH]>,
-    seq_max: Option<[u8; SEQ_WIDTH]>,
+    /// The partition key of the current row.
     part_key: Vec<u8>,
-    /// [`PARTITION_BATCH_ROWS`] copies of the source key.
-    source_column: ArrayRef,
     /// Rows written with op I, U, D.
     op_counts: [u64; 3],
+    header: bool,
+    op_column: bool,
 }
 
 impl<'a> Run<'a> {
-    fn new(spec: &'a CdcSpec, outputs: &'a dyn SinkFactory, rejects: &'a dyn SinkFactory) -> Self {
+    fn new(
+        format: TextFormat,
+        spec: &'a CdcSpec,
+        outputs: &'a dyn SinkFactory,
+        rejects: &'a dyn SinkFactory,
+    ) -> Self {
         let raw_table = raw_schema(&spec.schema, &spec.partition_columns);
         let raw = raw_table.arrow();
-        let props = raw_writer_properties(spec.tuning.row_group_rows, &raw, &spec.primary_key);
-        let mut slot = 0;
-        let data_slot = spec
-            .schema
-            .columns
-            .iter()
-            .map(|c| {
-                if spec.partition_columns.iter().any(|p| p == &c.name) {
-                    None
-                } else {
-                    slot += 1;
-                    Some(slot - 1)
-                }
-            })
-            .collect();
         let idx = |names: &[String]| {
             names
                 .iter()
                 .filter_map(|n| spec.schema.index_of(n))
                 .collect::<Vec<_>>()
         };
-        let report = CdcReport {
-            phase: Some(spec.file.phase),
-            base: ConvertReport {
-                schema: raw_table,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        Self {
-            spec,
+        let partition_idx = idx(&spec.partition_columns);
+        let mut engine = Engine::new(
+            format,
             outputs,
             rejects,
-            report,
-            raw,
-            props,
-            data_slot,
-            partition_idx: idx(&spec.partition_columns),
+            spec.reject_key.clone(),
+            spec.delimiter,
+            spec.tuning.max_reject_ratio,
+        );
+        engine.plan_outputs(OutputPlan {
+            prefix: spec.output_prefix.clone(),
+            stem: spec.output_stem.clone(),
+            static_partitions: Vec::new(),
+            partition_names: partition_idx
+                .iter()
+                .map(|&pi| spec.schema.columns[pi].name.clone())
+                .collect(),
+            props: raw_writer_properties(spec.tuning.row_group_rows, &raw, &spec.primary_key),
+            schema: raw,
+            column_types: raw_table.columns.iter().map(|c| c.ty).collect(),
+            leading: SYSTEM_COLUMNS,
+            data_cells: (0..spec.schema.columns.len())
+                .filter(|&ci| {
+                    !spec
+                        .partition_columns
+                        .contains(&spec.schema.columns[ci].name)
+                })
+                .collect(),
+            // `_source_file` is one value per file: a slice of a prebuilt column.
+            constant: Some((SOURCE_FILE_AT, spec.source_file.clone())),
+            batch_rows: PARTITION_BATCH_ROWS,
+            spill: Spill::FlushLargest {
+                budget: WRITER_BUFFER_BUDGET,
+            },
+            footer: vec![(META_SOURCE.to_string(), spec.source_file.clone())],
+        });
+        engine.report.schema = raw_table;
+        Self {
+            spec,
+            engine,
+            partition_idx,
             key_idx: idx(&spec.primary_key),
-            outs: Vec::new(),
-            index: HashMap::new(),
-            reject_writer: None,
-            reject_header: None,
             seq: SeqWriter::new(&spec.file),
-            seq_min: None,
-            seq_max: None,
             part_key: Vec::new(),
             op_counts: [0; 3],
-            source_column: Arc::new(arrow::array::StringArray::from_iter_values(
-                std::iter::repeat_n(spec.source_file.as_str(), PARTITION_BATCH_ROWS),
-            )),
+            header: false,
+            op_column: false,
         }
     }
 
     fn unreadable(&self, reason: impl Into<String>) -> ConvertError {
-        ConvertError::Unreadable {
-            format: self.report.base.format.unwrap_or(TextFormat::Csv),
-            reason: reason.into(),
-        }
+        self.engine.unreadable(reason)
     }
 
     fn cdc(&self) -> bool {
@@ -576,7 +615,7 @@ impl<'a> Run<'a> {
                     .map(|(_, n)| n)
                     .collect();
                 if !extra.is_empty() {
-                    self.report.base.warnings.push(format!(
+                    self.engine.report.warnings.push(format!(
                         "columns not in the table's schema were dropped: {extra:?}"
                     ));
                 }
@@ -631,60 +670,33 @@ impl<'a> Run<'a> {
                 .is_some_and(|c| first.eq_ignore_ascii_case(&c.name))
     }
 
-    fn header_names(&self, rec: &csv::ByteRecord) -> Result<Vec<String>, ConvertError> {
-        rec.iter()
-            .map(|f| {
-                std::str::from_utf8(f)
-                    .map(|s| s.trim().trim_start_matches('\u{feff}').to_string())
-                    .map_err(|_| self.unreadable("the header row is not valid UTF-8"))
-            })
-            .collect()
-    }
-
     fn csv<B: io::BufRead>(&mut self, reader: B) -> Result<(), ConvertError> {
-        let mut rdr = csv::ReaderBuilder::new()
-            .delimiter(self.spec.delimiter)
-            .has_headers(false)
-            .flexible(true)
-            .buffer_capacity(1 << 16)
-            .from_reader(reader);
+        let mut rdr = DelimitedReader::new(reader, self.spec.delimiter);
         let mut rec = csv::ByteRecord::new();
-        let read = |rdr: &mut csv::Reader<B>, rec: &mut csv::ByteRecord| {
-            rdr.read_byte_record(rec)
-                .map_err(|e| ConvertError::Unreadable {
-                    format: TextFormat::Csv,
-                    reason: match e.into_kind() {
-                        csv::ErrorKind::Io(io) => format!("decoding failed: {io}"),
-                        other => format!("{other:?}"),
-                    },
-                })
-        };
-        if !read(&mut rdr, &mut rec)? {
+        if !rdr.read(&mut rec)? {
             return Ok(());
         }
         let header = self.spec.header.unwrap_or_else(|| self.is_header(&rec));
-        self.report.header = header;
+        self.header = header;
         let layout = if header {
-            let names = self.header_names(&rec)?;
-            self.reject_header = Some(rec.clone());
+            let names = self.engine.header(&rec)?;
             let layout = self.layout(Some(&names), names.len())?;
-            if !read(&mut rdr, &mut rec)? {
-                self.report.op_column = layout.op.is_some();
+            if !rdr.read(&mut rec)? {
+                self.op_column = layout.op.is_some();
                 return Ok(());
             }
             layout
         } else {
             self.layout(None, rec.len())?
         };
-        self.report.op_column = layout.op.is_some();
+        self.op_column = layout.op.is_some();
         let mut cells: Vec<Cell<'static>> = Vec::with_capacity(self.spec.schema.columns.len());
         loop {
-            let line = rec.position().map_or(0, |p| p.line());
-            self.row(&layout, line, &rec, &mut cells)?;
-            if self.report.base.rows_read % 4096 == 0 {
-                self.check_progress()?;
+            self.row(&layout, line_of(&rec), &rec, &mut cells)?;
+            if self.engine.report.rows_read.is_multiple_of(4096) {
+                self.engine.check_progress()?;
             }
-            if !read(&mut rdr, &mut rec)? {
+            if !rdr.read(&mut rec)? {
                 return Ok(());
             }
         }
@@ -705,10 +717,11 @@ impl<'a> Run<'a> {
             .with_batch_size(BATCH_ROWS)
             .build()
             .map_err(|e| self.unreadable(format!("not a readable Parquet file: {e}")))?;
-        self.report.header = true;
-        self.reject_header = Some(csv::ByteRecord::from(names.clone()));
+        self.header = true;
+        self.engine
+            .keep_header(csv::ByteRecord::from(names.clone()));
         let layout = self.layout(Some(&names), names.len())?;
-        self.report.op_column = layout.op.is_some();
+        self.op_column = layout.op.is_some();
         let options = FormatOptions::default();
         let mut rec = csv::ByteRecord::new();
         let mut field = Vec::with_capacity(64);
@@ -736,56 +749,9 @@ impl<'a> Run<'a> {
                 line += 1;
                 self.row(&layout, line, &rec, &mut cells)?;
             }
-            self.check_progress()?;
+            self.engine.check_progress()?;
         }
         Ok(())
-    }
-
-    fn reject(
-        &mut self,
-        line: u64,
-        category: &str,
-        reason: String,
-        rec: &csv::ByteRecord,
-    ) -> Result<(), ConvertError> {
-        let r = &mut self.report.base;
-        r.rows_rejected += 1;
-        *r.rejections_by_reason
-            .entry(category.to_string())
-            .or_default() += 1;
-        if r.rejections.len() < MAX_REPORTED_REJECTIONS {
-            r.rejections.push(RowRejection { line, reason });
-        }
-        if self.reject_writer.is_none() {
-            let key = self.spec.reject_key.clone();
-            let sink =
-                self.rejects
-                    .create(&key, "text/csv")
-                    .map_err(|source| ConvertError::Sink {
-                        key: key.clone(),
-                        source,
-                    })?;
-            self.report.base.rejected_rows_key = Some(key);
-            let mut w = csv::WriterBuilder::new()
-                .flexible(true)
-                .delimiter(self.spec.delimiter)
-                .from_writer(sink);
-            if let Some(h) = &self.reject_header {
-                w.write_byte_record(h)
-                    .map_err(|e| self.reject_io(e.into()))?;
-            }
-            self.reject_writer = Some(w);
-        }
-        let w = self.reject_writer.as_mut().expect("opened above");
-        let written = w.write_byte_record(rec);
-        written.map_err(|e| self.reject_io(e.into()))
-    }
-
-    fn reject_io(&self, source: io::Error) -> ConvertError {
-        ConvertError::Sink {
-            key: self.spec.reject_key.clone(),
-            source,
-        }
     }
 
     /// Validates, sequences and routes one data row.
@@ -796,15 +762,45 @@ impl<'a> Run<'a> {
         rec: &csv::ByteRecord,
         cells_buf: &mut Vec<Cell<'static>>,
     ) -> Result<(), ConvertError> {
-        self.report.base.rows_read += 1;
-        let position = self.report.base.rows_read;
+        self.engine.report.rows_read += 1;
+        let position = self.engine.report.rows_read;
         if !self.seq.set_row(position) {
             return Err(self.unreadable(format!("more than {MAX_ROWS_PER_FILE} rows in one file")));
         }
         if rec.len() != layout.width {
-            let reason = format!("expected {} fields, found {}", layout.width, rec.len());
-            return self.reject(line, "wrong_column_count", reason, rec);
+            let rejection = wrong_width(layout.width, rec.len());
+            return self.engine.reject(line, rejection, Kept::Record(rec));
         }
+        let (op, commit) = match self.order(layout, rec) {
+            Ok(found) => found,
+            Err(rejection) => return self.engine.reject(line, rejection, Kept::Record(rec)),
+        };
+        let mut cells: Vec<Cell<'_>> = recycle(std::mem::take(cells_buf));
+        let rules = DmsFields {
+            key_idx: &self.key_idx,
+            delete: op == "D",
+        };
+        let parsed = parse_fields(
+            &self.spec.schema.columns,
+            &layout.data,
+            rec,
+            &mut cells,
+            &rules,
+        );
+        let result = match parsed {
+            Err(rejection) => self.engine.reject(line, rejection, Kept::Record(rec)),
+            Ok(()) => self.accept(op, &commit, &cells),
+        };
+        *cells_buf = recycle(cells);
+        result
+    }
+
+    /// The row's op and commit time; sets `K` of `_seq` (CDC files).
+    fn order(
+        &mut self,
+        layout: &Layout,
+        rec: &csv::ByteRecord,
+    ) -> Result<(&'static str, Cell<'static>), Rejection> {
         let op: &'static str = match layout.op.map(|i| rec[i].trim_ascii()) {
             None => "I",
             Some(b"I") => "I",
@@ -815,10 +811,9 @@ impl<'a> Run<'a> {
                     "Op {:?} is not I, U or D",
                     String::from_utf8_lossy(&other[..other.len().min(32)])
                 );
-                return self.reject(line, "unknown_op", reason, rec);
+                return Err(("unknown_op", reason));
             }
         };
-        let cdc = self.cdc();
         // Commit time and the order key K.
         let mut commit = Cell::Null;
         let mut commit_text: Option<&[u8]> = None;
@@ -835,19 +830,19 @@ impl<'a> Run<'a> {
                             "commit timestamp {:?} is not yyyy-MM-dd HH:mm:ss[.ffffff]",
                             String::from_utf8_lossy(&raw[..raw.len().min(40)])
                         );
-                        return self.reject(line, "invalid_commit_timestamp", reason, rec);
+                        return Err(("invalid_commit_timestamp", reason));
                     }
                 }
             }
         }
-        if cdc {
+        if self.cdc() {
             if let Some(i) = layout.cseq {
                 if !self.seq.set_change_sequence(rec[i].trim_ascii()) {
                     let reason = format!(
                         "change sequence {:?} is not 35 digits",
                         String::from_utf8_lossy(&rec[i][..rec[i].len().min(40)])
                     );
-                    return self.reject(line, "invalid_change_sequence", reason, rec);
+                    return Err(("invalid_change_sequence", reason));
                 }
             } else if layout.ts.is_some() {
                 let ok = match (commit_text, &commit) {
@@ -857,71 +852,11 @@ impl<'a> Run<'a> {
                 };
                 if !ok {
                     let reason = "commit timestamp is missing or out of range (it orders this table's changes)".to_string();
-                    return self.reject(line, "invalid_commit_timestamp", reason, rec);
+                    return Err(("invalid_commit_timestamp", reason));
                 }
             }
         }
-        // Data columns. One UTF-8 check for the whole record when every field starts on a
-        // character boundary (then each field is valid UTF-8 on its own).
-        let record_utf8 = std::str::from_utf8(rec.as_slice()).is_ok()
-            && rec
-                .iter()
-                .all(|f| f.first().is_none_or(|&c| (c as i8) >= -0x40));
-        let mut cells: Vec<Cell<'_>> = crate::ingest::convert::recycle(std::mem::take(cells_buf));
-        let mut failure: Option<(&str, String)> = None;
-        for (ci, (col, &fi)) in self
-            .spec
-            .schema
-            .columns
-            .iter()
-            .zip(&layout.data)
-            .enumerate()
-        {
-            let raw = &rec[fi];
-            if raw.is_empty() {
-                if self.key_idx.contains(&ci) {
-                    failure = Some(("missing_key", format!("key column {} is empty", col.name)));
-                    break;
-                }
-                // A delete may carry only its key.
-                if op == "D" || col.nullable {
-                    cells.push(Cell::Null);
-                    continue;
-                }
-            }
-            let parsed = match parse_numeric_bytes(col, raw) {
-                Some(p) => p,
-                None if record_utf8 => {
-                    // SAFETY: the record is valid UTF-8 and this field starts and ends on
-                    // character boundaries (checked above), so the field is valid UTF-8.
-                    parse_text(col, unsafe { std::str::from_utf8_unchecked(raw) })
-                }
-                None => match std::str::from_utf8(raw) {
-                    Ok(text) => parse_text(col, text),
-                    Err(_) => Err(format!("column {}: invalid UTF-8", col.name)),
-                },
-            };
-            match parsed {
-                Ok(c) => cells.push(c),
-                Err(reason) => {
-                    let cat =
-                        if reason.ends_with("invalid UTF-8") || std::str::from_utf8(raw).is_err() {
-                            "invalid_utf8"
-                        } else {
-                            "invalid_value"
-                        };
-                    failure = Some((cat, reason));
-                    break;
-                }
-            }
-        }
-        if let Some((cat, reason)) = failure {
-            *cells_buf = crate::ingest::convert::recycle(cells);
-            return self.reject(line, cat, reason, rec);
-        }
-        let result = self.accept(op, &commit, &cells);
-        *cells_buf = crate::ingest::convert::recycle(cells);
-        result
+        Ok((op, commit))
     }
 
     fn accept(
@@ -933,262 +868,44 @@ impl<'a> Run<'a> {
         // Canonical partition values of this row, as the lookup key.
         self.part_key.clear();
         for &pi in &self.partition_idx {
-            canonical(&cells[pi], &mut self.part_key);
-            self.part_key.push(0x1f);
+            push_partition_value(&mut self.part_key, |k| canonical(&cells[pi], k));
         }
-        let idx = match self.index.get(self.part_key.as_slice()) {
-            Some(&i) => i,
-            None => self.open(cells)?,
-        };
-        let seq = *self.seq.bytes();
-        let out = &mut self.outs[idx];
-        out.builders[0].append(&Cell::Str(op));
-        out.builders[1].append(&Cell::Str(self.seq.as_str()));
-        out.builders[3].append(commit);
-        for (cell, slot) in cells.iter().zip(&self.data_slot) {
-            if let Some(s) = slot {
-                out.builders[4 + s].append(cell);
-            }
-        }
-        // Rows mostly arrive in `_seq` order: usually one comparison.
-        if out.rows == 0 {
-            (out.seq_min, out.seq_max) = (seq, seq);
-        } else if seq > out.seq_max {
-            out.seq_max = seq;
-        } else if seq < out.seq_min {
-            out.seq_min = seq;
-        }
-        out.pending += 1;
-        out.rows += 1;
-        self.report.base.rows_written += 1;
+        let seq = &self.seq;
+        self.engine.accept(&self.part_key, cells, |out| {
+            out.builders[OP_AT].append(&Cell::Str(op));
+            out.builders[SEQ_AT].append(&Cell::Str(seq.as_str()));
+            out.builders[COMMIT_TS_AT].append(commit);
+            out.stats.observe(seq.bytes());
+        })?;
         self.op_counts[match op {
             "I" => 0,
             "U" => 1,
             _ => 2,
         }] += 1;
-        if out.pending >= PARTITION_BATCH_ROWS {
-            Self::flush(out, &self.raw, &self.source_column)?;
-            self.keep_within_budget()?;
-        }
-        Ok(())
-    }
-
-    fn flush(out: &mut Out, schema: &SchemaRef, source: &ArrayRef) -> Result<(), ConvertError> {
-        if out.pending == 0 {
-            return Ok(());
-        }
-        // `_source_file` is one value per file: a slice of a prebuilt column, not built per row.
-        let arrays = out
-            .builders
-            .iter_mut()
-            .enumerate()
-            .map(|(i, b)| {
-                if i == 2 {
-                    source.slice(0, out.pending)
-                } else {
-                    b.finish()
-                }
-            })
-            .collect();
-        let batch = RecordBatch::try_new(schema.clone(), arrays)?;
-        out.writer
-            .write(&batch)
-            .map_err(|e| parquet_write_error(&out.key, e))?;
-        out.pending = 0;
-        Ok(())
-    }
-
-    /// Closes the row group of the writer buffering the most when all of them together hold
-    /// more than [`WRITER_BUFFER_BUDGET`].
-    fn keep_within_budget(&mut self) -> Result<(), ConvertError> {
-        let total: usize = self.outs.iter().map(|o| o.writer.memory_size()).sum();
-        if total <= WRITER_BUFFER_BUDGET {
-            return Ok(());
-        }
-        if let Some(o) = self.outs.iter_mut().max_by_key(|o| o.writer.memory_size()) {
-            let key = o.key.clone();
-            o.writer.flush().map_err(|e| parquet_write_error(&key, e))?;
-        }
-        Ok(())
-    }
-
-    fn open(&mut self, cells: &[Cell<'_>]) -> Result<usize, ConvertError> {
-        let mut values = Vec::new();
-        for &pi in &self.partition_idx {
-            let mut v = Vec::new();
-            canonical(&cells[pi], &mut v);
-            values.push((
-                self.spec.schema.columns[pi].name.clone(),
-                String::from_utf8(v).expect("canonical values are UTF-8"),
-            ));
-        }
-        let path = values
-            .iter()
-            .map(|(k, v)| format!("{k}={}", escape_partition_value(v)))
-            .collect::<Vec<_>>()
-            .join("/");
-        let key = if path.is_empty() {
-            format!(
-                "{}{}.parquet",
-                self.spec.output_prefix, self.spec.output_stem
-            )
-        } else {
-            format!(
-                "{}{path}/{}.parquet",
-                self.spec.output_prefix, self.spec.output_stem
-            )
-        };
-        let sink = self
-            .outputs
-            .create(&key, "application/vnd.apache.parquet")
-            .map_err(|source| ConvertError::Sink {
-                key: key.clone(),
-                source,
-            })?;
-        let writer = ArrowWriter::try_new(sink, self.raw.clone(), Some(self.props.clone()))?;
-        let builders = self
-            .report
-            .base
-            .schema
-            .columns
-            .iter()
-            .map(|c| ColumnBuilder::new(c.ty, PARTITION_BATCH_ROWS))
-            .collect();
-        self.outs.push(Out {
-            values,
-            path,
-            key,
-            builders,
-            pending: 0,
-            rows: 0,
-            writer,
-            seq_min: [b'9'; SEQ_WIDTH],
-            seq_max: [b'0'; SEQ_WIDTH],
-        });
-        self.index
-            .insert(self.part_key.clone(), self.outs.len() - 1);
-        Ok(self.outs.len() - 1)
-    }
-
-    fn check_progress(&self) -> Result<(), ConvertError> {
-        let r = &self.report.base;
-        if r.rows_written == 0 && r.rows_rejected >= GIVE_UP_AFTER_ROWS {
-            return Err(ConvertError::TooManyRejects {
-                report: Box::new(r.clone()),
-                max_ratio: self.spec.tuning.max_reject_ratio,
-            });
-        }
         Ok(())
     }
 
     /// Publishes after a complete read, or discards everything after a failed one.
-    fn conclude(mut self, read: Result<(), ConvertError>) -> Result<CdcReport, ConvertError> {
-        match read {
-            Ok(()) => self.finish(),
-            Err(e) => {
-                self.abort();
-                Err(e)
-            }
-        }
-    }
-
-    fn finish(mut self) -> Result<CdcReport, ConvertError> {
-        let r = &self.report.base;
-        if r.rows_read > 0 {
-            let ratio = r.rows_rejected as f64 / r.rows_read as f64;
-            if ratio > self.spec.tuning.max_reject_ratio {
-                let e = ConvertError::TooManyRejects {
-                    report: Box::new(r.clone()),
-                    max_ratio: self.spec.tuning.max_reject_ratio,
-                };
-                self.abort();
-                return Err(e);
-            }
-        }
-        // Rejected rows first: they must be durable before good rows are published.
-        if let Some(w) = self.reject_writer.take() {
-            let sink = w
-                .into_inner()
-                .map_err(|e| self.reject_io(io::Error::other(e.to_string())))?;
-            sink.finish().map_err(|e| self.reject_io(e))?;
-        }
-        let raw = self.raw.clone();
-        let source = self.source_column.clone();
-        let mut finished = Vec::with_capacity(self.outs.len());
-        let mut outs = std::mem::take(&mut self.outs).into_iter();
-        while let Some(mut out) = outs.next() {
-            if out.rows > 0 {
-                if self.seq_min.is_none_or(|m| out.seq_min < m) {
-                    self.seq_min = Some(out.seq_min);
-                }
-                if self.seq_max.is_none_or(|m| out.seq_max > m) {
-                    self.seq_max = Some(out.seq_max);
-                }
-            }
-            let closed = Self::flush(&mut out, &raw, &source).and_then(|_| {
-                for (k, v) in [
-                    (META_SEQ_MIN, &out.seq_min[..]),
-                    (META_SEQ_MAX, &out.seq_max[..]),
-                    (META_SOURCE, self.spec.source_file.as_bytes()),
-                ] {
-                    out.writer.append_key_value_metadata(KeyValue::new(
-                        k.to_string(),
-                        String::from_utf8_lossy(v).into_owned(),
-                    ));
-                }
-                let sink = out.writer.into_inner()?;
-                sink.finish().map_err(|source| ConvertError::Sink {
-                    key: out.key.clone(),
-                    source,
-                })
-            });
-            match closed {
-                Ok(bytes) => finished.push(OutputFile {
-                    key: out.key,
-                    partition: out.path,
-                    partition_values: out.values,
-                    rows: out.rows,
-                    bytes,
-                }),
-                Err(e) => {
-                    self.outs = outs.collect();
-                    self.abort();
-                    return Err(e);
-                }
-            }
-        }
-        let mut report = std::mem::take(&mut self.report);
+    fn conclude(self, read: Result<(), ConvertError>) -> Result<CdcReport, ConvertError> {
+        let (base, seq) = self.engine.conclude(read, false)?;
+        let mut rows_by_op = BTreeMap::new();
         for (op, n) in ["I", "U", "D"].iter().zip(self.op_counts) {
             if n > 0 {
-                report.rows_by_op.insert(op.to_string(), n);
+                rows_by_op.insert(op.to_string(), n);
             }
         }
-        finished.sort_by(|a, b| a.key.cmp(&b.key));
-        report.base.outputs = finished;
-        let text = |s: Option<[u8; SEQ_WIDTH]>| s.map(|b| String::from_utf8_lossy(&b).into_owned());
-        report.seq_first = text(self.seq_min);
-        report.seq_last = text(self.seq_max);
-        debug_assert_eq!(
-            report.base.rows_read,
-            report.base.rows_written + report.base.rows_rejected
-        );
+        let report = CdcReport {
+            base,
+            phase: Some(self.spec.file.phase),
+            rows_by_op,
+            seq_first: seq.0.map(|(min, _)| SeqRange::text(&min)),
+            seq_last: seq.0.map(|(_, max)| SeqRange::text(&max)),
+            header: self.header,
+            op_column: self.op_column,
+        };
         Ok(report)
     }
-
-    fn abort(&mut self) {
-        for out in self.outs.drain(..) {
-            if let Ok(sink) = out.writer.into_inner() {
-                sink.abort();
-            }
-        }
-        if let Some(w) = self.reject_writer.take() {
-            if let Ok(s) = w.into_inner() {
-                s.abort();
-            }
-        }
-    }
 }
-
 /// The canonical text of a partition value (`YYYY-MM-DD` for dates, plain decimals for
 /// integers); NULL is empty (Hive's default partition).
 fn canonical(cell: &Cell<'_>, out: &mut Vec<u8>) {
@@ -1224,6 +941,7 @@ fn canonical(cell: &Cell<'_>, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use crate::storage::DirSinkFactory;
+    use arrow::array::Array;
     use proptest::prelude::*;
 
     fn employees() -> TableSchema {

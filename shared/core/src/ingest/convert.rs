@@ -1,6 +1,10 @@
 //! Streaming conversion of delimited text and JSON lines (optionally gzip-compressed) into
 //! ZSTD-compressed Parquet under Hive partitions, with row-level rejection.
 //!
+//! The clean-zone user of the text engine ([`crate::ingest::textengine`], which reads, parses, rejects
+//! and writes): this module adds schema inference, header-to-schema mapping, and partition
+//! columns that move from the file into the path (their raw text is the partition value).
+//!
 //! Invariants:
 //! - **Bounded memory**: input is read through a fixed buffer; rows are appended to Arrow builders
 //!   and flushed every [`BATCH_ROWS`] rows into a Parquet writer whose row groups are capped at
@@ -15,14 +19,11 @@
 //! - **Deterministic**: output keys depend only on the spec and the input's content
 //!   (`<prefix><k=v/...>/<stem>-<part>.parquet`), so a re-run overwrites identically.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::{self, BufRead, BufReader, Read};
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
@@ -30,11 +31,12 @@ use serde::Serialize;
 
 use crate::config::LandingTuning;
 use crate::error::{Classify, ErrorKind};
-use crate::model::schema::{
-    Cell, ColumnBuilder, ColumnType, TableSchema, TypeGuess, parse_json, parse_numeric_bytes,
-    parse_text,
+use crate::ingest::textengine::{
+    DelimitedReader, Engine, Kept, LineReader, OutputPlan, SchemaOnly, Spill, line_of,
+    parse_fields, push_partition_value, recycle, wrong_width,
 };
-use crate::storage::{ObjectSink, SinkFactory, StorageError};
+use crate::model::schema::{Cell, ColumnType, TableSchema, TypeGuess, parse_json};
+use crate::storage::{SinkFactory, StorageError};
 
 /// Rows per Arrow record batch handed to the Parquet writer.
 pub const BATCH_ROWS: usize = 8192;
@@ -172,6 +174,54 @@ impl<R: Read> Read for Tracked<R> {
     }
 }
 
+/// Buffers `input`, decompressing gzip (detected by its magic bytes). The flag turns true when
+/// the underlying read failed (a source/network failure rather than bad data).
+pub(crate) fn open_text<'r, R: Read + Send + 'r>(
+    input: R,
+) -> Result<(Box<dyn BufRead + Send + 'r>, bool, Arc<AtomicBool>), ConvertError> {
+    let failed = Arc::new(AtomicBool::new(false));
+    let mut raw = BufReader::with_capacity(
+        1 << 20,
+        Tracked {
+            inner: input,
+            failed: failed.clone(),
+        },
+    );
+    let head = raw.fill_buf().map_err(ConvertError::Source)?;
+    let gzip = head.starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn BufRead + Send + 'r> = if gzip {
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(raw),
+        ))
+    } else {
+        Box::new(raw)
+    };
+    Ok((reader, gzip, failed))
+}
+
+/// A decode error caused by the network (the flag from [`open_text`]) is a source failure, to
+/// be retried, not bad data.
+pub(crate) fn blame_source(e: ConvertError, source_failed: &AtomicBool) -> ConvertError {
+    match e {
+        ConvertError::Unreadable { .. } if source_failed.load(Ordering::Relaxed) => {
+            ConvertError::Source(io::Error::other("source stream failed while reading"))
+        }
+        e => e,
+    }
+}
+
+/// Maps a Parquet write error: failures of the sink underneath are sink (storage) errors.
+pub(crate) fn parquet_write_error(key: &str, e: ParquetError) -> ConvertError {
+    match e {
+        ParquetError::External(inner) => ConvertError::Sink {
+            key: key.to_string(),
+            source: io::Error::other(inner.to_string()),
+        },
+        e => ConvertError::Parquet(e),
+    }
+}
+
 /// Parquet writer settings shared by every Tributary output.
 pub fn writer_properties(row_group_rows: usize) -> WriterProperties {
     writer_properties_for(row_group_rows, None)
@@ -257,110 +307,26 @@ pub fn convert<R: Read + Send>(
 ) -> Result<ConvertReport, ConvertError> {
     let (reader, gzip, failed) = open_text(input)?;
     let mut run = Run::new(spec, outputs, rejects);
-    run.report.compressed = gzip;
-    run.report.format = Some(spec.format);
+    run.engine.report.compressed = gzip;
     let result = match spec.format {
         TextFormat::JsonLines => run.json_lines(reader),
         TextFormat::Csv | TextFormat::Tsv => run.delimited(reader),
-        TextFormat::Parquet => Err(run.unreadable("Parquet is not a text format")),
+        TextFormat::Parquet => Err(run.engine.unreadable("Parquet is not a text format")),
     };
     let result = result.map_err(|e| blame_source(e, &failed));
-    match result {
-        Ok(()) => run.finish(),
-        Err(e) => {
-            run.abort();
-            Err(e)
-        }
-    }
+    let (report, ()) = run.engine.conclude(result, true)?;
+    Ok(report)
 }
 
-/// Buffers `input`, decompressing gzip (detected by its magic bytes). The flag turns true when
-/// the underlying read failed (a source/network failure rather than bad data).
-pub(crate) fn open_text<'r, R: Read + Send + 'r>(
-    input: R,
-) -> Result<(Box<dyn BufRead + Send + 'r>, bool, Arc<AtomicBool>), ConvertError> {
-    let failed = Arc::new(AtomicBool::new(false));
-    let mut raw = BufReader::with_capacity(
-        1 << 20,
-        Tracked {
-            inner: input,
-            failed: failed.clone(),
-        },
-    );
-    let head = raw.fill_buf().map_err(ConvertError::Source)?;
-    let gzip = head.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn BufRead + Send + 'r> = if gzip {
-        Box::new(BufReader::with_capacity(
-            1 << 20,
-            flate2::bufread::MultiGzDecoder::new(raw),
-        ))
-    } else {
-        Box::new(raw)
-    };
-    Ok((reader, gzip, failed))
-}
-
-/// A decode error caused by the network (the flag from [`open_text`]) is a source failure, to
-/// be retried, not bad data.
-pub(crate) fn blame_source(e: ConvertError, source_failed: &AtomicBool) -> ConvertError {
-    match e {
-        ConvertError::Unreadable { .. } if source_failed.load(Ordering::Relaxed) => {
-            ConvertError::Source(io::Error::other("source stream failed while reading"))
-        }
-        e => e,
-    }
-}
-
-/// Maps a Parquet write error: failures of the sink underneath are sink (storage) errors.
-pub(crate) fn parquet_write_error(key: &str, e: ParquetError) -> ConvertError {
-    match e {
-        ParquetError::External(inner) => ConvertError::Sink {
-            key: key.to_string(),
-            source: io::Error::other(inner.to_string()),
-        },
-        e => ConvertError::Parquet(e),
-    }
-}
-
-struct PartitionWriter {
-    values: Vec<(String, String)>,
-    path: String,
-    key: String,
-    builders: Vec<ColumnBuilder>,
-    pending: usize,
-    rows: u64,
-    writer: ArrowWriter<Box<dyn ObjectSink>>,
-}
-
-enum RejectWriter {
-    None,
-    Csv(csv::Writer<Box<dyn ObjectSink>>),
-    Lines(Box<dyn ObjectSink>),
-}
-
+/// The clean-zone conversion: typed data columns, partition columns moved into the path.
 struct Run<'a> {
     spec: &'a ConvertSpec,
-    outputs: &'a dyn SinkFactory,
-    rejects: &'a dyn SinkFactory,
-    report: ConvertReport,
+    engine: Engine<'a, ()>,
     /// Columns of the full schema (data + partition columns), in order.
     schema: TableSchema,
-    file_schema: SchemaRef,
-    file_columns: Vec<usize>,
     partition_columns: Vec<usize>,
-    props: WriterProperties,
-    open: Vec<PartitionWriter>,
-    index: HashMap<Vec<String>, usize>,
-    next_part: HashMap<String, u32>,
-    finished: Vec<OutputFile>,
-    reject_writer: RejectWriter,
-    reject_header: Option<csv::ByteRecord>,
-}
-
-/// Reuses a vector's allocation for a new lifetime (the vector is emptied first).
-pub(crate) fn recycle<'x, 'y>(mut v: Vec<Cell<'x>>) -> Vec<Cell<'y>> {
-    v.clear();
-    v.into_iter().map(|_| unreachable!()).collect()
+    /// The partition key of the current row.
+    part_key: Vec<u8>,
 }
 
 impl<'a> Run<'a> {
@@ -371,367 +337,82 @@ impl<'a> Run<'a> {
     ) -> Self {
         Self {
             spec,
-            outputs,
-            rejects,
-            report: ConvertReport::default(),
+            engine: Engine::new(
+                spec.format,
+                outputs,
+                rejects,
+                spec.reject_key.clone(),
+                spec.delimiter.unwrap_or(spec.format.delimiter()),
+                spec.tuning.max_reject_ratio,
+            ),
             schema: TableSchema::default(),
-            file_schema: TableSchema::default().arrow(),
-            file_columns: Vec::new(),
             partition_columns: Vec::new(),
-            props: writer_properties(spec.tuning.row_group_rows),
-            open: Vec::new(),
-            index: HashMap::new(),
-            next_part: HashMap::new(),
-            finished: Vec::new(),
-            reject_writer: RejectWriter::None,
-            reject_header: None,
+            part_key: Vec::new(),
         }
     }
 
-    fn unreadable(&self, reason: impl Into<String>) -> ConvertError {
-        ConvertError::Unreadable {
-            format: self.spec.format,
-            reason: reason.into(),
-        }
-    }
-
-    /// Fixes the schema; checks partition columns exist.
+    /// Fixes the schema and the outputs; checks partition columns exist.
     fn set_schema(&mut self, schema: TableSchema, inferred: bool) -> Result<(), ConvertError> {
         let mut partition_columns = Vec::new();
         for p in &self.spec.partition_columns {
             let i = schema.index_of(p).ok_or_else(|| {
-                self.unreadable(format!("partition column {p} is not in the schema"))
+                self.engine
+                    .unreadable(format!("partition column {p} is not in the schema"))
             })?;
             partition_columns.push(i);
         }
-        self.file_columns = (0..schema.columns.len())
+        let file_columns: Vec<usize> = (0..schema.columns.len())
             .filter(|i| !partition_columns.contains(i))
             .collect();
-        self.file_schema = schema.without(&self.spec.partition_columns).arrow();
-        self.props =
-            writer_properties_for(self.spec.tuning.row_group_rows, Some(&self.file_schema));
+        let file_schema = schema.without(&self.spec.partition_columns).arrow();
+        self.engine.plan_outputs(OutputPlan {
+            prefix: self.spec.output_prefix.clone(),
+            stem: self.spec.output_stem.clone(),
+            static_partitions: self.spec.static_partitions.clone(),
+            partition_names: partition_columns
+                .iter()
+                .map(|&ci| schema.columns[ci].name.clone())
+                .collect(),
+            props: writer_properties_for(self.spec.tuning.row_group_rows, Some(&file_schema)),
+            schema: file_schema,
+            column_types: file_columns
+                .iter()
+                .map(|&ci| schema.columns[ci].ty)
+                .collect(),
+            leading: 0,
+            data_cells: file_columns,
+            constant: None,
+            batch_rows: BATCH_ROWS,
+            spill: Spill::CloseOldest {
+                max_open: MAX_OPEN_PARTITIONS,
+            },
+            footer: Vec::new(),
+        });
         self.partition_columns = partition_columns;
-        self.report.schema = schema.clone();
-        self.report.schema_inferred = inferred;
+        self.engine.report.schema = schema.clone();
+        self.engine.report.schema_inferred = inferred;
         self.schema = schema;
         Ok(())
-    }
-
-    fn reject(&mut self, line: u64, category: &str, reason: String) {
-        self.report.rows_rejected += 1;
-        *self
-            .report
-            .rejections_by_reason
-            .entry(category.to_string())
-            .or_default() += 1;
-        if self.report.rejections.len() < MAX_REPORTED_REJECTIONS {
-            self.report.rejections.push(RowRejection { line, reason });
-        }
-    }
-
-    fn reject_sink(&mut self) -> Result<Box<dyn ObjectSink>, ConvertError> {
-        let key = self.spec.reject_key.clone();
-        let ct = if self.spec.format == TextFormat::JsonLines {
-            "application/x-ndjson"
-        } else {
-            "text/csv"
-        };
-        self.report.rejected_rows_key = Some(key.clone());
-        self.rejects
-            .create(&key, ct)
-            .map_err(|source| ConvertError::Sink { key, source })
-    }
-
-    fn keep_rejected_record(&mut self, rec: &csv::ByteRecord) -> Result<(), ConvertError> {
-        if matches!(self.reject_writer, RejectWriter::None) {
-            let sink = self.reject_sink()?;
-            let mut w = csv::WriterBuilder::new()
-                .flexible(true)
-                .delimiter(self.delimiter())
-                .from_writer(sink);
-            if let Some(h) = &self.reject_header {
-                w.write_byte_record(h)
-                    .map_err(|e| self.reject_io(e.into()))?;
-            }
-            self.reject_writer = RejectWriter::Csv(w);
-        }
-        if let RejectWriter::Csv(w) = &mut self.reject_writer {
-            let r = w.write_byte_record(rec);
-            r.map_err(|e| ConvertError::Sink {
-                key: self.spec.reject_key.clone(),
-                source: e.into(),
-            })?;
-        }
-        Ok(())
-    }
-
-    fn keep_rejected_line(&mut self, line: &[u8]) -> Result<(), ConvertError> {
-        if matches!(self.reject_writer, RejectWriter::None) {
-            self.reject_writer = RejectWriter::Lines(self.reject_sink()?);
-        }
-        if let RejectWriter::Lines(w) = &mut self.reject_writer {
-            let r = w.write_all(line).and_then(|_| {
-                if line.ends_with(b"\n") {
-                    Ok(())
-                } else {
-                    w.write_all(b"\n")
-                }
-            });
-            r.map_err(|source| ConvertError::Sink {
-                key: self.spec.reject_key.clone(),
-                source,
-            })?;
-        }
-        Ok(())
-    }
-
-    fn reject_io(&self, source: io::Error) -> ConvertError {
-        ConvertError::Sink {
-            key: self.spec.reject_key.clone(),
-            source,
-        }
-    }
-
-    fn delimiter(&self) -> u8 {
-        self.spec.delimiter.unwrap_or(self.spec.format.delimiter())
-    }
-
-    /// Appends one validated row (cells in schema order) to its partition.
-    fn accept(&mut self, cells: &[Cell<'_>], part_values: &[String]) -> Result<(), ConvertError> {
-        let idx = if part_values.is_empty() && self.open.len() == 1 {
-            0 // unpartitioned: skip the lookup
-        } else {
-            match self.index.get(part_values) {
-                Some(i) => *i,
-                None => self.open_partition(part_values)?,
-            }
-        };
-        let pw = &mut self.open[idx];
-        for (b, &ci) in pw.builders.iter_mut().zip(&self.file_columns) {
-            b.append(&cells[ci]);
-        }
-        pw.pending += 1;
-        pw.rows += 1;
-        self.report.rows_written += 1;
-        if pw.pending >= BATCH_ROWS {
-            Self::flush(pw, &self.file_schema)?;
-        }
-        Ok(())
-    }
-
-    fn flush(pw: &mut PartitionWriter, schema: &SchemaRef) -> Result<(), ConvertError> {
-        if pw.pending == 0 {
-            return Ok(());
-        }
-        let arrays = pw.builders.iter_mut().map(|b| b.finish()).collect();
-        let batch = RecordBatch::try_new(schema.clone(), arrays)?;
-        pw.writer
-            .write(&batch)
-            .map_err(|e| parquet_write_error(&pw.key, e))?;
-        pw.pending = 0;
-        Ok(())
-    }
-
-    fn open_partition(&mut self, part_values: &[String]) -> Result<usize, ConvertError> {
-        if self.open.len() >= MAX_OPEN_PARTITIONS {
-            let oldest = self.open.remove(0);
-            self.close(oldest)?;
-            self.index = self
-                .open
-                .iter()
-                .enumerate()
-                .map(|(i, p)| {
-                    (
-                        p.values
-                            .iter()
-                            .skip(self.spec.static_partitions.len())
-                            .map(|(_, v)| v.clone())
-                            .collect(),
-                        i,
-                    )
-                })
-                .collect();
-        }
-        let mut values = self.spec.static_partitions.clone();
-        for (&ci, v) in self.partition_columns.iter().zip(part_values) {
-            values.push((self.schema.columns[ci].name.clone(), v.clone()));
-        }
-        let path = values
-            .iter()
-            .map(|(k, v)| format!("{k}={}", escape_partition_value(v)))
-            .collect::<Vec<_>>()
-            .join("/");
-        let part = self.next_part.entry(path.clone()).or_insert(0);
-        let key = if path.is_empty() {
-            format!(
-                "{}{}-{:05}.parquet",
-                self.spec.output_prefix, self.spec.output_stem, part
-            )
-        } else {
-            format!(
-                "{}{}/{}-{:05}.parquet",
-                self.spec.output_prefix, path, self.spec.output_stem, part
-            )
-        };
-        *part += 1;
-        let sink = self
-            .outputs
-            .create(&key, "application/vnd.apache.parquet")
-            .map_err(|source| ConvertError::Sink {
-                key: key.clone(),
-                source,
-            })?;
-        let writer =
-            ArrowWriter::try_new(sink, self.file_schema.clone(), Some(self.props.clone()))?;
-        let builders = self
-            .file_columns
-            .iter()
-            .map(|&ci| ColumnBuilder::new(self.schema.columns[ci].ty, BATCH_ROWS))
-            .collect();
-        self.open.push(PartitionWriter {
-            values,
-            path,
-            key,
-            builders,
-            pending: 0,
-            rows: 0,
-            writer,
-        });
-        self.index.insert(part_values.to_vec(), self.open.len() - 1);
-        Ok(self.open.len() - 1)
-    }
-
-    fn close(&mut self, mut pw: PartitionWriter) -> Result<(), ConvertError> {
-        Self::flush(&mut pw, &self.file_schema)?;
-        // into_inner writes the footer and hands the sink back.
-        let sink = pw.writer.into_inner()?;
-        let bytes = sink.finish().map_err(|source| ConvertError::Sink {
-            key: pw.key.clone(),
-            source,
-        })?;
-        self.finished.push(OutputFile {
-            key: pw.key,
-            partition: pw.path,
-            partition_values: pw.values,
-            rows: pw.rows,
-            bytes,
-        });
-        Ok(())
-    }
-
-    fn check_progress(&self) -> Result<(), ConvertError> {
-        if self.report.rows_written == 0 && self.report.rows_rejected >= GIVE_UP_AFTER_ROWS {
-            return Err(ConvertError::TooManyRejects {
-                report: Box::new(self.report.clone()),
-                max_ratio: self.spec.tuning.max_reject_ratio,
-            });
-        }
-        Ok(())
-    }
-
-    fn finish(mut self) -> Result<ConvertReport, ConvertError> {
-        let r = &self.report;
-        if r.rows_read == 0 {
-            let e = self.unreadable("the file holds no data rows");
-            self.abort();
-            return Err(e);
-        }
-        let ratio = r.rows_rejected as f64 / r.rows_read as f64;
-        if ratio > self.spec.tuning.max_reject_ratio {
-            let e = ConvertError::TooManyRejects {
-                report: Box::new(self.report.clone()),
-                max_ratio: self.spec.tuning.max_reject_ratio,
-            };
-            self.abort();
-            return Err(e);
-        }
-        // Rejected rows first: they must be durable before good rows are published.
-        match std::mem::replace(&mut self.reject_writer, RejectWriter::None) {
-            RejectWriter::None => {}
-            RejectWriter::Csv(w) => {
-                let sink = w
-                    .into_inner()
-                    .map_err(|e| self.reject_io(io::Error::other(e.to_string())))?;
-                sink.finish().map_err(|e| self.reject_io(e))?;
-            }
-            RejectWriter::Lines(sink) => {
-                sink.finish().map_err(|e| self.reject_io(e))?;
-            }
-        }
-        while !self.open.is_empty() {
-            let pw = self.open.remove(0);
-            if let Err(e) = self.close(pw) {
-                self.abort();
-                return Err(e);
-            }
-        }
-        let mut report = std::mem::take(&mut self.report);
-        report.outputs = std::mem::take(&mut self.finished);
-        report.outputs.sort_by(|a, b| a.key.cmp(&b.key));
-        debug_assert_eq!(report.rows_read, report.rows_written + report.rows_rejected);
-        Ok(report)
-    }
-
-    /// Aborts every open sink. Outputs already finished (a partition closed early because too
-    /// many were open) stay: they are deterministic and are overwritten identically by a retry.
-    fn abort(&mut self) {
-        for pw in self.open.drain(..) {
-            if let Ok(sink) = pw.writer.into_inner() {
-                sink.abort();
-            }
-        }
-        match std::mem::replace(&mut self.reject_writer, RejectWriter::None) {
-            RejectWriter::None => {}
-            RejectWriter::Csv(w) => {
-                if let Ok(s) = w.into_inner() {
-                    s.abort()
-                }
-            }
-            RejectWriter::Lines(s) => s.abort(),
-        }
     }
 
     // ---------------------------------------------------------------- delimited text
 
     fn delimited<B: BufRead>(&mut self, reader: B) -> Result<(), ConvertError> {
-        let mut rdr = csv::ReaderBuilder::new()
-            .delimiter(self.delimiter())
-            .has_headers(false)
-            .flexible(true)
-            .buffer_capacity(1 << 16)
-            .from_reader(reader);
+        let delimiter = self.spec.delimiter.unwrap_or(self.spec.format.delimiter());
+        let mut rdr = DelimitedReader::new(reader, delimiter);
         let mut rec = csv::ByteRecord::new();
-        let read =
-            |rdr: &mut csv::Reader<B>, rec: &mut csv::ByteRecord| -> Result<bool, ConvertError> {
-                rdr.read_byte_record(rec).map_err(|e| match e.into_kind() {
-                    csv::ErrorKind::Io(io) => ConvertError::Unreadable {
-                        format: TextFormat::Csv,
-                        reason: format!("decoding failed: {io}"),
-                    },
-                    other => ConvertError::Unreadable {
-                        format: TextFormat::Csv,
-                        reason: format!("{other:?}"),
-                    },
-                })
-            };
 
         // Header and column mapping.
         let header: Option<Vec<String>> = if self.spec.header {
-            if !read(&mut rdr, &mut rec)? {
-                return Err(self.unreadable("the file is empty (no header row)"));
+            if !rdr.read(&mut rec)? {
+                return Err(self.engine.unreadable("the file is empty (no header row)"));
             }
-            let names: Result<Vec<String>, _> = rec
-                .iter()
-                .map(|f| {
-                    std::str::from_utf8(f)
-                        .map(|s| s.trim().trim_start_matches('\u{feff}').to_string())
-                })
-                .collect();
-            let names = names.map_err(|_| self.unreadable("the header row is not valid UTF-8"))?;
+            let names = self.engine.header(&rec)?;
             if names.iter().any(|n| n.is_empty()) {
-                return Err(self.unreadable("the header row has an empty column name"));
+                return Err(self
+                    .engine
+                    .unreadable("the header row has an empty column name"));
             }
-            self.reject_header = Some(rec.clone());
             Some(names)
         } else {
             None
@@ -742,12 +423,13 @@ impl<'a> Run<'a> {
             (Some(s), _) => (s.clone(), false),
             (None, None) => {
                 return Err(self
+                    .engine
                     .unreadable("no header row and no declared schema: column names are unknown"));
             }
             (None, Some(names)) => {
                 let mut guesses = vec![TypeGuess::default(); names.len()];
                 while sample.len() < self.spec.tuning.infer_sample_rows.max(1) {
-                    if !read(&mut rdr, &mut rec)? {
+                    if !rdr.read(&mut rec)? {
                         break;
                     }
                     if rec.len() == names.len() {
@@ -757,9 +439,9 @@ impl<'a> Run<'a> {
                             }
                         }
                     }
-                    sample.push((rec.position().map_or(0, |p| p.line()), rec.clone()));
+                    sample.push((line_of(&rec), rec.clone()));
                 }
-                (TableSchema::inferred(&names, &guesses), true)
+                (TableSchema::inferred(names, &guesses), true)
             }
         };
         self.set_schema(schema, inferred)?;
@@ -770,147 +452,90 @@ impl<'a> Run<'a> {
             .map_or(self.schema.columns.len(), |h| h.len());
         let mapping: Vec<usize> = match &header {
             None => (0..self.schema.columns.len()).collect(),
-            Some(names) => {
-                let mut m = Vec::with_capacity(self.schema.columns.len());
-                for c in &self.schema.columns {
-                    match names.iter().position(|n| n.eq_ignore_ascii_case(&c.name)) {
-                        Some(i) => m.push(i),
-                        None => {
-                            return Err(
-                                self.unreadable(format!("the header has no column {}", c.name))
-                            );
-                        }
-                    }
-                }
-                let extra: Vec<&String> = names
-                    .iter()
-                    .filter(|n| {
-                        !self
-                            .schema
-                            .columns
-                            .iter()
-                            .any(|c| c.name.eq_ignore_ascii_case(n))
-                    })
-                    .collect();
-                if !extra.is_empty() {
-                    self.report.warnings.push(format!(
-                        "columns not in the dataset schema were dropped: {extra:?}"
-                    ));
-                }
-                m
-            }
+            Some(names) => self.header_mapping(names)?,
         };
 
         let mut cells_buf: Vec<Cell<'static>> = Vec::with_capacity(self.schema.columns.len());
-        let mut part_values: Vec<String> = Vec::new();
-        let mut process = |this: &mut Self,
-                           line: u64,
-                           rec: &csv::ByteRecord,
-                           cells_buf: &mut Vec<Cell<'static>>|
-         -> Result<(), ConvertError> {
-            this.report.rows_read += 1;
-            if rec.len() != width {
-                this.reject(
-                    line,
-                    "wrong_column_count",
-                    format!("expected {width} fields, found {}", rec.len()),
-                );
-                return this.keep_rejected_record(rec);
-            }
-            let mut cells: Vec<Cell<'_>> = recycle(std::mem::take(cells_buf));
-            let mut failure: Option<(&str, String)> = None;
-            for (col, &fi) in this.schema.columns.iter().zip(&mapping) {
-                let raw = &rec[fi];
-                if let Some(parsed) = parse_numeric_bytes(col, raw) {
-                    match parsed {
-                        Ok(c) => cells.push(c),
-                        Err(reason) if std::str::from_utf8(raw).is_ok() => {
-                            failure = Some(("invalid_value", reason));
-                            break;
-                        }
-                        Err(_) => {
-                            failure = Some((
-                                "invalid_utf8",
-                                format!("column {}: invalid UTF-8", col.name),
-                            ));
-                            break;
-                        }
-                    }
-                    continue;
-                }
-                let Ok(text) = std::str::from_utf8(raw) else {
-                    failure = Some((
-                        "invalid_utf8",
-                        format!("column {}: invalid UTF-8", col.name),
-                    ));
-                    break;
-                };
-                match parse_text(col, text) {
-                    Ok(c) => cells.push(c),
-                    Err(reason) => {
-                        failure = Some(("invalid_value", reason));
-                        break;
-                    }
-                }
-            }
-            let result = match failure {
-                Some((cat, reason)) => {
-                    this.reject(line, cat, reason);
-                    this.keep_rejected_record(rec)
-                }
-                None => {
-                    part_values.clear();
-                    for &pi in &this.partition_columns {
-                        part_values.push(
-                            std::str::from_utf8(&rec[mapping[pi]])
-                                .unwrap_or_default()
-                                .to_string(),
-                        );
-                    }
-                    this.accept(&cells, &part_values)
-                }
-            };
-            *cells_buf = recycle(cells);
-            result
-        };
         for (line, r) in std::mem::take(&mut sample) {
-            process(self, line, &r, &mut cells_buf)?;
+            self.record(line, &r, width, &mapping, &mut cells_buf)?;
         }
-        while read(&mut rdr, &mut rec)? {
-            let line = rec.position().map_or(0, |p| p.line());
-            process(self, line, &rec, &mut cells_buf)?;
-            if self.report.rows_read % 4096 == 0 {
-                self.check_progress()?;
+        while rdr.read(&mut rec)? {
+            self.record(line_of(&rec), &rec, width, &mapping, &mut cells_buf)?;
+            if self.engine.report.rows_read.is_multiple_of(4096) {
+                self.engine.check_progress()?;
             }
         }
         Ok(())
     }
 
+    /// The record's field of each schema column, by header name; warns of dropped columns.
+    fn header_mapping(&mut self, names: &[String]) -> Result<Vec<usize>, ConvertError> {
+        let mut m = Vec::with_capacity(self.schema.columns.len());
+        for c in &self.schema.columns {
+            match names.iter().position(|n| n.eq_ignore_ascii_case(&c.name)) {
+                Some(i) => m.push(i),
+                None => {
+                    return Err(self
+                        .engine
+                        .unreadable(format!("the header has no column {}", c.name)));
+                }
+            }
+        }
+        let extra: Vec<&String> = names
+            .iter()
+            .filter(|n| {
+                !self
+                    .schema
+                    .columns
+                    .iter()
+                    .any(|c| c.name.eq_ignore_ascii_case(n))
+            })
+            .collect();
+        if !extra.is_empty() {
+            self.engine.report.warnings.push(format!(
+                "columns not in the dataset schema were dropped: {extra:?}"
+            ));
+        }
+        Ok(m)
+    }
+
+    /// Validates and routes one data record.
+    fn record(
+        &mut self,
+        line: u64,
+        rec: &csv::ByteRecord,
+        width: usize,
+        mapping: &[usize],
+        cells_buf: &mut Vec<Cell<'static>>,
+    ) -> Result<(), ConvertError> {
+        self.engine.report.rows_read += 1;
+        if rec.len() != width {
+            let rejection = wrong_width(width, rec.len());
+            return self.engine.reject(line, rejection, Kept::Record(rec));
+        }
+        let mut cells: Vec<Cell<'_>> = recycle(std::mem::take(cells_buf));
+        let parsed = parse_fields(&self.schema.columns, mapping, rec, &mut cells, &SchemaOnly);
+        let result = match parsed {
+            Err(rejection) => self.engine.reject(line, rejection, Kept::Record(rec)),
+            Ok(()) => {
+                self.part_key.clear();
+                for &pi in &self.partition_columns {
+                    push_partition_value(&mut self.part_key, |k| {
+                        k.extend_from_slice(&rec[mapping[pi]])
+                    });
+                }
+                self.engine.accept(&self.part_key, &cells, |_| {})
+            }
+        };
+        *cells_buf = recycle(cells);
+        result
+    }
+
     // ---------------------------------------------------------------- JSON lines
 
-    fn json_lines<B: BufRead>(&mut self, mut reader: B) -> Result<(), ConvertError> {
-        let mut line_no: u64 = 0;
+    fn json_lines<B: BufRead>(&mut self, reader: B) -> Result<(), ConvertError> {
+        let mut lines = LineReader::new(reader);
         let mut buf = Vec::with_capacity(4096);
-        let next =
-            |reader: &mut B, buf: &mut Vec<u8>, line_no: &mut u64| -> Result<bool, ConvertError> {
-                loop {
-                    buf.clear();
-                    let n =
-                        reader
-                            .read_until(b'\n', buf)
-                            .map_err(|e| ConvertError::Unreadable {
-                                format: TextFormat::JsonLines,
-                                reason: format!("decoding failed: {e}"),
-                            })?;
-                    if n == 0 {
-                        return Ok(false);
-                    }
-                    *line_no += 1;
-                    if !buf.iter().all(|b| b.is_ascii_whitespace()) {
-                        return Ok(true);
-                    }
-                }
-            };
 
         let mut sample: Vec<(u64, Vec<u8>)> = Vec::new();
         let (schema, inferred) = match &self.spec.schema {
@@ -919,7 +544,7 @@ impl<'a> Run<'a> {
                 let mut names: Vec<String> = Vec::new();
                 let mut guesses: Vec<TypeGuess> = Vec::new();
                 while sample.len() < self.spec.tuning.infer_sample_rows.max(1)
-                    && next(&mut reader, &mut buf, &mut line_no)?
+                    && lines.next_line(&mut buf)?
                 {
                     if let Ok(serde_json::Value::Object(map)) =
                         serde_json::from_slice::<serde_json::Value>(&buf)
@@ -936,10 +561,12 @@ impl<'a> Run<'a> {
                             guesses[i].observe_json(v);
                         }
                     }
-                    sample.push((line_no, buf.clone()));
+                    sample.push((lines.line(), buf.clone()));
                 }
                 if names.is_empty() && !sample.is_empty() {
-                    return Err(self.unreadable("no line of the sample is a JSON object"));
+                    return Err(self
+                        .engine
+                        .unreadable("no line of the sample is a JSON object"));
                 }
                 (TableSchema::inferred(&names, &guesses), true)
             }
@@ -947,64 +574,78 @@ impl<'a> Run<'a> {
         self.set_schema(schema, inferred)?;
 
         let mut unknown_fields: BTreeMap<String, u64> = BTreeMap::new();
-        let mut part_values: Vec<String> = Vec::new();
-        let mut process = |this: &mut Self, line: u64, raw: &[u8]| -> Result<(), ConvertError> {
-            this.report.rows_read += 1;
-            if std::str::from_utf8(raw).is_err() {
-                this.reject(line, "invalid_utf8", "the line is not valid UTF-8".into());
-                return this.keep_rejected_line(raw);
-            }
-            let obj = match serde_json::from_slice::<serde_json::Value>(raw) {
-                Ok(serde_json::Value::Object(m)) => m,
-                Ok(_) => {
-                    this.reject(line, "invalid_json", "the line is not a JSON object".into());
-                    return this.keep_rejected_line(raw);
-                }
-                Err(e) => {
-                    this.reject(line, "invalid_json", format!("invalid JSON: {e}"));
-                    return this.keep_rejected_line(raw);
-                }
-            };
-            let mut cells: Vec<Cell<'_>> = Vec::with_capacity(this.schema.columns.len());
-            for col in &this.schema.columns {
-                match parse_json(col, obj.get(&col.name)) {
-                    Ok(c) => cells.push(c),
-                    Err(reason) => {
-                        this.reject(line, "invalid_value", reason);
-                        return this.keep_rejected_line(raw);
-                    }
-                }
-            }
-            for k in obj.keys() {
-                if this.schema.index_of(k).is_none() {
-                    *unknown_fields.entry(k.clone()).or_default() += 1;
-                }
-            }
-            part_values.clear();
-            for &pi in &this.partition_columns {
-                part_values.push(match obj.get(&this.schema.columns[pi].name) {
-                    None | Some(serde_json::Value::Null) => String::new(),
-                    Some(serde_json::Value::String(s)) => s.clone(),
-                    Some(v) => v.to_string(),
-                });
-            }
-            this.accept(&cells, &part_values)
-        };
         for (line, raw) in std::mem::take(&mut sample) {
-            process(self, line, &raw)?;
+            self.json_line(line, &raw, &mut unknown_fields)?;
         }
-        while next(&mut reader, &mut buf, &mut line_no)? {
-            process(self, line_no, &buf)?;
-            if self.report.rows_read % 4096 == 0 {
-                self.check_progress()?;
+        while lines.next_line(&mut buf)? {
+            self.json_line(lines.line(), &buf, &mut unknown_fields)?;
+            if self.engine.report.rows_read.is_multiple_of(4096) {
+                self.engine.check_progress()?;
             }
         }
         if !unknown_fields.is_empty() {
-            self.report.warnings.push(format!(
+            self.engine.report.warnings.push(format!(
                 "fields not in the dataset schema were dropped (field: rows): {unknown_fields:?}"
             ));
         }
         Ok(())
+    }
+
+    /// Validates and routes one JSON line.
+    fn json_line(
+        &mut self,
+        line: u64,
+        raw: &[u8],
+        unknown_fields: &mut BTreeMap<String, u64>,
+    ) -> Result<(), ConvertError> {
+        use serde_json::Value;
+        self.engine.report.rows_read += 1;
+        let reject = |engine: &mut Engine<'a, ()>, category, reason| {
+            engine.reject(line, (category, reason), Kept::Line(raw))
+        };
+        if std::str::from_utf8(raw).is_err() {
+            let reason = "the line is not valid UTF-8".into();
+            return reject(&mut self.engine, "invalid_utf8", reason);
+        }
+        let obj = match serde_json::from_slice::<Value>(raw) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => {
+                let reason = "the line is not a JSON object".into();
+                return reject(&mut self.engine, "invalid_json", reason);
+            }
+            Err(e) => {
+                return reject(
+                    &mut self.engine,
+                    "invalid_json",
+                    format!("invalid JSON: {e}"),
+                );
+            }
+        };
+        let mut cells: Vec<Cell<'_>> = Vec::with_capacity(self.schema.columns.len());
+        for col in &self.schema.columns {
+            match parse_json(col, obj.get(&col.name)) {
+                Ok(c) => cells.push(c),
+                Err(reason) => return reject(&mut self.engine, "invalid_value", reason),
+            }
+        }
+        for k in obj.keys() {
+            if self.schema.index_of(k).is_none() {
+                *unknown_fields.entry(k.clone()).or_default() += 1;
+            }
+        }
+        self.part_key.clear();
+        for &pi in &self.partition_columns {
+            push_partition_value(&mut self.part_key, |k| {
+                match obj.get(&self.schema.columns[pi].name) {
+                    None | Some(Value::Null) => {}
+                    Some(Value::String(s)) => k.extend_from_slice(s.as_bytes()),
+                    Some(v) => {
+                        let _ = write!(k, "{v}");
+                    }
+                }
+            });
+        }
+        self.engine.accept(&self.part_key, &cells, |_| {})
     }
 }
 
@@ -1020,7 +661,7 @@ mod tests {
     use super::*;
     use crate::model::schema::Column;
     use crate::storage::DirSinkFactory;
-    use std::io::Write;
+    use arrow::record_batch::RecordBatch;
 
     fn spec(format: TextFormat) -> ConvertSpec {
         ConvertSpec {

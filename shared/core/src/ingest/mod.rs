@@ -3,3 +3,4 @@
 pub mod cdc;
 pub mod convert;
 pub mod landing;
+pub mod textengine;
