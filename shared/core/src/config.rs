@@ -6,7 +6,7 @@
 //! - A missing or malformed variable fails with the variable's name, so a mis-deployed function
 //!   dies at init with a message that says what to fix.
 //! - Nothing here names a region, account or endpoint: `AWS_ENDPOINT_URL`, `AWS_REGION` and the
-//!   credentials are read by aws-config (see [`crate::aws`]).
+//!   credentials are read by aws-config (see `tributary_aws::clients`).
 
 use std::env;
 

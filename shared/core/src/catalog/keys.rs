@@ -9,14 +9,14 @@
 //! | catalog | `dataset#<id>` | `schema#<NNNNNN>` | one schema version (`crate::catalog::records`) |
 //! | catalog | `route#<landing prefix>` | `route` | `dataset_id` (`crate::catalog::records`) |
 //! | catalog | `zroute#<zone>#<zone prefix>` | `route` | `dataset_id`, for a declared `zone_prefix` (`crate::catalog::records`) |
-//! | catalog | `search#docs` | `s<shard>` | digest cells of the search index (`crate::discovery::search`) |
-//! | catalog | `search#t<NN>` | `s<shard>` | posting cells of term bucket `NN` (`crate::discovery::search`) |
-//! | catalog | `compaction#<id>` | `snapshot` | the published snapshot record (`crate::compaction`) |
-//! | catalog | `compaction#<id>` | `lease` | the compaction lease: `owner`, `expires_ms` (`crate::compaction`) |
+//! | catalog | `search#docs` | `s<shard>` | digest cells of the search index (`discovery::search`) |
+//! | catalog | `search#t<NN>` | `s<shard>` | posting cells of term bucket `NN` (`discovery::search`) |
+//! | catalog | `compaction#<id>` | `snapshot` | the published snapshot record (`compaction`) |
+//! | catalog | `compaction#<id>` | `lease` | the compaction lease: `owner`, `expires_ms` (`compaction`) |
 //! | ledger | `object#<bucket>/<key>` | `<version id or ETag>` | one processed object (`crate::catalog`) |
 //!
 //! Invariant: a key's text is a function of its arguments only (no hashing here; shards and
-//! buckets are computed by `crate::discovery::search`), and the prefixes never overlap, so a partition key
+//! buckets are computed by `catalog::index`), and the prefixes never overlap, so a partition key
 //! names its kind of item.
 
 use crate::catalog::table::Key;

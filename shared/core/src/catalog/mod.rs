@@ -22,6 +22,7 @@
 //!   (`crate::catalog::records`).
 
 pub mod cache;
+pub mod index;
 pub mod keys;
 #[cfg(any(test, feature = "testing"))]
 pub mod memtable;
@@ -241,7 +242,7 @@ pub struct LedgerEntry {
     pub processed_at: String,
     /// DMS files: rows by op and the `_seq` range written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sequence: Option<crate::ingest::landing::SequenceSummary>,
+    pub sequence: Option<SequenceSummary>,
 }
 
 /// Stats delta applied to a dataset together with its ledger entry.
@@ -554,6 +555,15 @@ impl<T: ItemTable + Clone> Ledger for Catalog<T> {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// What the CDC sequencer adds to an object's summary.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct SequenceSummary {
+    pub phase: crate::model::dms::Phase,
+    pub rows_by_op: std::collections::BTreeMap<String, u64>,
+    pub seq_first: Option<String>,
+    pub seq_last: Option<String>,
 }
 
 #[cfg(test)]

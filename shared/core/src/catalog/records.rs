@@ -31,15 +31,15 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::catalog::Dataset;
+use crate::catalog::index::{
+    BUCKETS, DOCS_PK, DatasetEntries, IndexBuild, cell_attr, parse_bucket_list, shard_of, shard_sk,
+    splice_cell, term_pk,
+};
 use crate::catalog::keys;
 pub use crate::catalog::keys::{dataset_pk, schema_sk};
 use crate::catalog::table::{
     self, Attr, CancelReason, Cond, Item, ItemTable, Key, ScanFilter, TableError, UpdateAction,
     Write,
-};
-use crate::discovery::search::{
-    BUCKETS, DOCS_PK, DatasetEntries, IndexBuild, cell_attr, parse_bucket_list, shard_of, shard_sk,
-    splice_cell, term_pk,
 };
 use crate::error::{AwsError, Classify, ErrorKind};
 use crate::model::schema::TableSchema;

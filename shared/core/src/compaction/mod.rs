@@ -83,7 +83,7 @@ use crate::clock::{self, Clock, SharedClock, SystemClock};
 use crate::compaction::merge::CompactError;
 use crate::config::{CompactionTuning, Config};
 use crate::error::{AwsError, Classify, ErrorKind};
-use crate::ingest::cdc::META_SEQ_MAX;
+use crate::format::raw::META_SEQ_MAX;
 use crate::model::schema::{Column, ColumnType, TableSchema};
 use crate::storage::{ObjectStore, StorageError};
 use crate::tables::glue::{

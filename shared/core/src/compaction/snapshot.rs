@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::Layout;
 use crate::compaction::merge::MergeStats;
-use crate::ingest::convert::escape_partition_value;
+use crate::model::paths::escape_partition_value;
 use crate::tables::glue::{self};
+
+pub use crate::model::paths::{SNAPSHOT_SEGMENT, snapshot_of_key};
 
 /// Folder (under the dataset's curated prefix) of tombstones and manifests; hidden from readers.
 pub const META_DIR: &str = "_compaction";
-/// Path segment that introduces a snapshot folder.
-pub const SNAPSHOT_SEGMENT: &str = "snapshot=";
 
 /// One partition of a published snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,13 +72,6 @@ pub fn snapshot_id(high_water: &str, generation: u64, token: &str) -> String {
 /// The generation of a snapshot id.
 pub fn generation_of(snapshot: &str) -> Option<u64> {
     snapshot.rsplit('_').nth(1)?.strip_prefix('g')?.parse().ok()
-}
-
-/// The snapshot id of a key or location holding a `snapshot=<id>` segment.
-pub fn snapshot_of_key(key: &str) -> Option<&str> {
-    key.split('/')
-        .find_map(|seg| seg.strip_prefix(SNAPSHOT_SEGMENT))
-        .filter(|s| !s.is_empty())
 }
 
 /// The Glue table of a dataset's curated snapshots.

@@ -21,8 +21,8 @@ use crate::compaction::merge::{
     CompactError, MergeSpec, MergeStats, latest_per_key, read_with_partition,
 };
 use crate::config::CompactionTuning;
-use crate::ingest::cdc::META_SEQ_MAX;
-use crate::ingest::convert::writer_properties_builder;
+use crate::format::parquet::writer_properties_builder;
+use crate::format::raw::META_SEQ_MAX;
 use crate::storage::{ObjectSink, SinkFactory};
 
 use super::*;

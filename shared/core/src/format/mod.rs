@@ -2,3 +2,5 @@
 
 pub mod datetime;
 pub mod jsonrec;
+pub mod parquet;
+pub mod raw;

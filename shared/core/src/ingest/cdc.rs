@@ -50,23 +50,25 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
 use chrono::{Datelike, NaiveDate, NaiveTime, Timelike};
-use parquet::basic::{Compression, Encoding};
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
-use parquet::schema::types::ColumnPath;
 use serde::Serialize;
 
 use crate::config::LandingTuning;
 use crate::ingest::convert::{
     BATCH_ROWS, ConvertError, ConvertReport, TextFormat, blame_source, open_text,
-    writer_properties_builder,
 };
 use crate::ingest::textengine::{
     DelimitedReader, Engine, FieldRules, Kept, OutputPlan, PartStats, Rejection, Spill, line_of,
     parse_fields, push_partition_value, recycle, wrong_width,
 };
-use crate::model::schema::{Cell, Column, ColumnType, TableSchema, parse_timestamp};
+use crate::model::schema::{Cell, Column, TableSchema, parse_timestamp};
 use crate::storage::SinkFactory;
+
+pub use crate::format::raw::{
+    COMMIT_TS, META_SEQ_MAX, META_SEQ_MIN, META_SOURCE, OP, PAGE_ROWS, SEQ, SOURCE_FILE,
+    raw_schema, raw_writer_properties,
+};
+pub use crate::model::dms::Phase;
 
 /// Width of `_seq` in bytes.
 pub const SEQ_WIDTH: usize = 72;
@@ -82,32 +84,12 @@ pub const MAX_ROWS_PER_FILE: u64 = 9_999_999_999;
 pub const WRITER_BUFFER_BUDGET: usize = 48 << 20;
 /// Rows a partition collects in Arrow builders before they go to its Parquet writer.
 pub const PARTITION_BATCH_ROWS: usize = 4096;
-/// Rows per data page of raw-tier objects (bounds each column writer's page buffer).
-pub const PAGE_ROWS: usize = 4096;
-
-/// System columns of the raw tier, in order, before the data columns.
-pub const OP: &str = "_op";
-pub const SEQ: &str = "_seq";
-pub const SOURCE_FILE: &str = "_source_file";
-pub const COMMIT_TS: &str = "_commit_ts";
 /// Positions of the system columns in raw-tier files, and their number.
 const OP_AT: usize = 0;
 const SEQ_AT: usize = 1;
 const SOURCE_FILE_AT: usize = 2;
 const COMMIT_TS_AT: usize = 3;
 const SYSTEM_COLUMNS: usize = 4;
-
-/// Footer metadata keys of raw-tier objects.
-pub const META_SEQ_MIN: &str = "tributary.seq_min";
-pub const META_SEQ_MAX: &str = "tributary.seq_max";
-pub const META_SOURCE: &str = "tributary.source_file";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    FullLoad,
-    Cdc,
-}
 
 /// What a DMS file's name says: its phase and its place among the table's files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -330,65 +312,6 @@ pub struct CdcReport {
     pub seq_last: Option<String>,
     pub header: bool,
     pub op_column: bool,
-}
-
-/// The raw-tier schema of a table: system columns, then the data columns that are not partition
-/// columns. Data columns are nullable here: a DMS delete may carry only the key.
-pub fn raw_schema(schema: &TableSchema, partition_columns: &[String]) -> TableSchema {
-    let sys = |name: &str, ty, nullable| Column {
-        name: name.into(),
-        ty,
-        nullable,
-    };
-    let mut columns = vec![
-        sys(OP, ColumnType::String, false),
-        sys(SEQ, ColumnType::String, false),
-        sys(SOURCE_FILE, ColumnType::String, false),
-        sys(COMMIT_TS, ColumnType::Timestamp, true),
-    ];
-    for c in &schema.without(partition_columns).columns {
-        columns.push(Column {
-            nullable: true,
-            ..c.clone()
-        });
-    }
-    TableSchema { columns }
-}
-
-/// Writer settings of raw-tier objects: Snappy; `_seq` delta-encoded (consecutive values share
-/// most of their bytes), never dictionary-encoded.
-pub fn raw_writer_properties(
-    row_group_rows: usize,
-    arrow: &arrow::datatypes::Schema,
-    key_columns: &[String],
-) -> WriterProperties {
-    let mut b = writer_properties_builder(row_group_rows, Some(arrow))
-        // The raw zone is a hot intermediate read back by compaction: Snappy (what most engines
-        // write by default) costs a fraction of ZSTD's time; curated snapshots use ZSTD.
-        .set_compression(Compression::SNAPPY);
-    // Statistics where readers prune: `_op`, `_seq`, `_commit_ts` and the key; not on every
-    // payload column, nor on `_source_file` (one value per object).
-    for f in arrow.fields() {
-        let system = f.name().starts_with('_') && f.name() != SOURCE_FILE;
-        if !system {
-            // Plain strings: building a dictionary per column chunk costs more here than it
-            // saves; compaction re-encodes the data for readers.
-            b = b.set_column_dictionary_enabled(ColumnPath::from(f.name().as_str()), false);
-        }
-        if !system && !key_columns.iter().any(|k| k == f.name()) {
-            b = b.set_column_statistics_enabled(
-                ColumnPath::from(f.name().as_str()),
-                parquet::file::properties::EnabledStatistics::None,
-            );
-        }
-    }
-    // `_source_file` repeats one value: delta encoding stores it once per page, with no hashing.
-    b.set_column_dictionary_enabled(ColumnPath::from(SOURCE_FILE), false)
-        .set_column_encoding(ColumnPath::from(SOURCE_FILE), Encoding::DELTA_BYTE_ARRAY)
-        .set_column_dictionary_enabled(ColumnPath::from(SEQ), false)
-        .set_column_encoding(ColumnPath::from(SEQ), Encoding::DELTA_BYTE_ARRAY)
-        .set_data_page_row_count_limit(PAGE_ROWS)
-        .build()
 }
 
 /// Sequences a delimited DMS file (gzip detected by magic bytes).
@@ -940,6 +863,7 @@ fn canonical(cell: &Cell<'_>, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::schema::ColumnType;
     use crate::storage::DirSinkFactory;
     use arrow::array::Array;
     use proptest::prelude::*;

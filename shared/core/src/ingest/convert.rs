@@ -24,9 +24,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
-use parquet::file::properties::WriterProperties;
 use serde::Serialize;
 
 use crate::config::LandingTuning;
@@ -38,16 +36,19 @@ use crate::ingest::textengine::{
 use crate::model::schema::{Cell, ColumnType, TableSchema, TypeGuess, parse_json};
 use crate::storage::{SinkFactory, StorageError};
 
+pub use crate::format::parquet::{
+    writer_properties, writer_properties_builder, writer_properties_for,
+};
+pub use crate::model::paths::{HIVE_DEFAULT_PARTITION, escape_partition_value};
+pub use crate::storage::quarantine::{MAX_REPORTED_REJECTIONS, RowRejection};
+use crate::storage::quarantine::{QuarantineReport, Rejection};
+
 /// Rows per Arrow record batch handed to the Parquet writer.
 pub const BATCH_ROWS: usize = 8192;
 /// Partitions written at once; one more closes the oldest (its next rows go to a new part).
 pub const MAX_OPEN_PARTITIONS: usize = 32;
-/// Row rejections kept verbatim in a report (all are counted).
-pub const MAX_REPORTED_REJECTIONS: usize = 1000;
 /// Rows read before a file with no good row at all is given up on.
 pub const GIVE_UP_AFTER_ROWS: u64 = 10_000;
-/// Hive's name for a NULL or empty partition value.
-pub const HIVE_DEFAULT_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
 /// Input formats: the converter reads the text formats; Parquet is read only by the CDC
 /// sequencer (s3-landing passes Parquet through unchanged).
@@ -97,12 +98,6 @@ pub struct OutputFile {
     pub partition_values: Vec<(String, String)>,
     pub rows: u64,
     pub bytes: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RowRejection {
-    pub line: u64,
-    pub reason: String,
 }
 
 /// Counts reconcile: `rows_read == rows_written + rows_rejected`.
@@ -220,81 +215,6 @@ pub(crate) fn parquet_write_error(key: &str, e: ParquetError) -> ConvertError {
         },
         e => ConvertError::Parquet(e),
     }
-}
-
-/// Parquet writer settings shared by every Tributary output.
-pub fn writer_properties(row_group_rows: usize) -> WriterProperties {
-    writer_properties_for(row_group_rows, None)
-}
-
-/// Writer settings for a known schema: dictionary encoding only for string and boolean columns
-/// (numeric and temporal columns are mostly high-cardinality, where building a dictionary that
-/// is then abandoned costs time and saves nothing), and statistics per column chunk (what
-/// readers use for pruning) rather than per page.
-pub fn writer_properties_for(
-    row_group_rows: usize,
-    schema: Option<&arrow::datatypes::Schema>,
-) -> WriterProperties {
-    writer_properties_builder(row_group_rows, schema).build()
-}
-
-/// [`writer_properties_for`] before `build()`, for writers that tune single columns further.
-pub fn writer_properties_builder(
-    row_group_rows: usize,
-    schema: Option<&arrow::datatypes::Schema>,
-) -> parquet::file::properties::WriterPropertiesBuilder {
-    let mut b = WriterProperties::builder()
-        .set_statistics_enabled(parquet::file::properties::EnabledStatistics::Chunk);
-    for f in schema.iter().flat_map(|s| s.fields().iter()) {
-        if !matches!(
-            f.data_type(),
-            arrow::datatypes::DataType::Utf8 | arrow::datatypes::DataType::Boolean
-        ) {
-            b = b.set_column_dictionary_enabled(
-                parquet::schema::types::ColumnPath::from(f.name().as_str()),
-                false,
-            );
-        }
-    }
-    b.set_compression(Compression::ZSTD(
-        ZstdLevel::try_new(1).expect("level 1 is valid"),
-    ))
-    .set_max_row_group_row_count(Some(row_group_rows))
-    .set_created_by(format!("tributary {}", env!("CARGO_PKG_VERSION")))
-}
-
-/// Escapes a partition value as Hive does (`/`, `=`, `%`, control and a few other characters
-/// become `%XX`); empty values become [`HIVE_DEFAULT_PARTITION`].
-pub fn escape_partition_value(v: &str) -> String {
-    if v.is_empty() {
-        return HIVE_DEFAULT_PARTITION.to_string();
-    }
-    let mut out = String::with_capacity(v.len());
-    for ch in v.chars() {
-        let special = matches!(
-            ch,
-            '"' | '#'
-                | '%'
-                | '\''
-                | '*'
-                | '/'
-                | ':'
-                | '='
-                | '?'
-                | '\\'
-                | '\x7f'
-                | '{'
-                | '['
-                | ']'
-                | '^'
-        ) || (ch as u32) < 0x20;
-        if special {
-            out.push_str(&format!("%{:02X}", ch as u32));
-        } else {
-            out.push(ch);
-        }
-    }
-    out
 }
 
 /// Converts `input` per `spec`, writing Parquet through `outputs` and rejected rows through
@@ -656,8 +576,62 @@ impl ColumnType {
     }
 }
 
+/// A conversion's counts, rejections and warnings in its quarantine report.
+impl QuarantineReport {
+    /// Takes the counts, rejections and warnings of a conversion.
+    pub fn with_conversion(mut self, r: &ConvertReport) -> Self {
+        self.rows_read = r.rows_read;
+        self.rows_written = r.rows_written;
+        self.rows_rejected = r.rows_rejected;
+        self.rejections_by_reason = r.rejections_by_reason.clone();
+        self.rejections = r
+            .rejections
+            .iter()
+            .take(MAX_REPORTED_REJECTIONS)
+            .map(Rejection::from)
+            .collect();
+        self.warnings = r.warnings.clone();
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use crate::storage::quarantine::{Function, ReportStatus, Source};
+    use serde_json::json;
+
+    #[test]
+    fn conversions_reconcile_and_keep_line_numbers() {
+        let c = ConvertReport {
+            rows_read: 5,
+            rows_written: 3,
+            rows_rejected: 2,
+            rejections_by_reason: [("invalid_value".to_string(), 2)].into(),
+            rejections: vec![
+                RowRejection {
+                    line: 3,
+                    reason: "bad".into(),
+                },
+                RowRejection {
+                    line: 5,
+                    reason: "worse".into(),
+                },
+            ],
+            ..Default::default()
+        };
+        let r = QuarantineReport::new(
+            Function::CdcSequencer,
+            ReportStatus::Sequenced,
+            Source::default(),
+        )
+        .with_conversion(&c);
+        assert_eq!(r.rows_read, r.rows_written + r.rows_rejected);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["rejections"][1], json!({ "line": 5, "reason": "worse" }));
+        assert_eq!(v["function"], "cdc-sequencer");
+        assert_eq!(v["source"], json!({}));
+    }
+
     use super::*;
     use crate::model::schema::Column;
     use crate::storage::DirSinkFactory;

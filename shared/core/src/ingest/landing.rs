@@ -16,7 +16,6 @@
 //! modified or deleted; output names depend only on the source key, so a retry overwrites
 //! identically; `rows_read = rows_written + rows_rejected` in every summary and report.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -24,6 +23,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio_util::io::SyncIoBridge;
 
+pub use crate::catalog::SequenceSummary;
 use crate::catalog::cache::TtlCache;
 use crate::catalog::{
     CatalogError, CommitOutcome, Dataset, DatasetCatalog, Ledger, LedgerEntry, StatsDelta,
@@ -31,20 +31,19 @@ use crate::catalog::{
 use crate::clock::{self, SharedClock};
 use crate::config::Config;
 use crate::error::{Classify, ErrorKind};
-use crate::ingest::cdc::{self, CdcSpec, DmsFile, Phase};
+use crate::ingest::cdc::{self, CdcSpec, DmsFile};
 use crate::ingest::convert::{
     self, ConvertError, ConvertReport, ConvertSpec, OutputFile, TextFormat,
 };
 use crate::model::events::{self, Delivery, EventError, ObjectRef};
-use crate::model::schema::{Column, ColumnType, TableSchema};
+pub use crate::model::paths::UNROUTED_PREFIX;
+use crate::model::schema::{ColumnType, TableSchema};
 use crate::storage::quarantine::{
     Function, Held, QuarantineReport, QuarantineWriter, ReportStatus, Source,
 };
+use crate::storage::read_parquet_footer;
 use crate::storage::{DEFAULT_PART_SIZE, ObjectMeta, ObjectStore, S3SinkFactory, StorageError};
 use crate::tables::glue::{GlueError, PartitionCatalog, RegisterSummary, Registrar, TableDef};
-
-/// Quarantine prefix for objects no dataset claims.
-pub const UNROUTED_PREFIX: &str = "_unrouted";
 
 #[derive(Debug, thiserror::Error)]
 pub enum LandingError {
@@ -127,15 +126,6 @@ pub struct ObjectSummary {
     /// The Glue table and partitions registered for the outputs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration: Option<RegisterSummary>,
-}
-
-/// What the CDC sequencer adds to an object's summary.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct SequenceSummary {
-    pub phase: Phase,
-    pub rows_by_op: BTreeMap<String, u64>,
-    pub seq_first: Option<String>,
-    pub seq_last: Option<String>,
 }
 
 impl ObjectSummary {
@@ -1023,61 +1013,6 @@ fn partitions_of(ds: &Dataset, outputs: &[OutputFile]) -> Vec<String> {
         .collect();
     parts.dedup();
     parts
-}
-
-/// Reads and checks a Parquet object's footer with ranged GETs (magic bytes at both ends, metadata
-/// length, decodable metadata): `Ok(Err(reason))` when the object is not valid Parquet.
-pub(crate) async fn read_parquet_footer<S: ObjectStore>(
-    store: &S,
-    obj: &ObjectRef,
-    meta: &ObjectMeta,
-) -> Result<Result<ParquetFooter, String>, StorageError> {
-    if meta.size < 12 {
-        return Ok(Err("not a Parquet file: too small".into()));
-    }
-    let tail = store
-        .get_range(&obj.bucket, &obj.key, meta.size - 8, meta.size - 1)
-        .await?;
-    let head = store.get_range(&obj.bucket, &obj.key, 0, 3).await?;
-    if &tail[4..] != b"PAR1" || &head[..] != b"PAR1" {
-        return Ok(Err("not a Parquet file: magic bytes PAR1 missing".into()));
-    }
-    let len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
-    if len + 12 > meta.size {
-        return Ok(Err(format!(
-            "corrupt Parquet footer: metadata length {len} exceeds the file"
-        )));
-    }
-    let buf = store
-        .get_range(&obj.bucket, &obj.key, meta.size - 8 - len, meta.size - 9)
-        .await?;
-    Ok(parse_parquet_metadata(&buf))
-}
-
-pub(crate) struct ParquetFooter {
-    pub(crate) rows: u64,
-    pub(crate) schema: TableSchema,
-}
-
-fn parse_parquet_metadata(buf: &[u8]) -> Result<ParquetFooter, String> {
-    let md = parquet::file::metadata::ParquetMetaDataReader::decode_metadata(buf)
-        .map_err(|e| format!("corrupt Parquet footer: {e}"))?;
-    let fm = md.file_metadata();
-    let arrow = parquet::arrow::parquet_to_arrow_schema(fm.schema_descr(), fm.key_value_metadata())
-        .map_err(|e| format!("unsupported Parquet schema: {e}"))?;
-    let mut columns = Vec::new();
-    for f in arrow.fields() {
-        let ty = ColumnType::from_arrow(f.data_type()).unwrap_or(ColumnType::String);
-        columns.push(Column {
-            name: f.name().clone(),
-            ty,
-            nullable: f.is_nullable(),
-        });
-    }
-    Ok(ParquetFooter {
-        rows: fm.num_rows().max(0) as u64,
-        schema: TableSchema { columns },
-    })
 }
 
 #[cfg(test)]

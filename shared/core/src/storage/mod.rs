@@ -446,3 +446,32 @@ pub(crate) fn test_dirs(
         },
     )
 }
+
+/// Reads and checks a Parquet object's footer with ranged GETs (magic bytes at both ends, metadata
+/// length, decodable metadata): `Ok(Err(reason))` when the object is not valid Parquet.
+pub async fn read_parquet_footer<S: ObjectStore>(
+    store: &S,
+    obj: &crate::model::events::ObjectRef,
+    meta: &ObjectMeta,
+) -> Result<Result<crate::format::parquet::ParquetFooter, String>, StorageError> {
+    if meta.size < 12 {
+        return Ok(Err("not a Parquet file: too small".into()));
+    }
+    let tail = store
+        .get_range(&obj.bucket, &obj.key, meta.size - 8, meta.size - 1)
+        .await?;
+    let head = store.get_range(&obj.bucket, &obj.key, 0, 3).await?;
+    if &tail[4..] != b"PAR1" || &head[..] != b"PAR1" {
+        return Ok(Err("not a Parquet file: magic bytes PAR1 missing".into()));
+    }
+    let len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
+    if len + 12 > meta.size {
+        return Ok(Err(format!(
+            "corrupt Parquet footer: metadata length {len} exceeds the file"
+        )));
+    }
+    let buf = store
+        .get_range(&obj.bucket, &obj.key, meta.size - 8 - len, meta.size - 9)
+        .await?;
+    Ok(crate::format::parquet::parse_parquet_metadata(&buf))
+}

@@ -22,9 +22,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
-pub use crate::ingest::convert::MAX_REPORTED_REJECTIONS;
-use crate::ingest::convert::{ConvertReport, RowRejection};
 use crate::storage::{ObjectStore, StorageError};
+
+/// Row rejections kept verbatim in a report (all are counted).
+pub const MAX_REPORTED_REJECTIONS: usize = 1000;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowRejection {
+    pub line: u64,
+    pub reason: String,
+}
 
 /// The function that wrote a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,22 +182,6 @@ impl QuarantineReport {
             created_at: String::new(),
         }
     }
-
-    /// Takes the counts, rejections and warnings of a conversion.
-    pub fn with_conversion(mut self, r: &ConvertReport) -> Self {
-        self.rows_read = r.rows_read;
-        self.rows_written = r.rows_written;
-        self.rows_rejected = r.rows_rejected;
-        self.rejections_by_reason = r.rejections_by_reason.clone();
-        self.rejections = r
-            .rejections
-            .iter()
-            .take(MAX_REPORTED_REJECTIONS)
-            .map(Rejection::from)
-            .collect();
-        self.warnings = r.warnings.clone();
-        self
-    }
 }
 
 /// What a report describes, put beside it.
@@ -331,38 +322,6 @@ mod tests {
         );
         let back: QuarantineReport = serde_json::from_value(v).unwrap();
         assert_eq!(back, r);
-    }
-
-    #[test]
-    fn conversions_reconcile_and_keep_line_numbers() {
-        let c = ConvertReport {
-            rows_read: 5,
-            rows_written: 3,
-            rows_rejected: 2,
-            rejections_by_reason: [("invalid_value".to_string(), 2)].into(),
-            rejections: vec![
-                RowRejection {
-                    line: 3,
-                    reason: "bad".into(),
-                },
-                RowRejection {
-                    line: 5,
-                    reason: "worse".into(),
-                },
-            ],
-            ..Default::default()
-        };
-        let r = QuarantineReport::new(
-            Function::CdcSequencer,
-            ReportStatus::Sequenced,
-            Source::default(),
-        )
-        .with_conversion(&c);
-        assert_eq!(r.rows_read, r.rows_written + r.rows_rejected);
-        let v = serde_json::to_value(&r).unwrap();
-        assert_eq!(v["rejections"][1], json!({ "line": 5, "reason": "worse" }));
-        assert_eq!(v["function"], "cdc-sequencer");
-        assert_eq!(v["source"], json!({}));
     }
 
     #[test]

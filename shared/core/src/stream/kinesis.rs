@@ -56,11 +56,11 @@ use crate::catalog::{Dataset, DatasetCatalog};
 use crate::clock::{self, SharedClock};
 use crate::config::{Config, StreamConfig};
 use crate::error::{Classify, ErrorKind};
-use crate::ingest::cdc::{
+use crate::format::raw::{
     META_SEQ_MAX, META_SEQ_MIN, META_SOURCE, raw_schema, raw_writer_properties,
 };
-use crate::ingest::convert::MAX_REPORTED_REJECTIONS;
 use crate::model::schema::{Cell, ColumnBuilder, ColumnType, TableSchema};
+use crate::storage::quarantine::MAX_REPORTED_REJECTIONS;
 use crate::storage::quarantine::{
     Function, Held, QuarantineReport, QuarantineWriter, Rejection, ReportStatus, Source,
 };

@@ -32,7 +32,7 @@ use serde::Serialize;
 
 use crate::catalog::{Dataset, Layout};
 use crate::error::{AwsError, Classify, ErrorKind};
-use crate::ingest::convert::{HIVE_DEFAULT_PARTITION, escape_partition_value};
+use crate::model::paths::{HIVE_DEFAULT_PARTITION, escape_partition_value};
 use crate::model::schema::{ColumnType, TableSchema};
 
 /// `BatchCreatePartition` takes at most 100 partitions per call.

@@ -39,12 +39,12 @@ use crate::catalog::{CatalogError, Dataset, DatasetCatalog, Layout};
 use crate::clock::{self, SharedClock};
 use crate::config::Config;
 use crate::error::{Classify, ErrorKind};
-use crate::ingest::landing::read_parquet_footer;
 use crate::model::events::{self, Delivery, EventError, ObjectRef};
 use crate::model::schema::TableSchema;
 use crate::storage::quarantine::{
     FileColumn, Function, Held, QuarantineReport, QuarantineWriter, ReportStatus, Source,
 };
+use crate::storage::read_parquet_footer;
 use crate::storage::{ObjectStore, StorageError};
 use crate::tables::glue::{
     self, GlueError, PartitionCatalog, RegisterSummary, Registrar, TableDef,
@@ -417,7 +417,7 @@ where
         if !glue::is_data_object(&obj.key) {
             return Ok(Err(skip("not a Parquet data object".into())));
         }
-        if zone == "curated" && crate::compaction::snapshot_of_key(&obj.key).is_some() {
+        if zone == "curated" && crate::model::paths::snapshot_of_key(&obj.key).is_some() {
             return Ok(Err(skip(
                 "a compacted snapshot: the compactor publishes it to the catalog".into(),
             )));
@@ -483,7 +483,7 @@ where
         def: &TableDef,
     ) -> Result<RegObject, RegisterError> {
         let owner = if dataset.is_empty() {
-            crate::ingest::landing::UNROUTED_PREFIX
+            crate::model::paths::UNROUTED_PREFIX
         } else {
             dataset
         };

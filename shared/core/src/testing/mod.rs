@@ -27,6 +27,8 @@ mod tests_registrar;
 mod tests_sink;
 #[cfg(test)]
 mod tests_store;
+#[cfg(test)]
+mod tests_table;
 
 pub use faults::Faults;
 pub use mem_glue::{GlueOp, MemGlue, MemPartition};
