@@ -196,16 +196,16 @@ fn query(rng: &mut Rng, n: usize) -> String {
     if !q.is_empty() {
         parts.push(format!("q={}", q.replace(' ', "+")));
     }
-    if n % 4 == 0 || q.is_empty() {
+    if n.is_multiple_of(4) || q.is_empty() {
         parts.push(format!("tag={}", rng.of(LABELS)));
     }
-    if n % 5 == 0 {
+    if n.is_multiple_of(5) {
         parts.push(format!(
             "zone={}",
             ["raw", "clean", "curated"][rng.next() % 3]
         ));
     }
-    if n % 7 == 0 {
+    if n.is_multiple_of(7) {
         parts.push(format!("owner=team-{}", rng.of(TEAMS)));
     }
     parts.join("&")

@@ -107,6 +107,9 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// (status, lower-case headers, body) of an HTTP answer.
+pub type HttpAnswer = (u16, Vec<(String, String)>, Vec<u8>);
+
 /// One HTTP/1.1 request to 127.0.0.1:`port`; returns (status, lower-case headers, body).
 pub fn http(
     method: &str,
@@ -115,7 +118,7 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &[u8],
     timeout: Duration,
-) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+) -> std::io::Result<HttpAnswer> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(timeout))?;
     let mut head = format!(

@@ -141,7 +141,7 @@ fn rows(values: Vec<Vec<Value>>) -> Vec<Row> {
             )
         })
         .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by_key(|a| a.0);
     out
 }
 

@@ -466,11 +466,14 @@ async fn ranking_puts_the_exact_name_first_and_name_matches_before_the_rest() {
     assert_eq!(body["total"].as_u64(), Some(want.len() as u64));
 }
 
+/// Which datasets a filter keeps, as the oracle decides.
+type Predicate = Box<dyn Fn(&Dataset) -> bool>;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filters_and_facets_match_the_oracle() {
     let data = catalog().await;
     let (api, _) = api();
-    let cases: Vec<(&str, &str, Box<dyn Fn(&Dataset) -> bool>)> = vec![
+    let cases: Vec<(&str, &str, Predicate)> = vec![
         ("", "", Box::new(|_| true)),
         ("weekly", "zone=clean", Box::new(|d| d.zone == "clean")),
         (

@@ -120,7 +120,7 @@ fn column_index(schema: &Schema, name: &str) -> Result<usize, CompactError> {
         .map_err(|_| CompactError::MissingColumn(name.to_string()))
 }
 
-fn strings<'b>(batch: &'b RecordBatch, idx: usize) -> Result<&'b StringArray, CompactError> {
+fn strings(batch: &RecordBatch, idx: usize) -> Result<&StringArray, CompactError> {
     batch
         .column(idx)
         .as_any()
@@ -560,6 +560,9 @@ mod tests {
 
     use super::*;
 
+    /// An output row as the tests compare it.
+    type Row = (String, i64, i64, u64);
+
     fn schema() -> SchemaRef {
         Arc::new(Schema::new(vec![
             Field::new("_op", DataType::Utf8, false),
@@ -605,7 +608,7 @@ mod tests {
         chunk: usize,
         budget: usize,
         keep_deletes: bool,
-    ) -> (Vec<(String, i64, i64, u64)>, MergeStats, u64) {
+    ) -> (Vec<Row>, MergeStats, u64) {
         let mut tombstones = 0;
         let dir = spill_dir(
             &std::env::temp_dir(),

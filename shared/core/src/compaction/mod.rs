@@ -402,6 +402,9 @@ pub struct Compactor<S, C, G, L> {
     clock: SharedClock,
 }
 
+/// An input to download: (bucket, key, partition values).
+type Source = (String, String, Vec<(String, String)>);
+
 /// A random run token: 8 hex digits (the first 32 bits of a v4 UUID, all random), never `_`
 /// (snapshot ids are split at `_`, see [`generation_of`]).
 fn run_token() -> String {
@@ -1003,8 +1006,7 @@ where
     ) -> Result<(WrittenSnapshot, SchemaRef), CompactionError> {
         let keys = self.partition_keys(ds);
         let raw_prefix = ds.zone_prefix();
-        // (bucket, key, partition values)
-        let mut sources: Vec<(String, String, Vec<(String, String)>)> = Vec::new();
+        let mut sources: Vec<Source> = Vec::new();
         if let Some(r) = record {
             for p in &r.partitions {
                 let part: Vec<(String, String)> =

@@ -598,7 +598,7 @@ mod tests {
             ..Default::default()
         };
         assert!(q.term_buckets() > MAX_TERM_BUCKETS || q.index_keys().len() <= 100);
-        assert!((SHARDS as usize) * (1 + MAX_TERM_BUCKETS) <= 100);
-        assert!(2 * MAX_LIMIT <= 100);
+        const { assert!((SHARDS as usize) * (1 + MAX_TERM_BUCKETS) <= 100) };
+        const { assert!(2 * MAX_LIMIT <= 100) };
     }
 }

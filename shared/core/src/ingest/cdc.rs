@@ -1281,7 +1281,7 @@ I,2024-11-05 13:45:00,100,King,1987-06-17,25000,90\n";
                     expected.push((1, rows[ri].1, fi, ri, s));
                 }
             }
-            expected.sort_by(|a, b| (a.0, a.1, a.2, a.3).cmp(&(b.0, b.1, b.2, b.3)));
+            expected.sort_by_key(|a| (a.0, a.1, a.2, a.3));
             seqs.sort();
             let mut unique = seqs.clone();
             unique.dedup();

@@ -169,11 +169,12 @@ impl<R: Read> Read for Tracked<R> {
     }
 }
 
+/// A buffered text input, whether it starts a gzip stream, and the flag of a failed read.
+pub(crate) type TextInput<'r> = (Box<dyn BufRead + Send + 'r>, bool, Arc<AtomicBool>);
+
 /// Buffers `input`, decompressing gzip (detected by its magic bytes). The flag turns true when
 /// the underlying read failed (a source/network failure rather than bad data).
-pub(crate) fn open_text<'r, R: Read + Send + 'r>(
-    input: R,
-) -> Result<(Box<dyn BufRead + Send + 'r>, bool, Arc<AtomicBool>), ConvertError> {
+pub(crate) fn open_text<'r, R: Read + Send + 'r>(input: R) -> Result<TextInput<'r>, ConvertError> {
     let failed = Arc::new(AtomicBool::new(false));
     let mut raw = BufReader::with_capacity(
         1 << 20,

@@ -407,27 +407,6 @@ impl SinkFactory for DirSinkFactory {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dir_sink_publishes_only_on_finish() {
-        let dir = std::env::temp_dir().join(format!("tributary-dirsink-{}", std::process::id()));
-        let f = DirSinkFactory { root: dir.clone() };
-        let mut s = f.create("x/y.bin", "application/octet-stream").unwrap();
-        s.write_all(b"hello").unwrap();
-        assert!(!dir.join("x/y.bin").exists());
-        assert_eq!(s.finish().unwrap(), 5);
-        assert_eq!(std::fs::read(dir.join("x/y.bin")).unwrap(), b"hello");
-        let mut s = f.create("x/z.bin", "application/octet-stream").unwrap();
-        s.write_all(b"nope").unwrap();
-        s.abort();
-        assert!(!dir.join("x/z.bin").exists());
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-}
-
 /// A fresh temp directory with `out/` and `rej/` sink factories, for converter tests.
 #[cfg(test)]
 pub(crate) fn test_dirs(
@@ -474,4 +453,25 @@ pub async fn read_parquet_footer<S: ObjectStore>(
         .get_range(&obj.bucket, &obj.key, meta.size - 8 - len, meta.size - 9)
         .await?;
     Ok(crate::format::parquet::parse_parquet_metadata(&buf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_sink_publishes_only_on_finish() {
+        let dir = std::env::temp_dir().join(format!("tributary-dirsink-{}", std::process::id()));
+        let f = DirSinkFactory { root: dir.clone() };
+        let mut s = f.create("x/y.bin", "application/octet-stream").unwrap();
+        s.write_all(b"hello").unwrap();
+        assert!(!dir.join("x/y.bin").exists());
+        assert_eq!(s.finish().unwrap(), 5);
+        assert_eq!(std::fs::read(dir.join("x/y.bin")).unwrap(), b"hello");
+        let mut s = f.create("x/z.bin", "application/octet-stream").unwrap();
+        s.write_all(b"nope").unwrap();
+        s.abort();
+        assert!(!dir.join("x/z.bin").exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
