@@ -138,12 +138,18 @@ where
     .await
 }
 
+/// Logging, then the configuration (read once, failing with the variable's name) and the clients:
+/// what every function does first.
+async fn start() -> Result<(Arc<Config>, Clients), Error> {
+    telemetry::init();
+    let config = Arc::new(Config::from_env()?);
+    Ok((config, Clients::from_env().await))
+}
+
 /// s3-landing: objects landing in the landing bucket → typed Parquet in the clean zone (and DMS
 /// files sequenced into the raw zone, as cdc-sequencer does).
 pub async fn run_s3_landing() -> Result<(), Error> {
-    telemetry::init();
-    let config = Arc::new(Config::from_env()?);
-    let clients = Clients::from_env().await;
+    let (config, clients) = start().await?;
     let landing = Arc::new(landing_handler(&clients, config));
     serve_json(|event| {
         let landing = landing.clone();
@@ -154,9 +160,7 @@ pub async fn run_s3_landing() -> Result<(), Error> {
 
 /// cdc-sequencer: AWS DMS files only, sequenced into the raw zone.
 pub async fn run_cdc_sequencer() -> Result<(), Error> {
-    telemetry::init();
-    let config = Arc::new(Config::from_env()?);
-    let clients = Clients::from_env().await;
+    let (config, clients) = start().await?;
     let sequencer = Arc::new(landing_handler(&clients, config).dms_only());
     serve_json(|event| {
         let sequencer = sequencer.clone();
@@ -167,9 +171,7 @@ pub async fn run_cdc_sequencer() -> Result<(), Error> {
 
 /// partition-register: Glue partitions for objects written to a zone bucket.
 pub async fn run_partition_register() -> Result<(), Error> {
-    telemetry::init();
-    let config = Arc::new(Config::from_env()?);
-    let clients = Clients::from_env().await;
+    let (config, clients) = start().await?;
     let handler = Arc::new(register_handler(&clients, config));
     serve_json(|event| {
         let handler = handler.clone();
@@ -180,10 +182,8 @@ pub async fn run_partition_register() -> Result<(), Error> {
 
 /// compactor: compaction and retirement of one table per invocation.
 pub async fn run_compactor() -> Result<(), Error> {
-    telemetry::init();
-    let config = Arc::new(Config::from_env()?);
+    let (config, clients) = start().await?;
     let tuning = CompactionTuning::from_env()?;
-    let clients = Clients::from_env().await;
     let handler = Arc::new(compactor_handler(&clients, config, tuning));
     serve_json(|event| {
         let handler = handler.clone();
@@ -194,10 +194,8 @@ pub async fn run_compactor() -> Result<(), Error> {
 
 /// stream-ingest: the Kinesis Data Streams consumer (partial batch responses).
 pub async fn run_stream_ingest() -> Result<(), Error> {
-    telemetry::init();
-    let config = Arc::new(Config::from_env()?);
+    let (config, clients) = start().await?;
     let stream = StreamConfig::from_env()?;
-    let clients = Clients::from_env().await;
     let ingest = Arc::new(stream_ingest_handler(&clients, config, stream));
     Box::pin(lambda_runtime::run(service_fn(
         move |event: LambdaEvent<KinesisBatch>| {
@@ -216,10 +214,8 @@ pub async fn run_stream_ingest() -> Result<(), Error> {
 /// firehose-transform: the Firehose data-transformation contract. The batch (up to 6 MB) is taken
 /// as raw JSON: the domain reads it without copying the records.
 pub async fn run_firehose_transform() -> Result<(), Error> {
-    telemetry::init();
-    let config = Config::from_env()?;
+    let (config, clients) = start().await?;
     let stream = StreamConfig::from_env()?;
-    let clients = Clients::from_env().await;
     let transform = Arc::new(firehose_handler(&clients, &config, stream));
     Box::pin(lambda_runtime::run(service_fn(
         move |event: LambdaEvent<Box<RawValue>>| {
@@ -238,10 +234,8 @@ pub async fn run_firehose_transform() -> Result<(), Error> {
 /// search-api: dataset search, detail, schema, partitions, business metadata and manifests behind
 /// API Gateway.
 pub async fn run_search_api() -> Result<(), Error> {
-    telemetry::init();
-    let config = Arc::new(Config::from_env()?);
+    let (config, clients) = start().await?;
     let api_config = Arc::new(ApiConfig::from_env()?);
-    let clients = Clients::from_env().await;
     let api = Arc::new(search_api_handler(&clients, config, api_config));
     Box::pin(lambda_http::run(lambda_http::service_fn(
         move |req: lambda_http::Request| {

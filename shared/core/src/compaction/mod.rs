@@ -402,6 +402,70 @@ pub struct Compactor<S, C, G, L> {
     clock: SharedClock,
 }
 
+/// What a run has to do: the raw objects listed, those the published snapshot consumed, and the
+/// new deltas (listed, not consumed).
+struct Plan {
+    consumed: HashSet<String>,
+    listed: Vec<String>,
+    new: Vec<String>,
+}
+
+impl Plan {
+    /// Every delta the new snapshot holds, sorted: the still-listed consumed ones and the new.
+    fn all_consumed(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .listed
+            .iter()
+            .filter(|k| self.consumed.contains(k.as_str()))
+            .chain(self.new.iter())
+            .cloned()
+            .collect();
+        all.sort();
+        all
+    }
+}
+
+impl CompactionSummary {
+    /// Nothing new: the published snapshot (if any) stands.
+    fn unchanged(&mut self, record: Option<&SnapshotRecord>) {
+        self.status = if record.is_some() {
+            "unchanged"
+        } else {
+            "empty"
+        }
+        .into();
+        if let Some(r) = record {
+            self.generation = Some(r.generation);
+            self.snapshot = Some(r.snapshot.clone());
+            self.high_water = Some(r.high_water.clone());
+            self.rows_out = r.rows;
+            self.partitions = r.partitions.len() as u64;
+            self.files = r.files;
+            self.bytes = r.bytes;
+        }
+    }
+
+    /// A snapshot was published.
+    fn published(&mut self, published: &SnapshotRecord, written: &WrittenSnapshot, deltas: u64) {
+        let st = &written.stats;
+        self.status = "published".into();
+        self.generation = Some(published.generation);
+        self.snapshot = Some(published.snapshot.clone());
+        self.high_water = Some(published.high_water.clone());
+        self.deltas_consumed = deltas;
+        self.rows_in = st.rows_in;
+        self.rows_out = st.rows_out;
+        self.superseded = st.superseded;
+        self.deleted = st.deleted;
+        self.tombstones = written.tombstone_rows;
+        self.partitions = published.partitions.len() as u64;
+        self.files = published.files;
+        self.bytes = published.bytes;
+        self.runs_spilled = st.runs_spilled;
+        self.bytes_spilled = st.bytes_spilled;
+    }
+}
+
 /// An input to download: (bucket, key, partition values).
 type Source = (String, String, Vec<(String, String)>);
 
@@ -792,49 +856,9 @@ where
         mut existing: HashMap<Vec<String>, String>,
         summary: &mut CompactionSummary,
     ) -> Result<(), CompactionError> {
-        let table = summary.table.clone();
-        let previous = match &record {
-            Some(r) => Some(self.manifest(&r.manifest).await?.ok_or_else(|| {
-                CompactionError::Manifest {
-                    key: r.manifest.clone(),
-                    reason: "the published snapshot's manifest is missing".into(),
-                }
-            })?),
-            None => None,
-        };
-        let consumed: HashSet<&str> = previous
-            .iter()
-            .flat_map(|m| m.consumed.iter().map(String::as_str))
-            .collect();
-        let raw_prefix = ds.zone_prefix();
-        let listed: Vec<String> = self
-            .store
-            .list(&self.config.raw_bucket, &raw_prefix)
-            .await?
-            .into_iter()
-            .filter(|k| glue::is_data_object(k))
-            .collect();
-        let new: Vec<String> = listed
-            .iter()
-            .filter(|k| !consumed.contains(k.as_str()))
-            .cloned()
-            .collect();
-        if new.is_empty() {
-            summary.status = if record.is_some() {
-                "unchanged"
-            } else {
-                "empty"
-            }
-            .into();
-            if let Some(r) = &record {
-                summary.generation = Some(r.generation);
-                summary.snapshot = Some(r.snapshot.clone());
-                summary.high_water = Some(r.high_water.clone());
-                summary.rows_out = r.rows;
-                summary.partitions = r.partitions.len() as u64;
-                summary.files = r.files;
-                summary.bytes = r.bytes;
-            }
+        let plan = self.plan(ds, record.as_ref()).await?;
+        if plan.new.is_empty() {
+            summary.unchanged(record.as_ref());
             return Ok(());
         }
         let generation = record.as_ref().map_or(1, |r| r.generation + 1);
@@ -844,69 +868,19 @@ where
             glue::table_name(&ds.id)
         ));
         let result = self
-            .merge_and_write(ds, record.as_ref(), &new, generation, &token, &work)
+            .merge_and_write(ds, record.as_ref(), &plan.new, generation, &token, &work)
             .await;
         let _ = tokio::fs::remove_dir_all(&work).await;
         let (written, file_schema) = result?;
         let high_water = written.high_water.clone().unwrap_or_default();
         let sid = snapshot_id(&high_water, generation, &token);
-        let prefix = Self::prefix(ds);
-        let layout = self.layout(ds, &sid);
-
-        // Partitions: those written, plus those the catalog has that lost every row (they point
-        // at an empty folder of the new snapshot).
-        let mut partitions: Vec<PartitionSnapshot> = written
-            .partitions
-            .iter()
-            .map(|p| PartitionSnapshot {
-                values: p.values.clone(),
-                location: self.s3_location(&layout.snapshot_dir(&p.values)),
-                rows: p.rows,
-                bytes: p.bytes,
-                files: p.files.clone(),
-            })
-            .collect();
-        let mut emptied: Vec<&Vec<String>> = existing
-            .keys()
-            .filter(|v| !written.partitions.iter().any(|p| &p.values == *v))
-            .collect();
-        emptied.sort();
-        for values in emptied {
-            partitions.push(PartitionSnapshot {
-                values: values.clone(),
-                location: self.s3_location(&layout.snapshot_dir(values)),
-                rows: 0,
-                bytes: 0,
-                files: vec![],
-            });
-        }
-        let snapshot = SnapshotRecord {
-            dataset: ds.id.clone(),
-            table: table.clone(),
-            generation,
-            snapshot: sid.clone(),
-            high_water: high_water.clone(),
-            manifest: SnapshotLayout::manifest_key(&prefix, &sid),
-            rows: partitions.iter().map(|p| p.rows).sum(),
-            files: partitions.iter().map(|p| p.files.len() as u64).sum(),
-            bytes: partitions.iter().map(|p| p.bytes).sum(),
-            partitions,
-            tombstones: written.tombstones.clone(),
-            tombstone_rows: written.tombstone_rows,
-            published_at: self.clock.now(),
-        };
-        let mut all_consumed: Vec<String> = listed
-            .iter()
-            .filter(|k| consumed.contains(k.as_str()))
-            .cloned()
-            .collect();
-        all_consumed.extend(new.iter().cloned());
-        all_consumed.sort();
+        let snapshot =
+            self.snapshot_record(ds, &summary.table, &sid, generation, &written, &existing);
         let manifest = SnapshotManifest {
             snapshot: snapshot.clone(),
             previous_generation: record.as_ref().map(|r| r.generation),
-            consumed: all_consumed,
-            new_deltas: new.clone(),
+            consumed: plan.all_consumed(),
+            new_deltas: plan.new.clone(),
             merge: written.stats.clone(),
         };
         self.store
@@ -920,29 +894,135 @@ where
             )
             .await?;
         self.kill(KillPoint::AfterFiles)?;
+        let published = self
+            .publish(ds, owner, &manifest, &file_schema, &mut existing, summary)
+            .await?;
+        tracing::info!(dataset = %ds.id, generation, snapshot = %sid, rows = published.rows, "snapshot published");
+        summary.published(&published, &written, plan.new.len() as u64);
+        Ok(())
+    }
 
-        // Publish: fence, swap the catalog, record.
+    /// The new deltas: every data object under the raw prefix that the published manifest does
+    /// not list as consumed.
+    async fn plan(
+        &self,
+        ds: &Dataset,
+        record: Option<&SnapshotRecord>,
+    ) -> Result<Plan, CompactionError> {
+        let previous = match record {
+            Some(r) => Some(self.manifest(&r.manifest).await?.ok_or_else(|| {
+                CompactionError::Manifest {
+                    key: r.manifest.clone(),
+                    reason: "the published snapshot's manifest is missing".into(),
+                }
+            })?),
+            None => None,
+        };
+        let consumed: HashSet<String> = previous
+            .map(|m| m.consumed)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let listed: Vec<String> = self
+            .store
+            .list(&self.config.raw_bucket, &ds.zone_prefix())
+            .await?
+            .into_iter()
+            .filter(|k| glue::is_data_object(k))
+            .collect();
+        let new = listed
+            .iter()
+            .filter(|k| !consumed.contains(k.as_str()))
+            .cloned()
+            .collect();
+        Ok(Plan {
+            consumed,
+            listed,
+            new,
+        })
+    }
+
+    /// The record of a written snapshot: the partitions written, plus those the catalog has that
+    /// lost every row (they point at an empty folder of the new snapshot).
+    fn snapshot_record(
+        &self,
+        ds: &Dataset,
+        table: &str,
+        sid: &str,
+        generation: u64,
+        written: &WrittenSnapshot,
+        existing: &HashMap<Vec<String>, String>,
+    ) -> SnapshotRecord {
+        let layout = self.layout(ds, sid);
+        let partition = |values: &Vec<String>, rows, bytes, files: Vec<String>| PartitionSnapshot {
+            values: values.clone(),
+            location: self.s3_location(&layout.snapshot_dir(values)),
+            rows,
+            bytes,
+            files,
+        };
+        let mut partitions: Vec<PartitionSnapshot> = written
+            .partitions
+            .iter()
+            .map(|p| partition(&p.values, p.rows, p.bytes, p.files.clone()))
+            .collect();
+        let mut emptied: Vec<&Vec<String>> = existing
+            .keys()
+            .filter(|v| !written.partitions.iter().any(|p| &p.values == *v))
+            .collect();
+        emptied.sort();
+        partitions.extend(emptied.into_iter().map(|v| partition(v, 0, 0, vec![])));
+        SnapshotRecord {
+            dataset: ds.id.clone(),
+            table: table.to_string(),
+            generation,
+            snapshot: sid.to_string(),
+            high_water: written.high_water.clone().unwrap_or_default(),
+            manifest: SnapshotLayout::manifest_key(&Self::prefix(ds), sid),
+            rows: partitions.iter().map(|p| p.rows).sum(),
+            files: partitions.iter().map(|p| p.files.len() as u64).sum(),
+            bytes: partitions.iter().map(|p| p.bytes).sum(),
+            partitions,
+            tombstones: written.tombstones.clone(),
+            tombstone_rows: written.tombstone_rows,
+            published_at: self.clock.now(),
+        }
+    }
+
+    /// Publishes a written snapshot: fence (renew the lease), swap the catalog's partitions,
+    /// write the record under the lease and the generation check.
+    async fn publish(
+        &self,
+        ds: &Dataset,
+        owner: &str,
+        manifest: &SnapshotManifest,
+        file_schema: &SchemaRef,
+        existing: &mut HashMap<Vec<String>, String>,
+        summary: &mut CompactionSummary,
+    ) -> Result<SnapshotRecord, CompactionError> {
+        let snapshot = &manifest.snapshot;
+        let lease_lost = || CompactionError::LeaseLost {
+            table: ds.id.clone(),
+            generation: snapshot.generation,
+        };
         if !self
             .ledger
             .renew(&ds.id, owner, self.tuning.lease_ttl)
             .await?
         {
-            return Err(CompactionError::LeaseLost {
-                table: ds.id.clone(),
-                generation,
-            });
+            return Err(lease_lost());
         }
         let mut reg = RegisterSummary::default();
         let key_types = glue::partition_key_types(ds, &self.partition_keys(ds));
-        let file_table = arrow_table_schema(&ds.id, &file_schema)?;
+        let file_table = arrow_table_schema(&ds.id, file_schema)?;
         let mut def = TableDef::new(ds, &self.config.curated_bucket, &file_table, &key_types)
             .with_layout(ds.layout);
-        def.name = table.clone();
-        def.location = self.s3_location(&prefix);
+        def.name = snapshot.table.clone();
+        def.location = self.s3_location(&Self::prefix(ds));
         // Created, or evolved when the snapshot adds or widens columns.
         let def = self.registrar.ensure_table(&def, &mut reg).await?;
         summary.glue_calls += reg.glue_calls;
-        self.swap(&def, &mut existing, &snapshot.partitions, summary)
+        self.swap(&def, existing, &snapshot.partitions, summary)
             .await?;
         self.kill(KillPoint::AfterSwap)?;
         let mut published = snapshot.clone();
@@ -952,30 +1032,10 @@ where
             .publish(&published, manifest.previous_generation, owner)
             .await?
         {
-            return Err(CompactionError::LeaseLost {
-                table: ds.id.clone(),
-                generation,
-            });
+            return Err(lease_lost());
         }
         self.kill(KillPoint::AfterRecord)?;
-        tracing::info!(dataset = %ds.id, generation, snapshot = %sid, rows = published.rows, "snapshot published");
-        let st = &written.stats;
-        summary.status = "published".into();
-        summary.generation = Some(generation);
-        summary.snapshot = Some(sid);
-        summary.high_water = Some(high_water);
-        summary.deltas_consumed = new.len() as u64;
-        summary.rows_in = st.rows_in;
-        summary.rows_out = st.rows_out;
-        summary.superseded = st.superseded;
-        summary.deleted = st.deleted;
-        summary.tombstones = written.tombstone_rows;
-        summary.partitions = published.partitions.len() as u64;
-        summary.files = published.files;
-        summary.bytes = published.bytes;
-        summary.runs_spilled = st.runs_spilled;
-        summary.bytes_spilled = st.bytes_spilled;
-        Ok(())
+        Ok(published)
     }
 
     fn partition_keys(&self, ds: &Dataset) -> Vec<String> {

@@ -921,70 +921,8 @@ where
                 format!("datasets must list 1 to {MAX_MANIFEST_DATASETS} datasets"),
             ));
         }
-        let max_expiry = self.api.manifest_expiry_seconds;
-        let expires_in = match body.expires_in {
-            None => max_expiry,
-            Some(s) if (1..=max_expiry).contains(&s) => s,
-            Some(_) => {
-                return Err(Problem::invalid(
-                    "expires_in",
-                    format!("expires_in must be from 1 to {max_expiry} seconds"),
-                ));
-            }
-        };
-        let mut selections = Vec::new();
-        for (i, item) in body.datasets.iter().enumerate() {
-            if body.datasets[..i]
-                .iter()
-                .any(|o| o.id == item.id && o.partitions == item.partitions)
-            {
-                return Err(Problem::invalid(
-                    format!("datasets[{i}]"),
-                    "the same selection is listed twice",
-                ));
-            }
-            if item.id.is_empty() || item.id.len() > 256 {
-                return Err(Problem::invalid(
-                    format!("datasets[{i}].id"),
-                    "id must be 1 to 256 characters",
-                ));
-            }
-            let rec = self.visible(&item.id, caller).await?;
-            let keys = partition_keys(&rec.dataset);
-            for (k, values) in &item.partitions {
-                if !keys.contains(k) {
-                    return Err(Problem::invalid(
-                        format!("datasets[{i}].partitions.{k}"),
-                        format!(
-                            "{k} is not a partition key of {} (keys: {})",
-                            item.id,
-                            keys.join(", ")
-                        ),
-                    ));
-                }
-                if values.is_empty() {
-                    return Err(Problem::invalid(
-                        format!("datasets[{i}].partitions.{k}"),
-                        "list at least one value",
-                    ));
-                }
-            }
-            let Some(bucket) = zone_bucket(&self.config, &rec.dataset.zone) else {
-                return Err(Problem::new(
-                    422,
-                    "unsupported_zone",
-                    format!(
-                        "{} lives in zone {:?}, which has no bucket",
-                        item.id, rec.dataset.zone
-                    ),
-                ));
-            };
-            selections.push(Selection {
-                dataset: rec.dataset,
-                bucket: bucket.to_string(),
-                partitions: item.partitions.clone(),
-            });
-        }
+        let expires_in = self.expires_in(&body)?;
+        let selections = self.selections(&body, caller).await?;
         let expires = Duration::from_secs(expires_in);
         // Every link is signed at the same second, so they all expire at `expires_at`.
         let now = self
@@ -1052,6 +990,82 @@ where
             HeaderValue::from_str(&url).unwrap_or(HeaderValue::from_static("")),
         );
         Ok(r)
+    }
+
+    /// The links' lifetime: as asked, within 1 s and the configured maximum (the default).
+    fn expires_in(&self, body: &ManifestRequest) -> Result<u64, Problem> {
+        let max_expiry = self.api.manifest_expiry_seconds;
+        match body.expires_in {
+            None => Ok(max_expiry),
+            Some(s) if (1..=max_expiry).contains(&s) => Ok(s),
+            Some(_) => Err(Problem::invalid(
+                "expires_in",
+                format!("expires_in must be from 1 to {max_expiry} seconds"),
+            )),
+        }
+    }
+
+    /// The request's selections, each of a dataset the caller may see, with valid partition
+    /// filters and a zone that has a bucket.
+    async fn selections(
+        &self,
+        body: &ManifestRequest,
+        caller: &Caller,
+    ) -> Result<Vec<Selection>, Problem> {
+        let mut selections = Vec::new();
+        for (i, item) in body.datasets.iter().enumerate() {
+            if body.datasets[..i]
+                .iter()
+                .any(|o| o.id == item.id && o.partitions == item.partitions)
+            {
+                return Err(Problem::invalid(
+                    format!("datasets[{i}]"),
+                    "the same selection is listed twice",
+                ));
+            }
+            if item.id.is_empty() || item.id.len() > 256 {
+                return Err(Problem::invalid(
+                    format!("datasets[{i}].id"),
+                    "id must be 1 to 256 characters",
+                ));
+            }
+            let rec = self.visible(&item.id, caller).await?;
+            let keys = partition_keys(&rec.dataset);
+            for (k, values) in &item.partitions {
+                if !keys.contains(k) {
+                    return Err(Problem::invalid(
+                        format!("datasets[{i}].partitions.{k}"),
+                        format!(
+                            "{k} is not a partition key of {} (keys: {})",
+                            item.id,
+                            keys.join(", ")
+                        ),
+                    ));
+                }
+                if values.is_empty() {
+                    return Err(Problem::invalid(
+                        format!("datasets[{i}].partitions.{k}"),
+                        "list at least one value",
+                    ));
+                }
+            }
+            let Some(bucket) = zone_bucket(&self.config, &rec.dataset.zone) else {
+                return Err(Problem::new(
+                    422,
+                    "unsupported_zone",
+                    format!(
+                        "{} lives in zone {:?}, which has no bucket",
+                        item.id, rec.dataset.zone
+                    ),
+                ));
+            };
+            selections.push(Selection {
+                dataset: rec.dataset,
+                bucket: bucket.to_string(),
+                partitions: item.partitions.clone(),
+            });
+        }
+        Ok(selections)
     }
 }
 

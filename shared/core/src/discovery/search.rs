@@ -251,7 +251,25 @@ pub fn rank(
     caller: &Caller,
     items: &HashMap<ItemKey, Item>,
 ) -> Result<Ranked, SearchError> {
-    // Digests of visible datasets that pass the filters.
+    let candidates = candidates(query, caller, items)?;
+    let scored = score(query, items, &candidates);
+    let facets = facets(&scored, &candidates);
+    let total = scored.len() as u64;
+    let (hits, next) = page(query, scored, &candidates);
+    Ok(Ranked {
+        hits,
+        total,
+        facets,
+        next,
+    })
+}
+
+/// Digests of the visible datasets that pass the query's filters.
+fn candidates(
+    query: &Query,
+    caller: &Caller,
+    items: &HashMap<ItemKey, Item>,
+) -> Result<BTreeMap<String, Digest>, SearchError> {
     let mut candidates: BTreeMap<String, Digest> = BTreeMap::new();
     for shard in 0..SHARDS {
         let key = ItemKey::new(DOCS_PK, shard_sk(shard));
@@ -271,80 +289,100 @@ pub fn rank(
             }
         }
     }
+    Ok(candidates)
+}
+
+/// id → (score, matched field bits), over the candidates that match every term (all of them for
+/// a query without terms).
+fn score(
+    query: &Query,
+    items: &HashMap<ItemKey, Item>,
+    candidates: &BTreeMap<String, Digest>,
+) -> BTreeMap<String, (u32, u8)> {
     let terms = query.terms();
-    // id → (score, matched field bits), over datasets that match every term.
-    let mut scored: BTreeMap<String, (u32, u8)> = BTreeMap::new();
     if terms.is_empty() {
-        for id in candidates.keys() {
-            scored.insert(id.clone(), (0, 0));
+        return candidates.keys().map(|id| (id.clone(), (0, 0))).collect();
+    }
+    let per_term = term_matches(&terms, items, candidates);
+    let mut scored: BTreeMap<String, (u32, u8)> = BTreeMap::new();
+    let normalised_q = terms.join(" ");
+    for (id, d) in candidates {
+        let mut total = 0u32;
+        let mut bits = 0u8;
+        let mut all = true;
+        for m in &per_term {
+            match m.get(id) {
+                Some((s, f)) => {
+                    total += s;
+                    bits |= f;
+                }
+                None => {
+                    all = false;
+                    break;
+                }
+            }
         }
-    } else {
-        // Per term: id → (best score, fields).
-        let mut per_term: Vec<HashMap<String, (u32, u8)>> = vec![HashMap::new(); terms.len()];
-        let mut buckets: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-        for (i, t) in terms.iter().enumerate() {
-            buckets.entry(bucket_of(t)).or_default().push(i);
+        if all {
+            if tokens(&d.name).join(" ") == normalised_q
+                || tokens(id).join(" ") == normalised_q
+                || id.to_lowercase() == query.q.trim().to_lowercase()
+            {
+                total += EXACT_NAME_BONUS;
+            }
+            scored.insert(id.clone(), (total, bits));
         }
-        for (bucket, term_idx) in &buckets {
-            for shard in 0..SHARDS {
-                let key = ItemKey::new(term_pk(*bucket), shard_sk(shard));
-                for (id, postings) in string_attrs(items, &key) {
-                    if !candidates.contains_key(id) {
+    }
+    scored
+}
+
+/// Per term: id → (best score, fields), from the postings of the terms' buckets.
+fn term_matches(
+    terms: &[String],
+    items: &HashMap<ItemKey, Item>,
+    candidates: &BTreeMap<String, Digest>,
+) -> Vec<HashMap<String, (u32, u8)>> {
+    let mut per_term: Vec<HashMap<String, (u32, u8)>> = vec![HashMap::new(); terms.len()];
+    let mut buckets: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    for (i, t) in terms.iter().enumerate() {
+        buckets.entry(bucket_of(t)).or_default().push(i);
+    }
+    for (bucket, term_idx) in &buckets {
+        for shard in 0..SHARDS {
+            let key = ItemKey::new(term_pk(*bucket), shard_sk(shard));
+            for (id, postings) in string_attrs(items, &key) {
+                if !candidates.contains_key(id) {
+                    continue;
+                }
+                for posting in postings.split(' ') {
+                    let Some((token, f)) = posting.rsplit_once(':') else {
                         continue;
-                    }
-                    for posting in postings.split(' ') {
-                        let Some((token, f)) = posting.rsplit_once(':') else {
+                    };
+                    let f: u8 = f.parse().unwrap_or(0);
+                    for &i in term_idx {
+                        let term = &terms[i];
+                        let exact = token == term;
+                        if !exact && !token.starts_with(term.as_str()) {
                             continue;
-                        };
-                        let f: u8 = f.parse().unwrap_or(0);
-                        for &i in term_idx {
-                            let term = &terms[i];
-                            let exact = token == term;
-                            if !exact && !token.starts_with(term.as_str()) {
-                                continue;
-                            }
-                            let w: u32 = Field::ALL
-                                .iter()
-                                .filter(|fl| f & (**fl as u8) != 0)
-                                .map(|fl| fl.weight())
-                                .sum();
-                            let s = if exact { 2 * w } else { w };
-                            let e = per_term[i].entry(id.to_string()).or_insert((0, 0));
-                            e.0 = e.0.max(s);
-                            e.1 |= f;
                         }
+                        let w: u32 = Field::ALL
+                            .iter()
+                            .filter(|fl| f & (**fl as u8) != 0)
+                            .map(|fl| fl.weight())
+                            .sum();
+                        let s = if exact { 2 * w } else { w };
+                        let e = per_term[i].entry(id.to_string()).or_insert((0, 0));
+                        e.0 = e.0.max(s);
+                        e.1 |= f;
                     }
                 }
-            }
-        }
-        let normalised_q = terms.join(" ");
-        for (id, d) in &candidates {
-            let mut total = 0u32;
-            let mut bits = 0u8;
-            let mut all = true;
-            for m in &per_term {
-                match m.get(id) {
-                    Some((s, f)) => {
-                        total += s;
-                        bits |= f;
-                    }
-                    None => {
-                        all = false;
-                        break;
-                    }
-                }
-            }
-            if all {
-                if tokens(&d.name).join(" ") == normalised_q
-                    || tokens(id).join(" ") == normalised_q
-                    || id.to_lowercase() == query.q.trim().to_lowercase()
-                {
-                    total += EXACT_NAME_BONUS;
-                }
-                scored.insert(id.clone(), (total, bits));
             }
         }
     }
+    per_term
+}
+
+/// Facet counts (tags, owners, zones) over every match, not just the page.
+fn facets(scored: &BTreeMap<String, (u32, u8)>, candidates: &BTreeMap<String, Digest>) -> Facets {
     let mut facet_counts: [BTreeMap<String, u64>; 3] = Default::default();
     for id in scored.keys() {
         let d = &candidates[id];
@@ -367,12 +405,19 @@ pub fn rank(
         v.truncate(MAX_FACET_VALUES);
         v
     };
-    let facets = Facets {
+    Facets {
         tags: facet(&facet_counts[0]),
         owners: facet(&facet_counts[1]),
         zones: facet(&facet_counts[2]),
-    };
-    let total = scored.len() as u64;
+    }
+}
+
+/// The page after the cursor, in (score desc, id) order, and the cursor of the next page.
+fn page(
+    query: &Query,
+    scored: BTreeMap<String, (u32, u8)>,
+    candidates: &BTreeMap<String, Digest>,
+) -> (Vec<Hit>, Option<Cursor>) {
     let mut order: Vec<(u32, String, u8)> = scored
         .into_iter()
         .map(|(id, (s, bits))| (s, id, bits))
@@ -406,12 +451,7 @@ pub fn rank(
             digest: candidates[id].clone(),
         })
         .collect();
-    Ok(Ranked {
-        hits,
-        total,
-        facets,
-        next,
-    })
+    (hits, next)
 }
 
 #[cfg(test)]

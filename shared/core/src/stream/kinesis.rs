@@ -66,7 +66,7 @@ use crate::storage::quarantine::{
 };
 use crate::storage::{ObjectStore, StorageError};
 use crate::stream::record::{
-    Compiled, HourKey, PARTITION_KEYS, Reject, Scratch, SpecCache, StreamError, Verdict,
+    Compiled, HourKey, PARTITION_KEYS, RecordSpec, Reject, Scratch, SpecCache, StreamError, Verdict,
 };
 use crate::tables::glue::{GlueError, PartitionCatalog, RegisterSummary, Registrar, TableDef};
 
@@ -316,37 +316,7 @@ where
         let mut scratch = Scratch::default();
         let mut items = Vec::with_capacity(event.records.len());
         for r in &event.records {
-            let (shard, seq) = match r.event_id.as_deref().and_then(|id| id.split_once(':')) {
-                Some((shard, _)) => (shard.to_string(), r.kinesis.sequence_number.clone()),
-                None => {
-                    return Err(IngestError::Event(format!(
-                        "record {} has no eventID of the form shardId-NNNNNNNNNNNN:<sequence number>",
-                        r.kinesis.sequence_number
-                    )));
-                }
-            };
-            stream_seq(&seq, &shard).map_err(IngestError::Event)?;
-            let stream = r
-                .event_source_arn
-                .as_deref()
-                .and_then(|arn| arn.rsplit_once(":stream/"))
-                .map(|(_, name)| name.to_string())
-                .ok_or_else(|| {
-                    IngestError::Event(format!(
-                        "record {seq} has no eventSourceARN of the form arn:...:stream/<name>"
-                    ))
-                })?;
-            let arrival_us = r.kinesis.approximate_arrival_timestamp;
-            let (verdict, checked) = spec.check(&r.kinesis.data.0, arrival_us, &mut scratch);
-            scratch.give_back(checked);
-            items.push(Item {
-                stream,
-                shard,
-                seq,
-                partition_key: r.kinesis.partition_key.clone(),
-                arrival_us,
-                verdict,
-            });
+            items.push(item_of(spec, r, &mut scratch)?);
         }
         let groups = group(&items);
         let mut summary = IngestSummary {
@@ -429,21 +399,7 @@ where
             }
         }
 
-        for (i, item) in items.iter().enumerate() {
-            if i >= cutoff {
-                summary.retried += 1;
-                summary.batch_item_failures.push(item.seq.clone());
-                continue;
-            }
-            match &item.verdict {
-                Verdict::Accepted { .. } => summary.written += 1,
-                Verdict::Dropped { .. } => summary.dropped += 1,
-                Verdict::Failed(r) => {
-                    summary.quarantined += 1;
-                    *summary.rejections_by_reason.entry(r.category).or_default() += 1;
-                }
-            }
-        }
+        summary.tally(&items, cutoff);
         for (gi, g) in groups.iter().enumerate() {
             if g.members[0] >= cutoff {
                 continue;
@@ -455,19 +411,7 @@ where
             }
         }
         summary.registration = registration;
-        tracing::info!(
-            dataset = %summary.dataset,
-            records = summary.records,
-            written = summary.written,
-            dropped = summary.dropped,
-            quarantined = summary.quarantined,
-            retried = summary.retried,
-            rejections_by_reason = %serde_json::to_string(&summary.rejections_by_reason).unwrap_or_default(),
-            outputs = %serde_json::to_string(&summary.outputs.iter().map(|o| &o.key).collect::<Vec<_>>()).unwrap_or_default(),
-            quarantine = %serde_json::to_string(&summary.quarantine).unwrap_or_default(),
-            batch_item_failures = summary.batch_item_failures.len(),
-            "kinesis batch ingested"
-        );
+        summary.log();
         Ok(summary)
     }
 
@@ -680,6 +624,82 @@ where
             .into());
         }
         Ok(summary)
+    }
+}
+
+/// One Kinesis record as an item of the batch: its shard, sequence number, stream and verdict.
+fn item_of(
+    spec: &RecordSpec,
+    r: &KinesisBatchRecord,
+    scratch: &mut Scratch,
+) -> Result<Item, IngestError> {
+    let (shard, seq) = match r.event_id.as_deref().and_then(|id| id.split_once(':')) {
+        Some((shard, _)) => (shard.to_string(), r.kinesis.sequence_number.clone()),
+        None => {
+            return Err(IngestError::Event(format!(
+                "record {} has no eventID of the form shardId-NNNNNNNNNNNN:<sequence number>",
+                r.kinesis.sequence_number
+            )));
+        }
+    };
+    stream_seq(&seq, &shard).map_err(IngestError::Event)?;
+    let stream = r
+        .event_source_arn
+        .as_deref()
+        .and_then(|arn| arn.rsplit_once(":stream/"))
+        .map(|(_, name)| name.to_string())
+        .ok_or_else(|| {
+            IngestError::Event(format!(
+                "record {seq} has no eventSourceARN of the form arn:...:stream/<name>"
+            ))
+        })?;
+    let arrival_us = r.kinesis.approximate_arrival_timestamp;
+    let (verdict, checked) = spec.check(&r.kinesis.data.0, arrival_us, scratch);
+    scratch.give_back(checked);
+    Ok(Item {
+        stream,
+        shard,
+        seq,
+        partition_key: r.kinesis.partition_key.clone(),
+        arrival_us,
+        verdict,
+    })
+}
+
+impl IngestSummary {
+    /// Counts the records before `cutoff` by verdict; the rest are left for Lambda to retry.
+    fn tally(&mut self, items: &[Item], cutoff: usize) {
+        for (i, item) in items.iter().enumerate() {
+            if i >= cutoff {
+                self.retried += 1;
+                self.batch_item_failures.push(item.seq.clone());
+                continue;
+            }
+            match &item.verdict {
+                Verdict::Accepted { .. } => self.written += 1,
+                Verdict::Dropped { .. } => self.dropped += 1,
+                Verdict::Failed(r) => {
+                    self.quarantined += 1;
+                    *self.rejections_by_reason.entry(r.category).or_default() += 1;
+                }
+            }
+        }
+    }
+
+    fn log(&self) {
+        tracing::info!(
+            dataset = %self.dataset,
+            records = self.records,
+            written = self.written,
+            dropped = self.dropped,
+            quarantined = self.quarantined,
+            retried = self.retried,
+            rejections_by_reason = %serde_json::to_string(&self.rejections_by_reason).unwrap_or_default(),
+            outputs = %serde_json::to_string(&self.outputs.iter().map(|o| &o.key).collect::<Vec<_>>()).unwrap_or_default(),
+            quarantine = %serde_json::to_string(&self.quarantine).unwrap_or_default(),
+            batch_item_failures = self.batch_item_failures.len(),
+            "kinesis batch ingested"
+        );
     }
 }
 
