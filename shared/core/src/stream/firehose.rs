@@ -567,7 +567,9 @@ impl<C: DatasetCatalog> FirehoseTransform<C> {
 
     /// Transforms one invocation's batch (the request body as raw JSON); logs its summary.
     pub async fn handle(&self, body: &RawValue) -> Result<Box<RawValue>, FirehoseError> {
-        let compiled = self.specs.get(&self.catalog).await?;
+        // Boxed: with the spec cache's loader inside, the handler's future nests deeper than the
+        // compiler's layout query depth allows (`functions/firehose-transform` fails to build).
+        let compiled = Box::pin(self.specs.get(&self.catalog)).await?;
         let (response, report) = transform_raw(&compiled.spec, body, MAX_RESPONSE_BYTES)?;
         report.log();
         Ok(response)
