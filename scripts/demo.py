@@ -180,22 +180,31 @@ def list_keys(s3, bucket):
     return keys
 
 
+def catalog_cli(*args):
+    """`tributary-catalog ARGS` (tools/catalog): declarations and item reads go through the catalog's
+    own code and key module, so this script never spells a DynamoDB key. JSON output is parsed."""
+    run = subprocess.run(["cargo", "run", "-q", "-p", "tributary-catalog", "--", *args], cwd=ROOT,
+                         capture_output=True, text=True)
+    if run.returncode:
+        raise DemoError(f"tributary-catalog {' '.join(args)} failed (exit {run.returncode}): {clip(run.stderr)}")
+    return json.loads(run.stdout) if args[0] == "items" else run.stdout
+
+
 def declare(ddb, table, datasets):
-    """The catalog items the function reads: declaration, route and (for a declared schema) the
-    recorded schema on the stats item, set alone so existing counts are kept."""
+    """Declares each dataset with `tributary-catalog declare`: its record, routes (landing prefix,
+    and zone prefix when it has one) and search index entries, as an operator would."""
     for ds in datasets:
         prefix = ds["landing_prefix"]
         if not prefix.endswith("/") or prefix.startswith("/"):
             raise DemoError(f"dataset {ds['id']}: landing_prefix {prefix!r} must end with '/'")
-        pk = f"dataset#{ds['id']}"
-        ddb.put_item(TableName=table, Item={"pk": {"S": pk}, "sk": {"S": "declaration"},
-                                            "doc": {"S": json.dumps(ds)}})
-        ddb.put_item(TableName=table, Item={"pk": {"S": f"route#{prefix}"}, "sk": {"S": "route"},
-                                            "dataset_id": {"S": ds["id"]}})
-        if ds.get("schema"):
-            ddb.update_item(TableName=table, Key={"pk": {"S": pk}, "sk": {"S": "stats"}},
-                            UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "schema"},
-                            ExpressionAttributeValues={":s": {"S": json.dumps(ds["schema"])}})
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(datasets, f)
+    try:
+        catalog_cli("declare", f.name)
+    finally:
+        os.unlink(f.name)
+    for ds in datasets:
+        prefix = ds["landing_prefix"]
         schema = (f"{len(ds['schema']['columns'])} declared columns" if ds.get("schema")
                   else "schema inferred from its first file")
         parts = (", ".join(ds.get("partition_columns") or []) or "ingest_date") if ds.get("layout", "hive") == "hive" \
@@ -471,11 +480,10 @@ def main(argv):
         elapsed, out = watch.invoke(sqs_event(msg, queue_arn))
         check(out == {"batchItemFailures": []}, f"SQS delivery of {SQS_KEY}: expected no batchItemFailures, got {out}")
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=msg["ReceiptHandle"])  # as Lambda's poller would
-        items = ddb.query(TableName=ledger, KeyConditionExpression="pk = :pk", ConsistentRead=True,
-                          ExpressionAttributeValues={":pk": {"S": f"object#{landing}/{SQS_KEY}"}})["Items"]
+        items = catalog_cli("items", "ledger", landing, SQS_KEY)
         if len(items) != 1:
             raise DemoError(f"expected one ledger entry for {SQS_KEY} after its SQS delivery, found {len(items)}")
-        entry = json.loads(items[0]["entry"]["S"])
+        entry = json.loads(items[0]["entry"])
         summary = {"key": SQS_KEY, "status": entry["outcome"], "dataset": entry["dataset_id"],
                    "rows_read": entry["rows_read"], "rows_written": entry["rows_written"],
                    "rows_rejected": entry["rows_rejected"], "outputs": [{"key": k} for k in entry["outputs"]],
@@ -498,9 +506,8 @@ def main(argv):
             check(o["status"] == "duplicate", f"re-delivery of {key} ({via}): expected status duplicate, got {o['status']}")
             check(o["rows_written"] == 0 and not o["outputs"], f"re-delivery of {key} wrote something: {o}")
             redelivered.append((via, elapsed, o))
-            item = ddb.query(TableName=ledger, KeyConditionExpression="pk = :pk", ConsistentRead=True,
-                             ExpressionAttributeValues={":pk": {"S": f"object#{landing}/{key}"}})["Items"]
-            print(f"    ledger     {len(item)} entry, duplicate_deliveries={plain(item[0]).get('duplicate_deliveries') if item else '?'}")
+            item = catalog_cli("items", "ledger", landing, key)
+            print(f"    ledger     {len(item)} entry, duplicate_deliveries={item[0].get('duplicate_deliveries') if item else '?'}")
 
         heading(f"5b. Sequencing the DMS files with {CDC_FUNCTION} (shuffled, one delivered twice)")
         sequenced = []
@@ -538,8 +545,6 @@ def main(argv):
 
         heading(f"5d. {REGISTER_FUNCTION}: DMS Parquet written in place in date folders, a new column, a conflict")
         declare(ddb, catalog, [IN_PLACE])
-        ddb.put_item(TableName=catalog, Item={"pk": {"S": f"zroute#raw#{IN_PLACE['zone_prefix']}"}, "sk": {"S": "route"},
-                                              "dataset_id": {"S": IN_PLACE["id"]}})
         step(f"{IN_PLACE['id']}: layout {IN_PLACE['layout']}, s3://{raw}/{IN_PLACE['zone_prefix']}YYYY/MM/DD/")
         gen = duckdb.connect()
         in_place = {}
@@ -622,11 +627,8 @@ def main(argv):
 
     heading(f"9. Dataset stats in {catalog}")
     stats = {}
-    for page in ddb.get_paginator("scan").paginate(TableName=catalog, ConsistentRead=True):
-        for item in page["Items"]:
-            item = plain(item)
-            if item["sk"] == "stats":
-                stats[item["pk"].removeprefix("dataset#")] = item
+    for item in catalog_cli("items", "stats"):
+        stats[item["dataset_id"]] = item
     for ds_id, item in sorted(stats.items()):
         print(f"{ds_id}: rows {item.get('row_count', 0)}, bytes {item.get('byte_count', 0)}, files {item.get('file_count', 0)}, "
               f"rejected rows {item.get('rejected_row_count', 0)}, quarantined files {item.get('quarantined_file_count', 0)}")
@@ -882,10 +884,8 @@ def compaction_step(watch, check, s3):
     print(f"the same input again  [{elapsed * 1000:.0f} ms] -> {again['status']} generation {again['generation']}")
     check(again["status"] == "unchanged" and again["generation"] == out["generation"], f"re-run: {again}")
 
-    ddb = boto3.client("dynamodb", endpoint_url=env("AWS_ENDPOINT_URL"), config=Config(proxies={}))
-    item = ddb.get_item(TableName=env("TRIBUTARY_CATALOG_TABLE"), ConsistentRead=True,
-                        Key={"pk": {"S": f"compaction#{CDC_DATASET}"}, "sk": {"S": "snapshot"}})["Item"]
-    record = json.loads(item["doc"]["S"])
+    item = next(i for i in catalog_cli("items", "compaction", CDC_DATASET) if "doc" in i)
+    record = json.loads(item["doc"])
     print(f"DynamoDB record: generation {record['generation']}, {record['rows']} rows, {record['files']} files, "
           f"manifest s3://{curated}/{record['manifest']}")
     with tempfile.TemporaryDirectory(prefix="tributary-compact-") as tmp:

@@ -182,6 +182,26 @@ impl TestEnv {
         )
     }
 
+    /// A compactor whose lease, publication and retirement times all come from `clock` (a manual
+    /// clock lets a test expire a lease without sleeping).
+    pub fn compactor_at(
+        &self,
+        tuning: tributary::config::CompactionTuning,
+        clock: tributary::clock::SharedClock,
+    ) -> tributary::compaction::Compactor<S3Store, DynamoCatalog, GlueCatalog, DynamoSnapshots>
+    {
+        tributary::compaction::Compactor::new(
+            S3Store::new(self.s3.clone()),
+            self.catalog(),
+            GlueCatalog::new(self.glue(), &self.config.glue_database),
+            tributary_aws::dynamo::snapshots(self.dynamodb.clone(), &self.config.catalog_table)
+                .with_clock(clock.clone()),
+            self.config.clone(),
+            tuning,
+        )
+        .with_clock(clock)
+    }
+
     /// A Glue client for this test binary's emulator.
     pub fn glue(&self) -> aws_sdk_glue::Client {
         let conf = aws_sdk_glue::Config::builder()
@@ -299,11 +319,15 @@ impl TestEnv {
             .table_name(&self.config.catalog_table)
             .key(
                 "pk",
-                aws_sdk_dynamodb::types::AttributeValue::S(format!("dataset#{dataset}")),
+                aws_sdk_dynamodb::types::AttributeValue::S(tributary::catalog::keys::dataset_pk(
+                    dataset,
+                )),
             )
             .key(
                 "sk",
-                aws_sdk_dynamodb::types::AttributeValue::S("stats".into()),
+                aws_sdk_dynamodb::types::AttributeValue::S(
+                    tributary::catalog::keys::STATS_SK.into(),
+                ),
             )
             .consistent_read(true)
             .send()

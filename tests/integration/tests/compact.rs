@@ -119,6 +119,7 @@ async fn compaction_of_the_dms_fixtures_matches_duckdb() {
 
 use std::time::Duration;
 
+use tributary::clock::ManualClock;
 use tributary::compaction::{KillPoint, SnapshotLedger, curated_table_name};
 use tributary::config::CompactionTuning;
 
@@ -347,13 +348,16 @@ async fn every_kill_point_ends_in_the_clean_snapshot() {
         let id = format!("cmpk{i}.employees");
         let prefix = format!("cmpk{i}/HR/EMPLOYEES/");
         sequence(&id, &prefix, &CDC[..2], true).await;
-        let clean = env.compactor(tuning(usize::MAX));
+        // Lease times on a manual clock: the crashed run's lease expires when the test says so,
+        // however slowly the machine runs.
+        let clock = ManualClock::new(chrono::Utc::now());
+        let clean = env.compactor_at(tuning(usize::MAX), clock.clone());
         clean.handle(json!({ "table": id })).await.expect("gen 1");
         let before = published(&id, &format!("k{i}a")).await;
         sequence(&id, &prefix, &[CDC[2], LOADS[0], LOADS[1]], false).await;
 
         let crashing = env
-            .compactor(tuning(usize::MAX))
+            .compactor_at(tuning(usize::MAX), clock.clone())
             .with_kill_point(Some(point));
         let err = crashing.handle(json!({ "table": id })).await.unwrap_err();
         assert!(err.to_string().contains("kill point"), "{err}");
@@ -367,7 +371,7 @@ async fn every_kill_point_ends_in_the_clean_snapshot() {
         // The crashed run still holds the lease: the next run waits for it to expire.
         let busy = clean.handle(json!({ "table": id })).await.unwrap_err();
         assert!(busy.to_string().contains("holds the lease"), "{busy}");
-        tokio::time::sleep(Duration::from_millis(2100)).await;
+        clock.advance(Duration::from_millis(2100));
         let next = clean
             .handle(json!({ "table": id }))
             .await

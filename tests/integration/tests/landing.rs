@@ -319,9 +319,9 @@ async fn duplicate_delivery_is_a_recorded_no_op() {
         .table_name(&env.config.ledger_table)
         .key(
             "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!(
-                "object#{}/{key}",
-                env.config.landing_bucket
+            aws_sdk_dynamodb::types::AttributeValue::S(tributary::catalog::keys::ledger_pk(
+                &env.config.landing_bucket,
+                key,
             )),
         )
         .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(version))

@@ -44,19 +44,25 @@ pub trait SnapshotLedger: Send + Sync {
 /// [`SnapshotLedger`] in the catalog table (`DynamoSnapshots` over DynamoDB): `pk =
 /// compaction#<dataset>` (`crate::catalog::keys`), `sk = snapshot` (the record as JSON in `doc`, its
 /// `generation`) and `sk = lease` (`owner`, `expires_ms`).
-#[derive(Clone, Debug)]
+/// Lease times come from its clock (the system clock unless [`Snapshots::with_clock`]).
+#[derive(Clone)]
 pub struct Snapshots<T> {
     table: T,
+    clock: SharedClock,
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Snapshots<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshots")
+            .field("table", &self.table)
+            .finish()
+    }
 }
 
 impl From<TableError> for CompactionError {
     fn from(e: TableError) -> Self {
         CompactionError::Aws(e.into_aws())
     }
-}
-
-fn now_ms() -> i64 {
-    SystemClock.epoch_millis()
 }
 
 /// The lease is `owner`'s and has not expired at `now` (ms).
@@ -66,7 +72,20 @@ fn lease_held(owner: &str, now: i64) -> Cond {
 
 impl<T: ItemTable> Snapshots<T> {
     pub fn with_table(table: T) -> Self {
-        Self { table }
+        Self {
+            table,
+            clock: clock::system(),
+        }
+    }
+
+    /// Reads lease times from `clock` (a manual clock in tests: a lease expires when it is advanced).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.epoch_millis()
     }
 }
 
@@ -94,7 +113,7 @@ impl<T: ItemTable> SnapshotLedger for Snapshots<T> {
         owner: &str,
         ttl: Duration,
     ) -> Result<Result<(), DateTime<Utc>>, CompactionError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let lease = keys::lease(dataset);
         let put = Write::put(lease.item([
             ("owner", Attr::s(owner)),
@@ -115,7 +134,7 @@ impl<T: ItemTable> SnapshotLedger for Snapshots<T> {
                     .as_ref()
                     .and_then(|i| table::number::<i64>(i, "expires_ms"))
                     .and_then(DateTime::from_timestamp_millis)
-                    .unwrap_or_else(|| SystemClock.now());
+                    .unwrap_or_else(|| self.clock.now());
                 Ok(Err(until))
             }
             Err(e) => Err(e.into()),
@@ -128,7 +147,7 @@ impl<T: ItemTable> SnapshotLedger for Snapshots<T> {
         owner: &str,
         ttl: Duration,
     ) -> Result<bool, CompactionError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let update = Write::update(
             keys::lease(dataset),
             vec![UpdateAction::set(
@@ -160,7 +179,10 @@ impl<T: ItemTable> SnapshotLedger for Snapshots<T> {
         previous: Option<u64>,
         owner: &str,
     ) -> Result<bool, CompactionError> {
-        let check = Write::check(keys::lease(&snapshot.dataset), lease_held(owner, now_ms()));
+        let check = Write::check(
+            keys::lease(&snapshot.dataset),
+            lease_held(owner, self.now_ms()),
+        );
         let doc = serde_json::to_string(snapshot).expect("records serialise");
         let put = Write::put(keys::snapshot(&snapshot.dataset).item([
             ("generation", Attr::n(snapshot.generation)),

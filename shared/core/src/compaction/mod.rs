@@ -84,7 +84,7 @@ use serde_json::Value;
 use crate::catalog::keys;
 use crate::catalog::table::{self, Attr, Cond, ItemTable, TableError, UpdateAction, Write};
 use crate::catalog::{CatalogError, Dataset, DatasetCatalog};
-use crate::clock::{self, Clock, SharedClock, SystemClock};
+use crate::clock::{self, SharedClock};
 use crate::compaction::merge::CompactError;
 use crate::config::{CompactionTuning, Config};
 use crate::error::{AwsError, Classify, ErrorKind};

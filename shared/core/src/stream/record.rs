@@ -38,6 +38,9 @@ use crate::format::datetime::*;
 use crate::format::jsonrec::{self, Field, JsonError, Kind, Object};
 use crate::model::schema::{Cell, ColumnType, TableSchema, parse_date};
 
+mod hour;
+pub use hour::*;
+
 /// Largest record accepted, in bytes after base64 decoding: Firehose's own record limit
 /// (1,000 KiB).
 pub const MAX_RECORD_BYTES: usize = 1_024_000;
@@ -449,27 +452,47 @@ impl RecordSpec {
     }
 
     fn check_into<'a>(&self, data: &'a [u8], arrival_us: i64, rec: &mut Record<'a>) -> Verdict {
-        let fail = |c, r: String| Verdict::Failed(Reject::new(c, r));
+        let checked = self
+            .parse_into(data, rec)
+            .and_then(|()| self.match_fields(rec))
+            .and_then(|()| self.type_columns(rec))
+            .and_then(|()| self.event_time(rec));
+        match checked {
+            Ok(Some(us)) => Verdict::Accepted {
+                event_us: us,
+                from_field: true,
+            },
+            Ok(None) => Verdict::Accepted {
+                event_us: arrival_us,
+                from_field: false,
+            },
+            Err(verdict) => verdict,
+        }
+    }
+
+    /// Size limit and strict JSON parse into `rec.fields`; resets the per-record indexes.
+    #[inline]
+    fn parse_into<'a>(&self, data: &'a [u8], rec: &mut Record<'a>) -> Result<(), Verdict> {
         if data.len() > self.max_record_bytes {
-            return fail(
+            return Err(failed(
                 "too_large",
                 format!(
                     "record is {} bytes; the limit is {}",
                     data.len(),
                     self.max_record_bytes
                 ),
-            );
+            ));
         }
         match jsonrec::parse_object(data, &mut rec.fields) {
             Ok(object) => rec.object = Some(object),
             Err(e) => {
                 let category = match e {
-                    JsonError::Empty => return fail("empty", "record is empty".into()),
+                    JsonError::Empty => return Err(failed("empty", "record is empty".into())),
                     JsonError::Utf8(_) => "invalid_utf8",
                     JsonError::NotObject(_) => "not_an_object",
                     JsonError::Syntax { .. } | JsonError::TooDeep => "invalid_json",
                 };
-                return fail(category, format!("record is {e}"));
+                return Err(failed(category, format!("record is {e}")));
             }
         }
         let n = rec.fields.len();
@@ -481,13 +504,17 @@ impl RecordSpec {
         rec.col_field.resize(self.columns.len(), NONE);
         rec.col_val.clear();
         rec.col_val.resize(self.columns.len(), Slot::NULL);
+        Ok(())
+    }
 
-        // One pass over the fields: renames, filters, columns. A matching filter drops the record
-        // whatever else it holds, so it is decided before a duplicate fails it.
+    /// One pass over the fields: renames, filters, columns. A matching filter drops the record
+    /// whatever else it holds, so it is decided before a duplicate fails it.
+    #[inline]
+    fn match_fields(&self, rec: &mut Record<'_>) -> Result<(), Verdict> {
         let mut dropped = None;
         let mut duplicate: Option<String> = None;
         let mut hint = 0;
-        for fi in 0..n {
+        for fi in 0..rec.fields.len() {
             let f = rec.fields[fi];
             let key = f.key();
             let Some(entry) = self.keys.lookup(&key, &mut hint) else {
@@ -512,81 +539,67 @@ impl RecordSpec {
             }
         }
         if let Some(filter) = dropped {
-            return Verdict::Dropped { filter };
+            return Err(Verdict::Dropped { filter });
         }
         if let Some(name) = duplicate {
-            return fail(
+            return Err(failed(
                 "duplicate_field",
                 format!("field {name} appears more than once"),
-            );
+            ));
         }
+        Ok(())
+    }
+
+    /// Each declared column typed from its field; a missing or null required column fails.
+    #[inline]
+    fn type_columns(&self, rec: &mut Record<'_>) -> Result<(), Verdict> {
         for (ci, col) in self.columns.iter().enumerate() {
             let fi = rec.col_field[ci];
             let value = if fi == NONE {
                 Slot::NULL
             } else {
-                match typed(col, &rec.fields[fi as usize]) {
-                    Ok(v) => v,
-                    Err(r) => return Verdict::Failed(r),
-                }
+                typed(col, &rec.fields[fi as usize]).map_err(Verdict::Failed)?
             };
             if value.tag == Tag::Null && !col.nullable {
-                return if fi == NONE {
-                    fail(
+                return Err(if fi == NONE {
+                    failed(
                         "missing_field",
                         format!("missing required field {}", col.name),
                     )
                 } else {
-                    fail("null_field", format!("required field {} is null", col.name))
-                };
+                    failed("null_field", format!("required field {} is null", col.name))
+                });
             }
             rec.col_val[ci] = value;
         }
-        let event = match &self.time {
-            TimeSource::Arrival => None,
+        Ok(())
+    }
+
+    /// The record's event time from its time column or field, if it has one (`None`: arrival).
+    #[inline]
+    fn event_time(&self, rec: &mut Record<'_>) -> Result<Option<i64>, Verdict> {
+        let at = match &self.time {
+            TimeSource::Arrival => return Ok(None),
             TimeSource::Column(ci) => match rec.col_val[*ci].get() {
-                Typed::Ts(us) => Some(us),
-                Typed::Date(d) => Some(d as i64 * MICROS_PER_DAY),
-                Typed::Raw => {
-                    let fi = rec.col_field[*ci] as usize;
-                    match time_of(&rec.fields[fi]) {
-                        Ok(us) => {
-                            rec.time_field = Some((fi, us));
-                            Some(us)
-                        }
-                        Err(r) => return Verdict::Failed(r),
-                    }
-                }
-                _ => None,
+                Typed::Ts(us) => return Ok(Some(us)),
+                Typed::Date(d) => return Ok(Some(d as i64 * MICROS_PER_DAY)),
+                Typed::Raw => rec.col_field[*ci] as usize,
+                _ => return Ok(None),
             },
             TimeSource::Field(name) => {
-                let at = (0..n).find(|&fi| match rec.field_rename[fi] {
+                let found = (0..rec.fields.len()).find(|&fi| match rec.field_rename[fi] {
                     NONE => rec.fields[fi].key() == name.as_str(),
                     r => self.renames[r as usize].1 == *name,
                 });
-                match at {
-                    None => None,
-                    Some(fi) if rec.fields[fi].kind == Kind::Null => None,
-                    Some(fi) => match time_of(&rec.fields[fi]) {
-                        Ok(us) => {
-                            rec.time_field = Some((fi, us));
-                            Some(us)
-                        }
-                        Err(r) => return Verdict::Failed(r),
-                    },
+                match found {
+                    Some(fi) if rec.fields[fi].kind != Kind::Null => fi,
+                    _ => return Ok(None),
                 }
             }
         };
-        match event {
-            Some(us) => Verdict::Accepted {
-                event_us: us,
-                from_field: true,
-            },
-            None => Verdict::Accepted {
-                event_us: arrival_us,
-                from_field: false,
-            },
-        }
+        let us = time_of(&rec.fields[at]).map_err(Verdict::Failed)?;
+        rec.time_field = Some((at, us));
+        Ok(Some(us))
     }
 
     /// What a field's value is written as.
@@ -687,6 +700,10 @@ impl RecordSpec {
 }
 
 /// Writes a normalised timestamp or date as a JSON string.
+fn failed(category: &'static str, reason: String) -> Verdict {
+    Verdict::Failed(Reject::new(category, reason))
+}
+
 fn write_value(out: &mut Vec<u8>, value: Typed) {
     out.push(b'"');
     match value {
@@ -791,156 +808,6 @@ fn time_of(f: &Field<'_>) -> Result<i64, Reject> {
                 k.name()
             ),
         )),
-    }
-}
-
-/// The hour an event belongs to: its partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct HourKey {
-    pub year: i64,
-    pub month: u32,
-    pub day: u32,
-    pub hour: u32,
-}
-
-impl HourKey {
-    pub fn of(us: i64) -> Self {
-        let (year, month, day) = civil_from_days(us.div_euclid(MICROS_PER_DAY));
-        let hour = (us.rem_euclid(MICROS_PER_DAY) / 3_600_000_000) as u32;
-        Self {
-            year,
-            month,
-            day,
-            hour,
-        }
-    }
-
-    /// `YYYYMMDDHH` in `buf` for years 0 to 9999 (else `None`), without allocating.
-    pub fn fixed_digits<'b>(&self, buf: &'b mut [u8; 10]) -> Option<&'b str> {
-        if !(0..=9999).contains(&self.year) {
-            return None;
-        }
-        let mut put = |at: usize, v: u32, width: usize| {
-            let mut v = v;
-            for i in (at..at + width).rev() {
-                buf[i] = b'0' + (v % 10) as u8;
-                v /= 10;
-            }
-        };
-        put(0, self.year as u32, 4);
-        put(4, self.month, 2);
-        put(6, self.day, 2);
-        put(8, self.hour, 2);
-        std::str::from_utf8(buf).ok()
-    }
-
-    /// The length of the year's text (4 for years 0 to 9999).
-    pub fn year_len(&self) -> usize {
-        if (0..=9999).contains(&self.year) {
-            4
-        } else {
-            self.year.to_string().len()
-        }
-    }
-
-    /// The partition values in [`PARTITION_KEYS`] order: `2024`, `01`, `15`, `10`.
-    pub fn values(&self) -> [String; 4] {
-        [
-            format!("{:04}", self.year),
-            format!("{:02}", self.month),
-            format!("{:02}", self.day),
-            format!("{:02}", self.hour),
-        ]
-    }
-
-    /// `year=2024/month=01/day=15/hour=10`.
-    pub fn path(&self) -> String {
-        PARTITION_KEYS
-            .iter()
-            .zip(self.values())
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("/")
-    }
-}
-
-/// A dataset's compiled spec, as the stream functions use it.
-#[derive(Debug)]
-pub struct Compiled {
-    pub dataset: Dataset,
-    pub schema: TableSchema,
-    pub spec: RecordSpec,
-}
-
-/// The stream's dataset and compiled spec, cached per warm container for
-/// [`crate::catalog::cache::DATASET_CACHE_TTL`] (declarations change rarely; a new one is picked up
-/// within a minute).
-pub struct SpecCache {
-    cfg: StreamConfig,
-    max_record_bytes: usize,
-    /// Keyed by the dataset id (one entry).
-    cached: TtlCache<Compiled>,
-}
-
-impl SpecCache {
-    pub fn new(cfg: StreamConfig) -> Self {
-        Self {
-            cfg,
-            max_record_bytes: MAX_RECORD_BYTES,
-            cached: TtlCache::datasets(clock::system()),
-        }
-    }
-
-    /// Measures the cache's TTL on `clock` (emptying the cache).
-    pub fn with_clock(mut self, clock: SharedClock) -> Self {
-        self.cached = self.cached.with_clock(clock);
-        self
-    }
-
-    /// Compiles specs with another record size limit ([`RecordSpec::with_max_record_bytes`]).
-    pub fn with_max_record_bytes(mut self, max: usize) -> Self {
-        self.max_record_bytes = max;
-        self
-    }
-
-    pub fn config(&self) -> &StreamConfig {
-        &self.cfg
-    }
-
-    /// The dataset's compiled spec: cached, or read from the catalog (declared schema, else the
-    /// schema recorded from its first file).
-    pub async fn get<C: DatasetCatalog>(&self, catalog: &C) -> Result<Arc<Compiled>, StreamError> {
-        let id = &self.cfg.dataset;
-        self.cached
-            .get_or_try_load(id, || self.compile(catalog))
-            .await
-    }
-
-    async fn compile<C: DatasetCatalog>(&self, catalog: &C) -> Result<Compiled, StreamError> {
-        let id = &self.cfg.dataset;
-        let dataset = catalog
-            .get(id)
-            .await?
-            .ok_or_else(|| StreamError::UnknownDataset(id.clone()))?;
-        let schema = match &dataset.schema {
-            Some(s) => s.clone(),
-            None => catalog
-                .recorded_schema(id)
-                .await?
-                .ok_or_else(|| StreamError::Spec {
-                    id: id.clone(),
-                    reason: "declares no schema and none is recorded yet; stream records are \
-                             validated against one"
-                        .into(),
-                })?,
-        };
-        let spec = RecordSpec::new(&dataset, &schema, &self.cfg)?
-            .with_max_record_bytes(self.max_record_bytes);
-        Ok(Compiled {
-            dataset,
-            schema,
-            spec,
-        })
     }
 }
 
