@@ -6,6 +6,7 @@
 //! `run_*` serves it. Errors reach Lambda as [`crate::lambda::diagnostic`]s.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
@@ -20,7 +21,7 @@ use tributary::tables::register::PartitionRegister;
 
 use crate::api_gateway::{api_request, lambda_response};
 use crate::dynamo::{DynamoCatalog, DynamoItems, DynamoRecords, DynamoSnapshots};
-use crate::lambda::diagnostic;
+use crate::lambda::{DeadlineReached, deadline, diagnostic};
 use crate::{Clients, GlueCatalog, S3Store, telemetry};
 
 type Error = lambda_runtime::Error;
@@ -121,18 +122,31 @@ pub fn search_api_handler(
     )
 }
 
-/// Serves a JSON-in, JSON-out handler.
+/// Serves a JSON-in, JSON-out handler. The handler gets the instant by which it must stop (the
+/// invocation's deadline less [`tributary::config::DEADLINE_MARGIN_SECONDS`]); as a backstop, a
+/// handler still running at the deadline less half the margin is stopped with a retryable error.
 async fn serve_json<F, Fut, E>(handler: F) -> Result<(), Error>
 where
-    F: Fn(Value) -> Fut,
+    F: Fn(Value, Option<Instant>) -> Fut,
     Fut: Future<Output = Result<Value, E>>,
     E: tributary::error::Classify + std::fmt::Display,
 {
+    let margin = tributary::config::deadline_margin(|n| std::env::var(n).ok())?;
     // Boxed: the runtime's future is deeply nested, and each binary's `main` holds it.
     Box::pin(lambda_runtime::run(service_fn(
         |event: LambdaEvent<Value>| {
-            let answer = handler(event.payload);
-            async move { answer.await.map_err(|e| diagnostic(&e)) }
+            let stop_by = deadline(&event.context, margin);
+            let backstop = deadline(&event.context, margin / 2);
+            let answer = handler(event.payload, stop_by);
+            async move {
+                let Some(at) = backstop else {
+                    return answer.await.map_err(|e| diagnostic(&e));
+                };
+                match tokio::time::timeout_at(at.into(), answer).await {
+                    Ok(done) => done.map_err(|e| diagnostic(&e)),
+                    Err(_) => Err(diagnostic(&DeadlineReached)),
+                }
+            }
         },
     )))
     .await
@@ -151,9 +165,9 @@ async fn start() -> Result<(Arc<Config>, Clients), Error> {
 pub async fn run_s3_landing() -> Result<(), Error> {
     let (config, clients) = start().await?;
     let landing = Arc::new(landing_handler(&clients, config));
-    serve_json(|event| {
+    serve_json(|event, stop_by| {
         let landing = landing.clone();
-        async move { landing.handle(event).await }
+        async move { landing.handle_until(event, stop_by).await }
     })
     .await
 }
@@ -162,9 +176,9 @@ pub async fn run_s3_landing() -> Result<(), Error> {
 pub async fn run_cdc_sequencer() -> Result<(), Error> {
     let (config, clients) = start().await?;
     let sequencer = Arc::new(landing_handler(&clients, config).dms_only());
-    serve_json(|event| {
+    serve_json(|event, stop_by| {
         let sequencer = sequencer.clone();
-        async move { sequencer.handle(event).await }
+        async move { sequencer.handle_until(event, stop_by).await }
     })
     .await
 }
@@ -173,7 +187,7 @@ pub async fn run_cdc_sequencer() -> Result<(), Error> {
 pub async fn run_partition_register() -> Result<(), Error> {
     let (config, clients) = start().await?;
     let handler = Arc::new(register_handler(&clients, config));
-    serve_json(|event| {
+    serve_json(|event, _stop_by| {
         let handler = handler.clone();
         async move { handler.handle(event).await }
     })
@@ -185,7 +199,7 @@ pub async fn run_compactor() -> Result<(), Error> {
     let (config, clients) = start().await?;
     let tuning = CompactionTuning::from_env()?;
     let handler = Arc::new(compactor_handler(&clients, config, tuning));
-    serve_json(|event| {
+    serve_json(|event, _stop_by| {
         let handler = handler.clone();
         async move { handler.handle(event).await }
     })

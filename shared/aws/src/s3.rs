@@ -58,7 +58,21 @@ impl ObjectStore for S3Store {
                     .last_modified()
                     .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())),
             })),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
+                // HEAD answers a bare 404 for a missing bucket too: ask the bucket.
+                match self.client.head_bucket().bucket(bucket).send().await {
+                    Ok(_) => Ok(None),
+                    Err(b) if b.as_service_error().is_some_and(|s| s.is_not_found()) => {
+                        Err(StorageError::NoSuchBucket {
+                            bucket: bucket.into(),
+                        })
+                    }
+                    Err(b) => Err(StorageError::Aws(crate::sdk::aws_error(
+                        format!("s3:HeadBucket {bucket}"),
+                        b,
+                    ))),
+                }
+            }
             Err(e) => Err(aws("HeadObject", bucket, key, e)),
         }
     }

@@ -35,6 +35,16 @@ pub const ROW_GROUP_ROWS: &str = "TRIBUTARY_ROW_GROUP_ROWS";
 /// Landing: rows sampled from the head of a file to infer its schema when the dataset declares
 /// none (default 10000).
 pub const INFER_SAMPLE_ROWS: &str = "TRIBUTARY_INFER_SAMPLE_ROWS";
+/// Landing and CDC: largest decompressed size of one gzip object, in MiB (default 10240). A file
+/// that expands past it is quarantined whole (`decompressed size exceeds ...`), nothing published.
+pub const MAX_DECOMPRESSED_MIB: &str = "TRIBUTARY_MAX_DECOMPRESSED_MIB";
+/// Landing and CDC: largest compression ratio of a gzip object (decompressed bytes per compressed
+/// byte, default 200), checked once 64 MiB have been decompressed; a file past it (a gzip bomb) is
+/// quarantined whole.
+pub const MAX_COMPRESSION_RATIO: &str = "TRIBUTARY_MAX_COMPRESSION_RATIO";
+/// Every function: seconds before the Lambda deadline at which work stops with a retryable error
+/// (default 10), so no invocation is killed mid-write.
+pub const DEADLINE_MARGIN_SECONDS: &str = "TRIBUTARY_DEADLINE_MARGIN_SECONDS";
 
 /// Stream functions (firehose-transform, stream-ingest): id of the dataset whose declared (or
 /// recorded) schema the stream's records are validated against; required by those two functions.
@@ -176,6 +186,10 @@ pub struct LandingTuning {
     pub max_reject_ratio: f64,
     pub row_group_rows: usize,
     pub infer_sample_rows: usize,
+    /// Largest decompressed size of one object, in bytes ([`MAX_DECOMPRESSED_MIB`]).
+    pub max_decompressed_bytes: u64,
+    /// Largest decompressed/compressed ratio ([`MAX_COMPRESSION_RATIO`]).
+    pub max_compression_ratio: f64,
 }
 
 impl Default for LandingTuning {
@@ -184,6 +198,8 @@ impl Default for LandingTuning {
             max_reject_ratio: 0.5,
             row_group_rows: 131_072,
             infer_sample_rows: 10_000,
+            max_decompressed_bytes: 10 << 30,
+            max_compression_ratio: 200.0,
         }
     }
 }
@@ -236,6 +252,26 @@ impl Config {
                     INFER_SAMPLE_ROWS,
                     defaults.infer_sample_rows,
                 )?,
+                max_decompressed_bytes: positive(
+                    &lookup,
+                    MAX_DECOMPRESSED_MIB,
+                    defaults.max_decompressed_bytes >> 20,
+                )? << 20,
+                max_compression_ratio: {
+                    let r = parse_or(
+                        &lookup,
+                        MAX_COMPRESSION_RATIO,
+                        defaults.max_compression_ratio,
+                    )?;
+                    if !(r.is_finite() && r >= 1.0) {
+                        return Err(ConfigError::Invalid {
+                            name: MAX_COMPRESSION_RATIO,
+                            value: r.to_string(),
+                            reason: "must be a number of at least 1".into(),
+                        });
+                    }
+                    r
+                },
             },
         })
     }
@@ -373,6 +409,30 @@ fn pairs(
             }),
         })
         .collect()
+}
+
+/// A positive integer variable, or `default` when unset.
+fn positive(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    let v = parse_or(lookup, name, default)?;
+    if v == 0 {
+        return Err(ConfigError::Invalid {
+            name,
+            value: "0".into(),
+            reason: "must be positive".into(),
+        });
+    }
+    Ok(v)
+}
+
+/// [`DEADLINE_MARGIN_SECONDS`], read once by each function's wiring.
+pub fn deadline_margin(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<std::time::Duration, ConfigError> {
+    parse_or(&lookup, DEADLINE_MARGIN_SECONDS, 10u64).map(std::time::Duration::from_secs)
 }
 
 fn parse_or<T: std::str::FromStr>(

@@ -235,6 +235,7 @@ fn tributary_sequence(input: &Path, out: &Path) {
         output_stem: "bench".into(),
         reject_key: "hr.employees_cdc/bench.rejected.csv".into(),
         tuning: LandingTuning::default(),
+        deadline: None,
     };
     let _ = std::fs::remove_dir_all(out);
     let sinks = DirSinkFactory {
@@ -284,6 +285,7 @@ fn tributary_convert(input: &Path, out: &Path) {
         output_stem: "bench".into(),
         reject_key: "hr.employees/bench.rejected.csv".into(),
         tuning: LandingTuning::default(),
+        deadline: None,
     };
     let _ = std::fs::remove_dir_all(out);
     let sinks = DirSinkFactory {

@@ -148,11 +148,19 @@ pub fn env() -> &'static TestEnv {
 
 impl TestEnv {
     pub fn landing(&self) -> Landing<S3Store, DynamoCatalog, GlueCatalog> {
+        self.landing_with(self.config.clone())
+    }
+
+    /// The landing handler over this emulator with another configuration.
+    pub fn landing_with(
+        &self,
+        config: std::sync::Arc<tributary::config::Config>,
+    ) -> Landing<S3Store, DynamoCatalog, GlueCatalog> {
         Landing::new(
             S3Store::new(self.s3.clone()),
             self.catalog(),
             GlueCatalog::new(self.glue(), &self.config.glue_database),
-            self.config.clone(),
+            config,
         )
     }
 
@@ -304,7 +312,8 @@ impl TestEnv {
         self.declare(ds).await
     }
 
-    async fn declare(&self, ds: Dataset) -> Dataset {
+    /// Declares `ds` through the catalog (record, routes, index).
+    pub async fn declare(&self, ds: Dataset) -> Dataset {
         tributary::catalog::DatasetCatalog::declare(&self.catalog(), &ds)
             .await
             .expect("declare");

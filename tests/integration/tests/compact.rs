@@ -522,3 +522,72 @@ async fn retirement_waits_for_the_grace_period_and_survives_a_crash() {
     let after = c.handle(json!({ "table": id })).await.expect("after");
     assert_eq!(after["status"], "unchanged", "{after:#}");
 }
+
+/// An unpartitioned curated table (the README's default for DMS): Glue holds no partition with
+/// empty values; the table location is the published snapshot folder, so an engine reading the
+/// table location sees exactly the snapshot, after every compaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpartitioned_table_reads_exactly_its_snapshot() {
+    let env = env();
+    let (id, prefix) = ("cmpu.employees", "cmpu/HR/EMPLOYEES/");
+    let mut ds = tributary_integration::sample_dataset("hr.employees_cdc");
+    ds.id = id.into();
+    ds.landing_prefix = prefix.into();
+    ds.partition_columns.clear();
+    env.declare(ds).await;
+    let c = env.compactor(tuning(usize::MAX));
+    for (generation, files) in [(1u64, &CDC[..2]), (2, &[CDC[2], LOADS[0], LOADS[1]][..])] {
+        sequence(id, prefix, files, false).await;
+        let out = c.handle(json!({ "table": id })).await.expect("compact");
+        assert_eq!(out["status"], "published", "{out:#}");
+        assert_eq!(out["generation"], generation);
+
+        let glue = env.glue();
+        let table = curated_table_name(id);
+        let parts = glue
+            .get_partitions()
+            .database_name(&env.config.glue_database)
+            .table_name(&table)
+            .send()
+            .await
+            .expect("partitions");
+        assert!(parts.partitions().is_empty(), "{:?}", parts.partitions());
+        let got = glue
+            .get_table()
+            .database_name(&env.config.glue_database)
+            .name(&table)
+            .send()
+            .await
+            .expect("table");
+        let t = got.table().unwrap();
+        assert!(t.partition_keys().is_empty());
+        let loc = t.storage_descriptor().unwrap().location().unwrap();
+        assert!(
+            loc.ends_with(&format!("snapshot={}/", out["snapshot"].as_str().unwrap())),
+            "{loc} vs {out:#}"
+        );
+        // Everything under the table location, as an engine reads it.
+        let key_prefix = loc
+            .strip_prefix(&format!("s3://{}/", env.config.curated_bucket))
+            .expect("a curated location");
+        let keys: Vec<String> = env
+            .list(&env.config.curated_bucket, key_prefix)
+            .await
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let dir = env
+            .download(&env.config.curated_bucket, &keys, &format!("u{generation}"))
+            .await;
+        let read = rows(duckdb(&format!(
+            "SELECT EMPLOYEE_ID, CAST(SALARY AS DOUBLE), CAST(DEPARTMENT_ID AS VARCHAR), _seq \
+             FROM read_parquet('{}/{key_prefix}**/*.parquet', hive_partitioning = false)",
+            dir.display()
+        )));
+        assert_eq!(
+            read,
+            oracle(id, &format!("u{generation}o")).await,
+            "generation {generation}"
+        );
+    }
+}

@@ -630,17 +630,32 @@ async fn missing_objects_and_bad_events_are_classified() {
         tributary::error::Classify::kind(&err),
         tributary::error::ErrorKind::BadInput
     );
-    // A bucket that does not exist is a deployment error, not bad data.
+    // An event for any bucket but the landing bucket is refused as bad input, nothing read.
     let err = env
         .landing()
         .handle(json!({"bucket": "no-such-bucket-anywhere", "key": "x.csv"}))
-        .await;
-    if let Err(e) = err {
-        assert_ne!(
-            tributary::error::Classify::kind(&e),
-            tributary::error::ErrorKind::BadInput,
-            "{e}"
-        );
-    }
+        .await
+        .unwrap_err();
+    assert_eq!(
+        tributary::error::Classify::kind(&err),
+        tributary::error::ErrorKind::BadInput,
+        "{err}"
+    );
+    assert!(err.to_string().contains("refused"), "{err}");
+    // A landing bucket that does not exist (S3 answers HeadObject with a bare 404) is a
+    // deployment error, not a missing object and not bad data.
+    let mut config = (*env.config).clone();
+    config.landing_bucket = "tributary-no-such-landing-bucket".into();
+    let err = env
+        .landing_with(std::sync::Arc::new(config))
+        .handle(json!({"bucket": "tributary-no-such-landing-bucket", "key": "x.csv"}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        tributary::error::Classify::kind(&err),
+        tributary::error::ErrorKind::Fatal,
+        "{err}"
+    );
+    assert!(err.to_string().contains("does not exist"), "{err}");
     let _ = Status::Missing;
 }

@@ -11,7 +11,8 @@ where
     G: PartitionCatalog,
     L: SnapshotLedger,
 {
-    /// Every partition of a Glue table (values → location); empty when the table is missing.
+    /// Every partition of a Glue table (values → location); `None` when the table is missing. An
+    /// unpartitioned table has one "partition", its table location, under no values.
     pub(super) async fn glue_partitions(
         &self,
         table: &str,
@@ -22,6 +23,10 @@ where
             return Ok(None);
         };
         let mut out = HashMap::new();
+        if state.partition_keys.is_empty() {
+            out.insert(Vec::new(), state.location.clone());
+            return Ok(Some((state, out)));
+        }
         let mut token = None;
         loop {
             summary.glue_calls += 1;
@@ -41,6 +46,8 @@ where
 
     /// Points every partition of `target` at its location: existing partitions are updated,
     /// new ones created; `existing` (values → location, as Glue holds them) follows. Idempotent.
+    /// An unpartitioned table has no partitions: its table location is switched to the snapshot
+    /// folder instead, so a reader of the table location sees exactly the snapshot.
     pub(super) async fn swap(
         &self,
         def: &TableDef,
@@ -48,6 +55,19 @@ where
         target: &[PartitionSnapshot],
         summary: &mut CompactionSummary,
     ) -> Result<(), CompactionError> {
+        if def.partition_keys.is_empty() {
+            let Some(p) = target.iter().find(|p| p.values.is_empty()) else {
+                return Ok(());
+            };
+            if existing.get(&p.values) != Some(&p.location) {
+                let mut moved = def.clone();
+                moved.location = p.location.clone();
+                summary.glue_calls += 1;
+                self.registrar.catalog().update_table(&moved).await?;
+                existing.insert(Vec::new(), p.location.clone());
+            }
+            return Ok(());
+        }
         let mut update = Vec::new();
         let mut create = Vec::new();
         for p in target {
@@ -242,7 +262,11 @@ where
         let mut def = TableDef::new(ds, &self.config.curated_bucket, &file_table, &key_types)
             .with_layout(ds.layout);
         def.name = snapshot.table.clone();
-        def.location = self.s3_location(&Self::prefix(ds));
+        def.location = match snapshot.partitions.as_slice() {
+            // Unpartitioned: the table is the snapshot folder (created there, or evolved there).
+            [only] if key_types.is_empty() => only.location.clone(),
+            _ => self.s3_location(&Self::prefix(ds)),
+        };
         // Created, or evolved when the snapshot adds or widens columns.
         let def = self.registrar.ensure_table(&def, &mut reg).await?;
         summary.glue_calls += reg.glue_calls;

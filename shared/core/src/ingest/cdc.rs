@@ -55,7 +55,7 @@ use serde::Serialize;
 
 use crate::config::LandingTuning;
 use crate::ingest::convert::{
-    BATCH_ROWS, ConvertError, ConvertReport, TextFormat, blame_source, open_text,
+    BATCH_ROWS, ConvertError, ConvertReport, ReadLimits, TextFormat, blame_source, open_text,
 };
 use crate::ingest::textengine::{
     DelimitedReader, Engine, FieldRules, Kept, OutputPlan, PartStats, Rejection, Spill, line_of,
@@ -104,6 +104,8 @@ pub struct CdcSpec {
     pub output_stem: String,
     pub reject_key: String,
     pub tuning: LandingTuning,
+    /// When reading must stop (the Lambda deadline less a margin); `None`: no deadline.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// Counts reconcile: `rows_read == rows_written + rows_rejected`.
@@ -127,10 +129,14 @@ pub fn sequence_csv<R: Read + Send>(
     outputs: &dyn SinkFactory,
     rejects: &dyn SinkFactory,
 ) -> Result<CdcReport, ConvertError> {
-    let (reader, gzip, failed) = open_text(input)?;
+    let (reader, gzip, watch) = open_text(
+        input,
+        TextFormat::Csv,
+        ReadLimits::new(&spec.tuning, spec.deadline),
+    )?;
     let mut run = Run::new(TextFormat::Csv, spec, outputs, rejects);
     run.engine.report.compressed = gzip;
-    let result = run.csv(reader).map_err(|e| blame_source(e, &failed));
+    let result = run.csv(reader).map_err(|e| blame_source(e, &watch));
     run.conclude(result)
 }
 

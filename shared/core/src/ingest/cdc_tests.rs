@@ -38,6 +38,7 @@ fn spec(key: &str) -> CdcSpec {
         output_stem: key.rsplit('/').next().unwrap().replace('.', "_"),
         reject_key: "hr.emp/rejected.csv".into(),
         tuning: LandingTuning::default(),
+        deadline: None,
     }
 }
 

@@ -17,6 +17,7 @@
 //! identically; `rows_read = rows_written + rows_rejected` in every summary and report.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -67,6 +68,13 @@ pub enum LandingError {
     },
     #[error("conversion task failed: {0}")]
     Task(String),
+    /// The event names a bucket this function does not read from (a mis-wired notification, or
+    /// an attempt to make it read what its role can reach): refused before anything is read.
+    #[error(
+        "refused: the event names bucket {bucket:?}, but this function reads only {expected:?} \
+         (nothing was read or recorded)"
+    )]
+    ForeignBucket { bucket: String, expected: String },
 }
 
 impl Classify for LandingError {
@@ -79,6 +87,7 @@ impl Classify for LandingError {
             LandingError::Glue(e) => e.kind(),
             LandingError::Object { source, .. } => source.kind(),
             LandingError::Task(_) => ErrorKind::Fatal,
+            LandingError::ForeignBucket { .. } => ErrorKind::BadInput,
         }
     }
 }
@@ -287,11 +296,25 @@ where
     /// Entry point for any supported event: returns the invocation summary, or for SQS the
     /// `batchItemFailures` response (only messages whose processing failed are listed).
     pub async fn handle(&self, event: Value) -> Result<Value, LandingError> {
+        self.handle_until(event, None).await
+    }
+
+    /// [`Self::handle`], stopping with a retryable error when `deadline` comes (the Lambda
+    /// deadline less a margin): before an object is started, and while one is read.
+    pub async fn handle_until(
+        &self,
+        event: Value,
+        deadline: Option<Instant>,
+    ) -> Result<Value, LandingError> {
         match events::parse(&event)? {
             Delivery::Objects(objects) => {
+                // Every object's bucket is checked before any is processed.
+                for obj in &objects {
+                    self.check_bucket(obj)?;
+                }
                 let mut done = Vec::with_capacity(objects.len());
                 for obj in &objects {
-                    done.push(self.process(obj).await?);
+                    done.push(self.process_until(obj, deadline).await?);
                 }
                 Ok(json!({ "totals": Totals::of(&done), "objects": done }))
             }
@@ -299,7 +322,10 @@ where
                 messages,
                 async |objects: Vec<ObjectRef>| {
                     for obj in &objects {
-                        self.process(obj).await?;
+                        self.check_bucket(obj)?;
+                    }
+                    for obj in &objects {
+                        self.process_until(obj, deadline).await?;
                     }
                     Ok::<(), LandingError>(())
                 },
@@ -308,8 +334,34 @@ where
         }
     }
 
-    /// Processes one object end to end (see the module docs for the order of steps).
+    /// Only the landing bucket is read: an event for any other bucket (a foreign one, or a zone
+    /// bucket of this deployment) is refused as bad input.
+    fn check_bucket(&self, obj: &ObjectRef) -> Result<(), LandingError> {
+        if obj.bucket == self.config.landing_bucket {
+            return Ok(());
+        }
+        Err(LandingError::ForeignBucket {
+            bucket: obj.bucket.clone(),
+            expected: self.config.landing_bucket.clone(),
+        })
+    }
+
+    /// Processes one object end to end (see the module docs for the order of steps). Refuses an
+    /// object outside the landing bucket.
     pub async fn process(&self, obj: &ObjectRef) -> Result<ObjectSummary, LandingError> {
+        self.process_until(obj, None).await
+    }
+
+    /// [`Self::process`] with a deadline (see [`Self::handle_until`]).
+    pub async fn process_until(
+        &self,
+        obj: &ObjectRef,
+        deadline: Option<Instant>,
+    ) -> Result<ObjectSummary, LandingError> {
+        self.check_bucket(obj)?;
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(LandingError::Convert(ConvertError::OutOfTime));
+        }
         let span = tracing::info_span!("object", bucket = %obj.bucket, key = %obj.key);
         let _g = span.enter();
         let wrap = |e: LandingError| LandingError::Object {
@@ -317,7 +369,7 @@ where
             key: obj.key.clone(),
             source: Box::new(e),
         };
-        let result = self.process_inner(obj).await.map_err(wrap);
+        let result = self.process_inner(obj, deadline).await.map_err(wrap);
         match &result {
             Ok(s) => {
                 tracing::info!(status = ?s.status, rows_read = s.rows_read, rows_written = s.rows_written, rows_rejected = s.rows_rejected, "processed")
@@ -327,7 +379,11 @@ where
         result
     }
 
-    async fn process_inner(&self, obj: &ObjectRef) -> Result<ObjectSummary, LandingError> {
+    async fn process_inner(
+        &self,
+        obj: &ObjectRef,
+        deadline: Option<Instant>,
+    ) -> Result<ObjectSummary, LandingError> {
         let Some(meta) = self.store.head(&obj.bucket, &obj.key).await? else {
             return Ok(ObjectSummary::new(obj, Status::Missing));
         };
@@ -378,7 +434,7 @@ where
         }
         if ds.is_dms() {
             return self
-                .sequence_dms(obj, &meta, &version, ds, cached.schema.clone())
+                .sequence_dms(obj, &meta, &version, ds, cached.schema.clone(), deadline)
                 .await;
         }
         let ingest_date = meta
@@ -392,7 +448,7 @@ where
         };
         if format == "parquet" {
             return self
-                .pass_parquet(obj, &meta, &version, ds, &ingest_date)
+                .pass_parquet(obj, &meta, &version, &cached, &ingest_date)
                 .await;
         }
         let text_format = match format {
@@ -422,6 +478,7 @@ where
                 text_format_ext(text_format),
             ),
             tuning: self.config.landing.clone(),
+            deadline,
         };
 
         let bucket = self.config.clean_bucket.clone();
@@ -487,7 +544,9 @@ where
         e: ConvertError,
     ) -> Result<ObjectSummary, LandingError> {
         match e {
-            ConvertError::Unreadable { .. } | ConvertError::TooManyRejects { .. } => {
+            ConvertError::Unreadable { .. }
+            | ConvertError::TooManyRejects { .. }
+            | ConvertError::TooLarge { .. } => {
                 let reason = e.to_string();
                 let report = match e {
                     ConvertError::TooManyRejects { report, .. } => Some(*report),
@@ -510,6 +569,7 @@ where
         version: &str,
         ds: &Dataset,
         schema: Option<TableSchema>,
+        deadline: Option<Instant>,
     ) -> Result<ObjectSummary, LandingError> {
         let file = match DmsFile::parse(&obj.key) {
             Ok(f) => f,
@@ -555,6 +615,7 @@ where
                 "csv",
             ),
             tuning: self.config.landing.clone(),
+            deadline,
         };
         let bucket = self.config.raw_bucket.clone();
         let sequenced = self

@@ -125,6 +125,42 @@ impl TableSchema {
         self.columns.iter().position(|c| c.name == name)
     }
 
+    /// Whether a file with schema `self` may be served as it is under the table schema `table`
+    /// (a Parquet file copied through): every file column is a table column of the same type
+    /// (names compared case-insensitively, as Glue and the engines do), and every required table
+    /// column is in the file. A nullable table column may be absent (readers see nulls). The
+    /// error names each offending column.
+    pub fn conforms_to(&self, table: &TableSchema) -> Result<(), String> {
+        let find = |cols: &[Column], name: &str| {
+            cols.iter()
+                .find(|c| c.name.eq_ignore_ascii_case(name))
+                .cloned()
+        };
+        let mut problems = Vec::new();
+        for c in &self.columns {
+            match find(&table.columns, &c.name) {
+                None => problems.push(format!("column {} is not declared", c.name)),
+                Some(t) if t.ty != c.ty => problems.push(format!(
+                    "column {} is {} in the file but declared {}",
+                    c.name,
+                    c.ty.glue(),
+                    t.ty.glue()
+                )),
+                Some(_) => {}
+            }
+        }
+        for t in table.columns.iter().filter(|t| !t.nullable) {
+            if find(&self.columns, &t.name).is_none() {
+                problems.push(format!("required column {} is missing", t.name));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
     /// The schema without the named columns (partition columns live in the path, not the file).
     pub fn without(&self, names: &[String]) -> TableSchema {
         TableSchema {

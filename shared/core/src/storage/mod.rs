@@ -48,6 +48,9 @@ pub enum StorageError {
         key: String,
         etag: String,
     },
+    /// The bucket itself does not exist: a deployment error, never "the object is missing".
+    #[error("bucket {bucket} does not exist")]
+    NoSuchBucket { bucket: String },
 }
 
 impl Classify for StorageError {
@@ -56,13 +59,15 @@ impl Classify for StorageError {
             StorageError::Aws(e) => e.kind(),
             // A newer version will be (or was) delivered on its own event.
             StorageError::Changed { .. } => ErrorKind::Retryable,
+            StorageError::NoSuchBucket { .. } => ErrorKind::Fatal,
         }
     }
 }
 
 /// The capability to read and write objects. Implemented for S3; logic is generic over it.
 pub trait ObjectStore: Clone + Send + Sync + 'static {
-    /// Size, ETag, version and modification time; `None` when the object does not exist.
+    /// Size, ETag, version and modification time; `None` when the object does not exist, and
+    /// [`StorageError::NoSuchBucket`] when its bucket does not.
     fn head(
         &self,
         bucket: &str,

@@ -9,7 +9,8 @@
 //!
 //! Per object:
 //! 1. The bucket names the zone; keys that are not Parquet data (`_SUCCESS`, `.tmp`, reports)
-//!    and buckets that are not zones are `skipped`.
+//!    are `skipped`. An event for a bucket that is not a zone is refused whole
+//!    (`Tributary.BadInput`) before anything is read.
 //! 2. The dataset is the one whose `zone_prefix` is the longest prefix of the key, else the one
 //!    whose id is the key's first segment (Tributary's own writers); none → `skipped`.
 //! 3. The partition comes from the folders between the zone prefix and the file name, per the
@@ -66,6 +67,12 @@ pub enum RegisterError {
         key: String,
         source: Box<RegisterError>,
     },
+    /// Not one of this deployment's zone buckets: refused before anything is read.
+    #[error(
+        "refused: bucket {bucket:?} is not a raw, clean or curated zone bucket of this deployment \
+         (nothing was read or registered)"
+    )]
+    ForeignBucket { bucket: String },
 }
 
 impl Classify for RegisterError {
@@ -76,6 +83,7 @@ impl Classify for RegisterError {
             RegisterError::Catalog(e) => e.kind(),
             RegisterError::Glue(e) => e.kind(),
             RegisterError::Object { source, .. } => source.kind(),
+            RegisterError::ForeignBucket { .. } => ErrorKind::BadInput,
         }
     }
 }
@@ -225,6 +233,7 @@ where
         let Some(bucket) = event.get("bucket").and_then(Value::as_str) else {
             return Ok(None);
         };
+        self.check_bucket(bucket)?;
         let strings = |field: &str| -> Result<Option<Vec<String>>, RegisterError> {
             match event.get(field) {
                 None => Ok(None),
@@ -273,6 +282,16 @@ where
         Ok(None)
     }
 
+    /// Only the zone buckets are read: any other bucket is refused as bad input.
+    fn check_bucket(&self, bucket: &str) -> Result<(), RegisterError> {
+        match self.zone_of(bucket) {
+            Some(_) => Ok(()),
+            None => Err(RegisterError::ForeignBucket {
+                bucket: bucket.into(),
+            }),
+        }
+    }
+
     fn zone_of(&self, bucket: &str) -> Option<&'static str> {
         let c = &self.config;
         if bucket == c.raw_bucket {
@@ -301,6 +320,9 @@ where
         &self,
         objects: &[ObjectRef],
     ) -> Result<BatchSummary, RegisterError> {
+        for obj in objects {
+            self.check_bucket(&obj.bucket)?;
+        }
         let mut results = Vec::with_capacity(objects.len());
         let mut ready: BTreeMap<String, Vec<Ready>> = BTreeMap::new();
         for (index, obj) in objects.iter().enumerate() {
@@ -409,10 +431,9 @@ where
             r
         };
         let Some(zone) = self.zone_of(&obj.bucket) else {
-            return Ok(Err(skip(format!(
-                "bucket {} is not a raw, clean or curated zone bucket",
-                obj.bucket
-            ))));
+            return Err(RegisterError::ForeignBucket {
+                bucket: obj.bucket.clone(),
+            });
         };
         if !glue::is_data_object(&obj.key) {
             return Ok(Err(skip("not a Parquet data object".into())));

@@ -521,6 +521,11 @@ impl MemStore {
 impl ObjectStore for MemStore {
     async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
         let _call = self.enter(StoreOp::Head).await?;
+        if !self.lock().buckets.contains_key(bucket) {
+            return Err(StorageError::NoSuchBucket {
+                bucket: bucket.into(),
+            });
+        }
         Ok(self.meta(bucket, key))
     }
 

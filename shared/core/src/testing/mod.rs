@@ -20,6 +20,8 @@ mod mem_manifest;
 mod mem_store;
 
 #[cfg(test)]
+mod tests_landing;
+#[cfg(test)]
 mod tests_manifest;
 #[cfg(test)]
 mod tests_registrar;

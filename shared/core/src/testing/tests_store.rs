@@ -19,6 +19,7 @@ fn code(e: &StorageError) -> (Option<&str>, Option<u16>, ErrorKind) {
     match e {
         StorageError::Aws(a) => (a.code.as_deref(), a.status, e.kind()),
         StorageError::Changed { .. } => (Some("Changed"), None, e.kind()),
+        StorageError::NoSuchBucket { .. } => (Some("NoSuchBucket"), Some(404), e.kind()),
     }
 }
 
@@ -90,8 +91,12 @@ async fn missing_buckets_and_keys_fail_like_s3() {
         code(&e),
         (Some("NoSuchBucket"), Some(404), ErrorKind::Fatal)
     );
-    // HeadObject's 404 carries no code: the adapter reports the object absent.
-    assert_eq!(s.head("nobucket", "k").await.unwrap(), None);
+    // HeadObject's 404 carries no code: the adapter asks the bucket, and a missing bucket is an
+    // error, never "the object is absent".
+    let e = s.head("nobucket", "k").await.unwrap_err();
+    assert!(matches!(e, StorageError::NoSuchBucket { .. }), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Fatal);
+    assert_eq!(s.head("b", "absent").await.unwrap(), None);
     let e = s.copy("b", "nope", "b", "dst").await.unwrap_err();
     assert_eq!(code(&e).0, Some("NoSuchKey"));
     // Deleting a missing key succeeds.

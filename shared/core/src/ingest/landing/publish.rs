@@ -114,9 +114,10 @@ where
         obj: &ObjectRef,
         meta: &ObjectMeta,
         version: &str,
-        ds: &Dataset,
+        cached: &CachedDataset,
         ingest_date: &str,
     ) -> Result<ObjectSummary, LandingError> {
+        let ds = &cached.dataset;
         let footer = match read_parquet_footer(&self.store, obj, meta).await? {
             Ok(f) => f,
             Err(reason) => {
@@ -125,11 +126,30 @@ where
                     .await;
             }
         };
+        // A file that does not match the dataset's schema (declared, or recorded from its first
+        // file) is quarantined before anything is copied or registered: the copy is served as is.
+        if let Some(schema) = &cached.schema
+            && let Err(problems) = footer.schema.conforms_to(schema)
+        {
+            let source = if ds.schema.is_some() {
+                "declared"
+            } else {
+                "recorded"
+            };
+            let reason = format!(
+                "the Parquet file does not match the {source} schema of {}: {problems}",
+                ds.id
+            );
+            return self
+                .quarantine_whole(obj, meta, version, Some(ds), reason, None)
+                .await;
+        }
         // A file the table cannot take is quarantined before anything is copied.
+        let table_schema = cached.schema.as_ref().unwrap_or(&footer.schema);
         let def = TableDef::new(
             ds,
             self.output_bucket(ds),
-            &footer.schema,
+            table_schema,
             &[("ingest_date".into(), ColumnType::Date)],
         );
         let mut probe = RegisterSummary::default();
@@ -177,7 +197,7 @@ where
             last_update: self.clock.now_rfc3339(),
             schema: Some(footer.schema.clone()),
         };
-        s.registration = self.register(ds, &footer.schema, None, &s.outputs).await?;
+        s.registration = self.register(ds, table_schema, None, &s.outputs).await?;
         if let Some(r) = s.registration.as_mut() {
             r.glue_calls += probe.glue_calls;
             r.table_created |= probe.table_created;
