@@ -6,6 +6,8 @@
 
 use aws_config::BehaviorVersion;
 
+use crate::faults::FaultInjector;
+
 /// Set by users to point all clients at an emulator (moto locally, LocalStack in Docker).
 pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 /// Per-service override for S3, honoured by aws-config as well.
@@ -43,8 +45,49 @@ impl Clients {
         }
     }
 
-    /// Loads the SDK configuration and builds every client.
-    pub async fn from_env() -> Self {
-        Self::from_sdk_config(&load_sdk_config().await)
+    /// The same clients with `injector` installed on each (fault testing, see
+    /// [`crate::faults`]).
+    pub fn with_faults(&self, injector: &FaultInjector) -> Self {
+        Self {
+            s3: aws_sdk_s3::Client::from_conf(
+                self.s3
+                    .config()
+                    .to_builder()
+                    .interceptor(injector.clone())
+                    .build(),
+            ),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                self.dynamodb
+                    .config()
+                    .to_builder()
+                    .interceptor(injector.clone())
+                    .build(),
+            ),
+            glue: aws_sdk_glue::Client::from_conf(
+                self.glue
+                    .config()
+                    .to_builder()
+                    .interceptor(injector.clone())
+                    .build(),
+            ),
+        }
+    }
+
+    /// Loads the SDK configuration and builds every client, with the fault injector when
+    /// [`crate::faults::FAULTS`] is set (never in a deployment); an invalid rule is an error.
+    pub async fn from_env() -> Result<Self, ClientsError> {
+        let clients = Self::from_sdk_config(&load_sdk_config().await);
+        Ok(match FaultInjector::from_env().map_err(ClientsError)? {
+            Some(injector) => {
+                tracing::warn!(rules = %std::env::var(crate::faults::FAULTS).unwrap_or_default(), "fault injection is on");
+                clients.with_faults(&injector)
+            }
+            None => clients,
+        })
     }
 }
+
+/// The clients could not be built (an invalid fault switch).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ClientsError(String);

@@ -157,14 +157,19 @@ where
 async fn start() -> Result<(Arc<Config>, Clients), Error> {
     telemetry::init();
     let config = Arc::new(Config::from_env()?);
-    Ok((config, Clients::from_env().await))
+    Ok((config, Clients::from_env().await?))
+}
+
+/// The fault switch ([`tributary::config::KILL_POINT`]), read once; unset in deployments.
+fn kill_point() -> Result<Option<tributary::faults::KillPoint>, Error> {
+    Ok(tributary::config::kill_point(|n| std::env::var(n).ok())?)
 }
 
 /// s3-landing: objects landing in the landing bucket → typed Parquet in the clean zone (and DMS
 /// files sequenced into the raw zone, as cdc-sequencer does).
 pub async fn run_s3_landing() -> Result<(), Error> {
     let (config, clients) = start().await?;
-    let landing = Arc::new(landing_handler(&clients, config));
+    let landing = Arc::new(landing_handler(&clients, config).with_kill_point(kill_point()?));
     serve_json(|event, stop_by| {
         let landing = landing.clone();
         async move { landing.handle_until(event, stop_by).await }
@@ -175,7 +180,11 @@ pub async fn run_s3_landing() -> Result<(), Error> {
 /// cdc-sequencer: AWS DMS files only, sequenced into the raw zone.
 pub async fn run_cdc_sequencer() -> Result<(), Error> {
     let (config, clients) = start().await?;
-    let sequencer = Arc::new(landing_handler(&clients, config).dms_only());
+    let sequencer = Arc::new(
+        landing_handler(&clients, config)
+            .dms_only()
+            .with_kill_point(kill_point()?),
+    );
     serve_json(|event, stop_by| {
         let sequencer = sequencer.clone();
         async move { sequencer.handle_until(event, stop_by).await }
@@ -198,7 +207,8 @@ pub async fn run_partition_register() -> Result<(), Error> {
 pub async fn run_compactor() -> Result<(), Error> {
     let (config, clients) = start().await?;
     let tuning = CompactionTuning::from_env()?;
-    let handler = Arc::new(compactor_handler(&clients, config, tuning));
+    let handler =
+        Arc::new(compactor_handler(&clients, config, tuning).with_kill_point(kill_point()?));
     serve_json(|event, _stop_by| {
         let handler = handler.clone();
         async move { handler.handle(event).await }
@@ -210,7 +220,8 @@ pub async fn run_compactor() -> Result<(), Error> {
 pub async fn run_stream_ingest() -> Result<(), Error> {
     let (config, clients) = start().await?;
     let stream = StreamConfig::from_env()?;
-    let ingest = Arc::new(stream_ingest_handler(&clients, config, stream));
+    let ingest =
+        Arc::new(stream_ingest_handler(&clients, config, stream).with_kill_point(kill_point()?));
     Box::pin(lambda_runtime::run(service_fn(
         move |event: LambdaEvent<KinesisBatch>| {
             let ingest = ingest.clone();

@@ -17,6 +17,7 @@
 pub mod api_gateway;
 pub mod clients;
 pub mod dynamo;
+pub mod faults;
 pub mod glue;
 pub mod handlers;
 pub mod lambda;

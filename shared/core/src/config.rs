@@ -45,6 +45,10 @@ pub const MAX_COMPRESSION_RATIO: &str = "TRIBUTARY_MAX_COMPRESSION_RATIO";
 /// Every function: seconds before the Lambda deadline at which work stops with a retryable error
 /// (default 10), so no invocation is killed mid-write.
 pub const DEADLINE_MARGIN_SECONDS: &str = "TRIBUTARY_DEADLINE_MARGIN_SECONDS";
+/// Fault testing only: stop every run at this point as a crash would (`before_commit` for
+/// s3-landing, cdc-sequencer and stream-ingest; `after_files`, `after_swap`, `after_record`,
+/// `during_retire` for the compactor; see `crate::faults`). Unset in every deployment.
+pub const KILL_POINT: &str = "TRIBUTARY_KILL_POINT";
 
 /// Stream functions (firehose-transform, stream-ingest): id of the dataset whose declared (or
 /// recorded) schema the stream's records are validated against; required by those two functions.
@@ -426,6 +430,25 @@ fn positive(
         });
     }
     Ok(v)
+}
+
+/// [`KILL_POINT`], read once by each function's wiring: `None` when unset.
+pub fn kill_point(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<crate::faults::KillPoint>, ConfigError> {
+    match lookup(KILL_POINT) {
+        None => Ok(None),
+        Some(v) if v.trim().is_empty() => Ok(None),
+        Some(v) => crate::faults::KillPoint::parse(&v)
+            .map(Some)
+            .ok_or_else(|| ConfigError::Invalid {
+                name: KILL_POINT,
+                value: v,
+                reason:
+                    "expected before_commit, after_files, after_swap, after_record or during_retire"
+                        .into(),
+            }),
+    }
 }
 
 /// [`DEADLINE_MARGIN_SECONDS`], read once by each function's wiring.

@@ -12,6 +12,7 @@ pub mod compaction;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod faults;
 pub mod format;
 pub mod ingest;
 pub mod model;

@@ -78,7 +78,7 @@ use arrow::array::{Array, StringArray};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::catalog::keys;
@@ -100,19 +100,9 @@ use crate::tables::glue::{
 const DOWNLOADS_IN_FLIGHT: usize = 4;
 
 /// Where a run may be stopped as if it crashed (fault tests): nothing is cleaned up and the lease
-/// is kept until it expires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KillPoint {
-    /// Every snapshot file and the manifest are written; nothing is published.
-    AfterFiles,
-    /// Glue points at the new snapshot; the DynamoDB record does not.
-    AfterSwap,
-    /// The record is written; the lease is not released.
-    AfterRecord,
-    /// Retirement has deleted about half of what it will delete.
-    DuringRetire,
-}
+/// is kept until it expires. The compactor's points: `AfterFiles`, `AfterSwap`, `AfterRecord`,
+/// `DuringRetire`.
+pub use crate::faults::KillPoint;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompactionError {

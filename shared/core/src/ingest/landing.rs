@@ -32,6 +32,7 @@ use crate::catalog::{
 use crate::clock::{self, SharedClock};
 use crate::config::Config;
 use crate::error::{Classify, ErrorKind};
+use crate::faults::KillPoint;
 use crate::ingest::cdc::{self, CdcSpec, DmsFile};
 use crate::ingest::convert::{
     self, ConvertError, ConvertReport, ConvertSpec, OutputFile, TextFormat,
@@ -68,6 +69,9 @@ pub enum LandingError {
     },
     #[error("conversion task failed: {0}")]
     Task(String),
+    /// A fault switch stopped the run ([`crate::faults`]).
+    #[error("stopped at kill point {0} (fault injection)")]
+    Killed(KillPoint),
     /// The event names a bucket this function does not read from (a mis-wired notification, or
     /// an attempt to make it read what its role can reach): refused before anything is read.
     #[error(
@@ -87,6 +91,8 @@ impl Classify for LandingError {
             LandingError::Glue(e) => e.kind(),
             LandingError::Object { source, .. } => source.kind(),
             LandingError::Task(_) => ErrorKind::Fatal,
+            // As a crash: Lambda retries the event.
+            LandingError::Killed(_) => ErrorKind::Retryable,
             LandingError::ForeignBucket { .. } => ErrorKind::BadInput,
         }
     }
@@ -215,6 +221,7 @@ pub struct Landing<S, C, G> {
     /// Landing folder → its dataset, for [`crate::catalog::cache::DATASET_CACHE_TTL`].
     cache: TtlCache<CachedDataset>,
     clock: SharedClock,
+    kill_at: Option<KillPoint>,
 }
 
 /// Sanitised file name plus a hash of the full source location: unique per source key, stable
@@ -277,7 +284,15 @@ where
             dms_only: false,
             cache: TtlCache::datasets(clock::system()),
             clock: clock::system(),
+            kill_at: None,
         }
+    }
+
+    /// Fault testing ([`crate::faults`]): stop every run at `point` as a crash would
+    /// (`BeforeCommit`: outputs written, ledger not committed).
+    pub fn with_kill_point(mut self, point: Option<KillPoint>) -> Self {
+        self.kill_at = point;
+        self
     }
 
     /// Reads time (reports, ledger, stats, cache expiry) from `clock` instead of the system's.

@@ -56,6 +56,7 @@ use crate::catalog::{Dataset, DatasetCatalog};
 use crate::clock::{self, SharedClock};
 use crate::config::{Config, StreamConfig};
 use crate::error::{Classify, ErrorKind};
+use crate::faults::KillPoint;
 use crate::format::raw::{
     META_SEQ_MAX, META_SEQ_MIN, META_SOURCE, raw_schema, raw_writer_properties,
 };
@@ -87,6 +88,9 @@ pub enum IngestError {
     Parquet { key: String, reason: String },
     #[error("malformed Kinesis event: {0}")]
     Event(String),
+    /// A fault switch stopped the run ([`crate::faults`]).
+    #[error("stopped at kill point {0} (fault injection)")]
+    Killed(KillPoint),
 }
 
 impl Classify for IngestError {
@@ -97,6 +101,8 @@ impl Classify for IngestError {
             IngestError::Glue(e) => e.kind(),
             IngestError::Parquet { .. } => ErrorKind::Fatal,
             IngestError::Event(_) => ErrorKind::BadInput,
+            // As a crash: Lambda retries the batch.
+            IngestError::Killed(_) => ErrorKind::Retryable,
         }
     }
 }
@@ -272,6 +278,7 @@ pub struct StreamIngest<S, C, G> {
     config: Arc<Config>,
     specs: SpecCache,
     clock: SharedClock,
+    kill_at: Option<KillPoint>,
 }
 
 impl<S, C, G> StreamIngest<S, C, G>
@@ -289,7 +296,15 @@ where
             // Kinesis records are not bound by Firehose's record limit: what Lambda delivered fits.
             specs: SpecCache::new(stream).with_max_record_bytes(usize::MAX),
             clock: clock::system(),
+            kill_at: None,
         }
+    }
+
+    /// Fault testing ([`crate::faults`]): stop every batch at `point` as a crash would
+    /// (`BeforeCommit`: every group written, nothing registered, no response).
+    pub fn with_kill_point(mut self, point: Option<KillPoint>) -> Self {
+        self.kill_at = point;
+        self
     }
 
     /// Reads time (reports, the spec cache's expiry) from `clock` instead of the system's.
@@ -361,6 +376,10 @@ where
                     }
                     Err(e) => return Err(e),
                 }
+            }
+            if failed.is_none() && self.kill_at == Some(KillPoint::BeforeCommit) {
+                tracing::warn!("fault injection: stopping after the writes, before registration");
+                return Err(IngestError::Killed(KillPoint::BeforeCommit));
             }
             if failed.is_none() {
                 let hours: Vec<(usize, [String; 4])> = groups

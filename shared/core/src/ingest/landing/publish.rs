@@ -276,6 +276,10 @@ where
             processed_at: self.clock.now_rfc3339(),
             sequence: s.sequence.clone(),
         };
+        if self.kill_at == Some(KillPoint::BeforeCommit) {
+            tracing::warn!(key = %s.key, "fault injection: stopping before the ledger commit");
+            return Err(LandingError::Killed(KillPoint::BeforeCommit));
+        }
         if self.catalog.commit(&entry, stats.as_ref()).await? == CommitOutcome::AlreadyRecorded {
             // A concurrent delivery of the same version won the race; its outputs are identical.
             s.status = Status::Duplicate;
