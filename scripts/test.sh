@@ -28,3 +28,6 @@ python3 scripts/local_aws.py run -- python3 -c "import os; assert os.environ['AW
 
 step "cargo test --workspace"
 cargo test --workspace --locked
+
+step "fault suite (redelivery, crashes, throttling, changing objects, hostile inputs)"
+cargo test -p tributary-integration --locked --test faults --test hostile -- --nocapture
