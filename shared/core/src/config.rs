@@ -365,17 +365,7 @@ impl CompactionTuning {
     /// Reads the compactor's settings through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let d = Self::default();
-        let positive = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
-            let v: u64 = parse_or(&lookup, name, default)?;
-            if v == 0 {
-                return Err(ConfigError::Invalid {
-                    name,
-                    value: "0".into(),
-                    reason: "must be positive".into(),
-                });
-            }
-            Ok(v)
-        };
+        let positive = |name: &'static str, default: u64| positive(&lookup, name, default);
         Ok(Self {
             memory_budget: (positive(COMPACT_MEMORY_MIB, 256)? as usize) << 20,
             target_file_bytes: positive(COMPACT_TARGET_FILE_MIB, 128)? << 20,

@@ -284,6 +284,15 @@ impl TestEnv {
             .collect()
     }
 
+    /// The keys under `prefix` of `bucket`.
+    pub async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        self.list(bucket, prefix)
+            .await
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    }
+
     /// Uploads a bundled sample file (tests/data/landing/<key>) to the landing bucket at `key`.
     pub async fn land_sample(&self, key: &str) -> Vec<u8> {
         self.land_sample_as(key, key).await
@@ -475,4 +484,49 @@ pub fn same_value(input: &str, output: &str) -> bool {
         return tributary::model::schema::parse_bool(input) == Some(b);
     }
     false
+}
+
+/// An S3 notification as S3 sends it: the key URL-encoded (`+` for a space, `%XX` for other
+/// bytes outside `[A-Za-z0-9-_.~/*]`).
+pub fn s3_event(bucket: &str, key: &str) -> serde_json::Value {
+    let mut encoded = String::new();
+    for b in key.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' | b'*' => {
+                encoded.push(b as char)
+            }
+            b' ' => encoded.push('+'),
+            _ => encoded.push_str(&format!("%{b:02X}")),
+        }
+    }
+    serde_json::json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": encoded, "size": 1}}}]})
+}
+
+/// `data`, gzip-compressed.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+/// The stream functions' settings the Kinesis and Firehose fixtures expect, for dataset `id`.
+pub fn stream_settings(id: &str) -> tributary::config::StreamConfig {
+    tributary::config::StreamConfig {
+        dataset: id.into(),
+        time_field: None,
+        renames: vec![("userId".into(), "user_id".into())],
+        drop_if: vec![("event_type".into(), "heartbeat".into())],
+    }
+}
+
+/// Asserts that a stream-ingest summary reconciles: records = written + dropped + quarantined +
+/// retried.
+pub fn reconciles(s: &tributary::stream::kinesis::IngestSummary) {
+    assert_eq!(
+        s.records,
+        s.written + s.dropped + s.quarantined + s.retried,
+        "counts reconcile: {s:?}"
+    );
 }

@@ -11,17 +11,16 @@
 use serde_json::{Value, json};
 use tributary::catalog::keys;
 use tributary::catalog::table::ItemTable;
-use tributary::config::StreamConfig;
 use tributary::error::{Classify, ErrorKind};
 use tributary::faults::KillPoint;
-use tributary::stream::kinesis::{IngestSummary, KinesisBatch};
+use tributary::stream::kinesis::KinesisBatch;
 use tributary_aws::Clients;
 use tributary_aws::dynamo::DynamoTable;
 use tributary_aws::faults::{Answer, FaultInjector};
 use tributary_aws::handlers::{
     AwsLanding, landing_handler, register_handler, stream_ingest_handler,
 };
-use tributary_integration::{duckdb, env, fixture};
+use tributary_integration::{duckdb, env, fixture, gzip, reconciles, s3_event, stream_settings};
 
 /// The functions' clients with `faults` installed (as `TRIBUTARY_FAULTS` does in a function).
 fn clients(faults: &FaultInjector) -> Clients {
@@ -36,26 +35,6 @@ fn clients(faults: &FaultInjector) -> Clients {
 
 fn landing(faults: &FaultInjector) -> AwsLanding {
     landing_handler(&clients(faults), env().config.clone())
-}
-
-/// An S3 notification as S3 sends it (the key URL-encoded, `+` for a space).
-fn s3_event(bucket: &str, key: &str) -> Value {
-    json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": bucket}, "object": {"key": encode(key), "size": 1}}}]})
-}
-
-fn encode(key: &str) -> String {
-    let mut out = String::new();
-    for b in key.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' | b'*' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 fn object(out: &Value) -> &Value {
@@ -84,19 +63,11 @@ async fn ledger(key: &str) -> Vec<Value> {
         .collect()
 }
 
-async fn keys_under(bucket: &str, prefix: &str) -> Vec<String> {
-    env()
-        .list(bucket, prefix)
-        .await
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect()
-}
-
 /// Rows of every Parquet object under `prefix` of `bucket`, as DuckDB counts them.
 async fn parquet_rows(bucket: &str, prefix: &str, tag: &str) -> u64 {
     let env = env();
-    let keys: Vec<String> = keys_under(bucket, prefix)
+    let keys: Vec<String> = env
+        .keys(bucket, prefix)
         .await
         .into_iter()
         .filter(|k| k.ends_with(".parquet"))
@@ -248,23 +219,6 @@ async fn partition_register_delivered_three_times_and_twice_at_once_registers_on
     assert_eq!(parts.partitions().len(), 1, "{:?}", parts.partitions());
 }
 
-fn stream_settings(id: &str) -> StreamConfig {
-    StreamConfig {
-        dataset: id.into(),
-        time_field: None,
-        renames: vec![("userId".into(), "user_id".into())],
-        drop_if: vec![("event_type".into(), "heartbeat".into())],
-    }
-}
-
-fn reconciles(s: &IngestSummary) {
-    assert_eq!(
-        s.records,
-        s.written + s.dropped + s.quarantined + s.retried,
-        "{s:?}"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stream_ingest_delivered_three_times_and_twice_at_once_writes_once() {
     let env = env();
@@ -278,7 +232,7 @@ async fn stream_ingest_delivered_three_times_and_twice_at_once_writes_once() {
         || -> KinesisBatch { serde_json::from_value(fixture("kinesis-stream.json")).unwrap() };
     let first = ingest().ingest(batch()).await.expect("ingest");
     reconciles(&first);
-    let objects = keys_under(&env.config.raw_bucket, &format!("{id}/")).await;
+    let objects = env.keys(&env.config.raw_bucket, &format!("{id}/")).await;
     for _ in 0..2 {
         let again = ingest().ingest(batch()).await.expect("again");
         reconciles(&again);
@@ -290,7 +244,7 @@ async fn stream_ingest_delivered_three_times_and_twice_at_once_writes_once() {
     reconciles(&b.unwrap());
     // The same objects, overwritten: the raw zone holds each accepted record once.
     assert_eq!(
-        keys_under(&env.config.raw_bucket, &format!("{id}/")).await,
+        env.keys(&env.config.raw_bucket, &format!("{id}/")).await,
         objects
     );
     assert_eq!(
@@ -335,7 +289,7 @@ async fn a_crash_before_the_ledger_commit_is_retried_into_exactly_one_landing() 
     assert!(err.to_string().contains("before_commit"), "{err}");
     assert_eq!(err.kind(), ErrorKind::Retryable);
     // The outputs are written, nothing is recorded.
-    let written = keys_under(&env.config.clean_bucket, &format!("{id}/")).await;
+    let written = env.keys(&env.config.clean_bucket, &format!("{id}/")).await;
     assert!(!written.is_empty());
     assert!(ledger(&key).await.is_empty());
     assert_eq!(env.stat(id, "row_count").await.unwrap_or(0), 0);
@@ -343,7 +297,7 @@ async fn a_crash_before_the_ledger_commit_is_retried_into_exactly_one_landing() 
     let out = landing(&faults).handle(event.clone()).await.unwrap();
     assert_eq!(object(&out)["status"], "converted", "{out:#}");
     assert_eq!(
-        keys_under(&env.config.clean_bucket, &format!("{id}/")).await,
+        env.keys(&env.config.clean_bucket, &format!("{id}/")).await,
         written
     );
     let o = object(&out);
@@ -377,13 +331,13 @@ async fn a_crash_before_the_sequencer_commit_is_retried_into_exactly_one_sequenc
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Retryable, "{err}");
-    let written = keys_under(&env.config.raw_bucket, &format!("{id}/")).await;
+    let written = env.keys(&env.config.raw_bucket, &format!("{id}/")).await;
     assert!(!written.is_empty());
     assert!(ledger(&key).await.is_empty());
     let out = landing(&faults).dms_only().handle(event).await.unwrap();
     assert_eq!(object(&out)["status"], "sequenced", "{out:#}");
     assert_eq!(
-        keys_under(&env.config.raw_bucket, &format!("{id}/")).await,
+        env.keys(&env.config.raw_bucket, &format!("{id}/")).await,
         written
     );
     assert_eq!(
@@ -409,7 +363,7 @@ async fn a_crash_before_stream_registration_is_retried_without_duplicates() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Retryable, "{err}");
-    let written = keys_under(&env.config.raw_bucket, &format!("{id}/")).await;
+    let written = env.keys(&env.config.raw_bucket, &format!("{id}/")).await;
     assert!(!written.is_empty());
     // Lambda retries the whole batch.
     let s = ingest().ingest(batch()).await.unwrap();
@@ -417,7 +371,7 @@ async fn a_crash_before_stream_registration_is_retried_without_duplicates() {
     assert!(s.batch_item_failures.is_empty());
     assert!(s.registration.is_some(), "registered on the retry");
     assert_eq!(
-        keys_under(&env.config.raw_bucket, &format!("{id}/")).await,
+        env.keys(&env.config.raw_bucket, &format!("{id}/")).await,
         written
     );
     assert_eq!(
@@ -563,11 +517,4 @@ async fn objects_deleted_overwritten_or_corrupt_lose_nothing() {
         "{out:#}"
     );
     assert_eq!(ledger(&key).await.len(), 1, "the quarantine is recorded");
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
 }

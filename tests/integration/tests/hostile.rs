@@ -4,13 +4,11 @@
 //! is readable by an independent reader (DuckDB) with exactly `rows_written` rows, and what is
 //! quarantined has its copy and report. The table is printed (`cargo test -- --nocapture`).
 
-use std::io::Write as _;
-
 use serde_json::{Value, json};
 use tributary::catalog::Dataset;
 use tributary::error::{Classify, ErrorKind};
 use tributary::model::schema::{Column, ColumnType, TableSchema};
-use tributary_integration::{duckdb, env};
+use tributary_integration::{duckdb, env, gzip, s3_event};
 
 /// What an input must end as.
 #[derive(Debug, Clone)]
@@ -52,25 +50,6 @@ fn event_case(name: &'static str, event: Value, expect: Expect) -> Case {
     }
 }
 
-fn encode(key: &str) -> String {
-    let mut out = String::new();
-    for b in key.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' | b'*' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-fn s3_event(bucket: &str, key: &str) -> Value {
-    json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": bucket}, "object": {"key": encode(key), "size": 1}}}]})
-}
-
 fn sqs_event(bodies: &[&str]) -> Value {
     let records: Vec<Value> = bodies
         .iter()
@@ -82,12 +61,6 @@ fn sqs_event(bodies: &[&str]) -> Value {
         })
         .collect();
     json!({ "Records": records })
-}
-
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
 }
 
 fn col(name: &str, ty: ColumnType, nullable: bool) -> Column {

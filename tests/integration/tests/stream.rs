@@ -8,25 +8,15 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
-use tributary::config::StreamConfig;
 use tributary::error::{AwsError, Classify, ErrorKind};
 use tributary::storage::{ObjectBody, ObjectMeta, ObjectStore, StorageError};
-use tributary::stream::kinesis::{IngestSummary, KinesisBatch, KinesisBatchRecord, StreamIngest};
+use tributary::stream::kinesis::{KinesisBatch, KinesisBatchRecord, StreamIngest};
 use tributary_aws::GlueCatalog;
 use tributary_aws::S3Store;
-use tributary_integration::{duckdb, env, fixture};
+use tributary_integration::{duckdb, env, fixture, reconciles, stream_settings};
 
 const STREAM: &str = "tributary-web-events";
 const SHARD: &str = "shardId-000000000006";
-
-fn settings(id: &str) -> StreamConfig {
-    StreamConfig {
-        dataset: id.into(),
-        time_field: None,
-        renames: vec![("userId".into(), "user_id".into())],
-        drop_if: vec![("event_type".into(), "heartbeat".into())],
-    }
-}
 
 fn ingest_with<S: ObjectStore>(
     id: &str,
@@ -38,7 +28,7 @@ fn ingest_with<S: ObjectStore>(
         env.catalog(),
         GlueCatalog::new(env.glue(), &env.config.glue_database),
         env.config.clone(),
-        settings(id),
+        stream_settings(id),
     )
 }
 
@@ -54,20 +44,10 @@ fn seqs(event: &KinesisBatch) -> Vec<String> {
         .collect()
 }
 
-/// Keys under a dataset's prefix in a bucket.
-async fn keys(bucket: &str, prefix: &str) -> Vec<String> {
-    env()
-        .list(bucket, prefix)
-        .await
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect()
-}
-
 /// The dataset's raw rows as DuckDB reads them (Hive partitioning on), ordered by `_seq`.
 async fn raw_rows(id: &str, tag: &str) -> Vec<Vec<Value>> {
     let env = env();
-    let keys = keys(&env.config.raw_bucket, &format!("{id}/")).await;
+    let keys = env.keys(&env.config.raw_bucket, &format!("{id}/")).await;
     assert!(!keys.is_empty(), "no raw objects for {id}");
     let dir = env.download(&env.config.raw_bucket, &keys, tag).await;
     duckdb(&format!(
@@ -106,14 +86,6 @@ async fn glue_partitions(id: &str) -> Vec<(Vec<String>, String)> {
     parts
 }
 
-fn reconciles(s: &IngestSummary) {
-    assert_eq!(
-        s.records,
-        s.written + s.dropped + s.quarantined + s.retried,
-        "counts reconcile: {s:?}"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kinesis_batch_lands_in_the_raw_zone_with_partitions_and_quarantine() {
     let env = env();
@@ -145,7 +117,7 @@ async fn kinesis_batch_lands_in_the_raw_zone_with_partitions_and_quarantine() {
     );
 
     // One object per hour, named by stream, shard and its first record's sequence number.
-    let objects = keys(&env.config.raw_bucket, &format!("{id}/")).await;
+    let objects = env.keys(&env.config.raw_bucket, &format!("{id}/")).await;
     assert_eq!(
         objects,
         vec![
@@ -299,7 +271,7 @@ async fn a_retried_batch_overwrites_the_same_objects() {
         .ingest(kinesis_fixture())
         .await
         .unwrap();
-    let before = keys(&env.config.raw_bucket, &format!("{id}/")).await;
+    let before = env.keys(&env.config.raw_bucket, &format!("{id}/")).await;
     let rows_before = raw_rows(id, "retry-1").await;
     // The same batch again, from a cold container (no warm Glue cache) and a warm one.
     for attempt in 0..2 {
@@ -312,7 +284,7 @@ async fn a_retried_batch_overwrites_the_same_objects() {
         assert_eq!(again.quarantine, first.quarantine);
     }
     assert_eq!(
-        keys(&env.config.raw_bucket, &format!("{id}/")).await,
+        env.keys(&env.config.raw_bucket, &format!("{id}/")).await,
         before
     );
     assert_eq!(raw_rows(id, "retry-2").await, rows_before, "no duplicates");
@@ -452,13 +424,13 @@ async fn a_poisoned_record_fails_only_itself_and_the_later_ones() {
         seq[0]
     );
     assert_eq!(
-        keys(&env.config.raw_bucket, &format!("{id}/")).await,
+        env.keys(&env.config.raw_bucket, &format!("{id}/")).await,
         vec![hour10.clone()]
     );
     let ids = |rows: Vec<Vec<Value>>| rows.into_iter().map(|r| r[4].clone()).collect::<Vec<_>>();
     assert_eq!(ids(raw_rows(id, "poison-1").await), vec![json!("evt-1")]);
     assert!(
-        keys(&env.config.quarantine_bucket, &format!("{id}/"))
+        env.keys(&env.config.quarantine_bucket, &format!("{id}/"))
             .await
             .is_empty(),
         "the bad record comes after the cut-off"
@@ -484,13 +456,15 @@ async fn a_poisoned_record_fails_only_itself_and_the_later_ones() {
         "no duplicates, nothing lost"
     );
     assert_eq!(
-        keys(&env.config.raw_bucket, &format!("{id}/")).await.len(),
+        env.keys(&env.config.raw_bucket, &format!("{id}/"))
+            .await
+            .len(),
         4,
         "10h twice (a; c), 11h, 12h"
     );
     assert_eq!(glue_partitions(id).await.len(), 3);
     assert_eq!(
-        keys(&env.config.quarantine_bucket, &format!("{id}/kinesis/"))
+        env.keys(&env.config.quarantine_bucket, &format!("{id}/kinesis/"))
             .await
             .len(),
         2

@@ -634,15 +634,7 @@ where
             &keys,
         );
         let partitions: Vec<Vec<String>> = hours.iter().map(|(_, v)| v.to_vec()).collect();
-        let summary = self.registrar.register(&def, &partitions).await?;
-        if !summary.partitions_failed.is_empty() {
-            return Err(GlueError::Partitions {
-                table: def.name,
-                failures: summary.partitions_failed,
-            }
-            .into());
-        }
-        Ok(summary)
+        Ok(self.registrar.register_all(&def, &partitions).await?)
     }
 }
 

@@ -596,6 +596,23 @@ impl<P: PartitionCatalog> Registrar<P> {
         Ok(summary)
     }
 
+    /// [`Self::register`], and every partition registered: a partition Glue refused fails the
+    /// call with [`GlueError::Partitions`] (for writers that must not record unregistered files).
+    pub async fn register_all(
+        &self,
+        def: &TableDef,
+        partitions: &[Vec<String>],
+    ) -> Result<RegisterSummary, GlueError> {
+        let summary = self.register(def, partitions).await?;
+        if !summary.partitions_failed.is_empty() {
+            return Err(GlueError::Partitions {
+                table: def.name.clone(),
+                failures: summary.partitions_failed,
+            });
+        }
+        Ok(summary)
+    }
+
     /// Registers `partitions` of a table [`Self::ensure_table`] returned.
     pub async fn register_partitions(
         &self,

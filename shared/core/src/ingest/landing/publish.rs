@@ -240,15 +240,7 @@ where
             .iter()
             .map(|o| o.partition_values.iter().map(|(_, v)| v.clone()).collect())
             .collect();
-        let summary = self.registrar.register(&def, &partitions).await?;
-        if !summary.partitions_failed.is_empty() {
-            return Err(GlueError::Partitions {
-                table: def.name,
-                failures: summary.partitions_failed,
-            }
-            .into());
-        }
-        Ok(Some(summary))
+        Ok(Some(self.registrar.register_all(&def, &partitions).await?))
     }
 
     pub(super) async fn commit(
