@@ -26,7 +26,7 @@
 //! Invariants:
 //! - **Exact or rejected**: every non-null source value becomes the declared value by its rule, or
 //!   its row is reported in [`Cast::errors`] with the value; nothing is silently changed except
-//!   the counted truncations ([`Cast::truncated`]).
+//!   the truncations it lists ([`Cast::truncated`]).
 //! - Nulls stay null; requiredness is the caller's (it knows keys and deletes).
 //! - [`Cast::values`] has exactly the declared Arrow type ([`ColumnType::arrow`]) and the source's length.
 
@@ -196,8 +196,9 @@ pub struct Cast {
     pub values: ArrayRef,
     /// Rejected rows (ascending) with the reason, the value in it.
     pub errors: Vec<(usize, String)>,
-    /// Values whose dropped part was not zero (time of day into `date`, sub-microsecond digits).
-    pub truncated: u64,
+    /// Rows (ascending) whose value lost a non-zero part (a time of day into `date`,
+    /// sub-microsecond digits into `timestamp`).
+    pub truncated: Vec<usize>,
 }
 
 impl Cast {
@@ -205,7 +206,7 @@ impl Cast {
         Self {
             values,
             errors: Vec::new(),
-            truncated: 0,
+            truncated: Vec::new(),
         }
     }
 }
@@ -299,7 +300,7 @@ fn parse_strings(col: &Column, source: &StringArray) -> Cast {
     Cast {
         values: b.finish(),
         errors,
-        truncated: 0,
+        truncated: Vec::new(),
     }
 }
 
@@ -403,14 +404,16 @@ fn times(ty: ColumnType, source: &ArrayRef) -> Cast {
             .collect(),
         _ => timestamp_nanos(source),
     };
-    let mut truncated = 0;
+    let mut truncated = Vec::new();
     let mut errors = Vec::new();
     let values: ArrayRef = if ty == ColumnType::Date {
         let day_ns = i128::from(MICROS_PER_DAY) * 1000;
         let mut out = Vec::with_capacity(nanos.len());
         for (i, ns) in nanos.iter().enumerate() {
             out.push(ns.and_then(|ns| {
-                truncated += u64::from(ns.rem_euclid(day_ns) != 0);
+                if ns.rem_euclid(day_ns) != 0 {
+                    truncated.push(i);
+                }
                 let day = i32::try_from(ns.div_euclid(day_ns)).ok();
                 if day.is_none() {
                     errors.push((i, format!("{} is out of the date range", shown(source, i))));
@@ -422,9 +425,12 @@ fn times(ty: ColumnType, source: &ArrayRef) -> Cast {
     } else {
         let out: Vec<Option<i64>> = nanos
             .iter()
-            .map(|ns| {
+            .enumerate()
+            .map(|(i, ns)| {
                 ns.map(|ns| {
-                    truncated += u64::from(ns.rem_euclid(1000) != 0);
+                    if ns.rem_euclid(1000) != 0 {
+                        truncated.push(i);
+                    }
                     // From i64 nanoseconds or smaller units times their scale: always in range.
                     ns.div_euclid(1000) as i64
                 })
@@ -491,7 +497,7 @@ fn numbers(col: &Column, source: &ArrayRef) -> Result<Cast, arrow::error::ArrowE
     Ok(Cast {
         values,
         errors,
-        truncated: 0,
+        truncated: Vec::new(),
     })
 }
 
@@ -566,7 +572,7 @@ fn decimals(col: &Column, source: &ArrayRef, scale: i8) -> Cast {
     Cast {
         values,
         errors,
-        truncated: 0,
+        truncated: Vec::new(),
     }
 }
 

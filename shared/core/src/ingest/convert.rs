@@ -144,6 +144,15 @@ pub enum ConvertError {
     /// The deadline came before the input was read: nothing published, retried later.
     #[error("stopped before the Lambda deadline; nothing was published, retry")]
     OutOfTime,
+    /// The file carries columns the declaration lacks, or wider types (DMS sources): nothing
+    /// was written; the caller evolves the declaration (or refuses the file) and reads it again.
+    #[error(
+        "the file's columns differ from the declaration: {}",
+        crate::ingest::cdc::describe_drift(columns)
+    )]
+    SchemaDrift {
+        columns: Vec<crate::model::schema::Column>,
+    },
 }
 
 impl Classify for ConvertError {
@@ -156,7 +165,8 @@ impl Classify for ConvertError {
                 .map_or(ErrorKind::Retryable, |e| e.kind()),
             ConvertError::Unreadable { .. }
             | ConvertError::TooManyRejects { .. }
-            | ConvertError::TooLarge { .. } => ErrorKind::BadInput,
+            | ConvertError::TooLarge { .. }
+            | ConvertError::SchemaDrift { .. } => ErrorKind::BadInput,
             ConvertError::OutOfTime => ErrorKind::Retryable,
             ConvertError::Parquet(_) | ConvertError::Arrow(_) => ErrorKind::Fatal,
         }
