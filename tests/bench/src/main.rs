@@ -477,7 +477,10 @@ fn cdc_sequence_parquet() {
     }
     let pq_size = std::fs::metadata(&input).map(|m| m.len()).unwrap_or(0);
     announce(&input, pq_size, t);
-    println!("(the same rows as {:.0} MiB of CSV)", size as f64 / 1048576.0);
+    println!(
+        "(the same rows as {:.0} MiB of CSV)",
+        size as f64 / 1048576.0
+    );
     let (trib_s, rss) = run_child("__cdc-sequence", &input, &dir.join("tributary-out-pq"));
     let duck_out = dir.join("duckdb-out-pq.parquet");
     let duck_s = duckdb(
