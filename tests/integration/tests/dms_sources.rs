@@ -141,7 +141,7 @@ async fn dms_parquet_is_read_natively_and_matches_the_csv_path_row_by_row() {
     declare(csv_id, csv_prefix, false, SchemaEvolution::AddColumns).await;
     declare(pq_id, pq_prefix, false, SchemaEvolution::AddColumns).await;
     let mut written = 0;
-    for i in 0..FIXTURES.len() {
+    for (i, fixture) in FIXTURES.iter().enumerate() {
         let header = i == 2;
         let csv = shape(&dir, i, false, header, false);
         let pq = shape(&dir, i, true, header, false);
