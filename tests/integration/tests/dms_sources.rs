@@ -156,11 +156,7 @@ async fn dms_parquet_is_read_natively_and_matches_the_csv_path_row_by_row() {
             "rows_by_op",
             "phase",
         ] {
-            assert_eq!(
-                c[field], p[field],
-                "{field} of {}: {c:#} {p:#}",
-                FIXTURES[i]
-            );
+            assert_eq!(c[field], p[field], "{field} of {}: {c:#} {p:#}", fixture);
         }
         // Oracle DATEs arrive as timestamps at midnight: nothing dropped, nothing rejected.
         assert!(p.get("values_truncated").is_none(), "{p:#}");
