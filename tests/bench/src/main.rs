@@ -3,6 +3,7 @@
 //!
 //! `cargo run --release -p tributary-bench -- landing`
 //! `cargo run --release -p tributary-bench -- cdc-sequence`
+//! `cargo run --release -p tributary-bench -- cdc-sequence-parquet` (the same rows as DMS Parquet)
 //! `cargo run --release -p tributary-bench -- firehose`
 //! `cargo run --release -p tributary-bench -- compaction` (see `compaction.rs`)
 //!
@@ -26,7 +27,7 @@ use serde_json::value::RawValue;
 use tributary::catalog::Dataset;
 use tributary::config::LandingTuning;
 use tributary::config::StreamConfig;
-use tributary::ingest::cdc::{CdcSpec, DmsFile, sequence_csv};
+use tributary::ingest::cdc::{CdcSpec, DmsFile, sequence_csv, sequence_parquet};
 use tributary::ingest::convert::{ConvertSpec, TextFormat, convert};
 use tributary::storage::DirSinkFactory;
 use tributary::stream::firehose::{self, FirehoseEvent, FirehoseRecord, MAX_RESPONSE_BYTES};
@@ -217,10 +218,16 @@ fn cdc_csv(path: &Path, target_bytes: u64) -> u64 {
     written
 }
 
-/// Child process: sequences `input` with Tributary's CDC code, prints rows and peak RSS.
+/// Child process: sequences `input` (CSV, or DMS Parquet when its name ends in `.parquet`) with
+/// Tributary's CDC code, prints rows and peak RSS.
 fn tributary_sequence(input: &Path, out: &Path) {
     let ds = sample_dataset("hr.employees_cdc");
-    let key = "dms/HR/EMPLOYEES/2024/11/05/20241105-134501123.csv";
+    let parquet = input.extension().is_some_and(|e| e == "parquet");
+    let key = if parquet {
+        "dms/HR/EMPLOYEES/2024/11/05/20241105-134501123.parquet"
+    } else {
+        "dms/HR/EMPLOYEES/2024/11/05/20241105-134501123.csv"
+    };
     let spec = CdcSpec {
         schema: ds.schema.expect("declared schema"),
         primary_key: ds.primary_key,
@@ -241,8 +248,13 @@ fn tributary_sequence(input: &Path, out: &Path) {
     let sinks = DirSinkFactory {
         root: out.to_path_buf(),
     };
-    let report = sequence_csv(std::fs::File::open(input).unwrap(), &spec, &sinks, &sinks)
-        .expect("sequencing");
+    let file = std::fs::File::open(input).unwrap();
+    let report = if parquet {
+        sequence_parquet(file, &spec, &sinks, &sinks)
+    } else {
+        sequence_csv(file, &spec, &sinks, &sinks)
+    }
+    .expect("sequencing");
     let bytes: u64 = report.base.outputs.iter().map(|o| o.bytes).sum();
     println!(
         "rows_read={} rows_written={} rows_rejected={} objects={} output_bytes={bytes} peak_rss_mib={:.1}",
@@ -434,6 +446,55 @@ fn cdc_sequence() {
     println!("duckdb (threads=1): {duck_s:.2}s output_bytes={duck_bytes}");
     println!(
         "RESULT cdc-sequence time_ratio={:.3} peak_rss_mib={:.0}",
+        trib_s / duck_s,
+        rss
+    );
+}
+
+/// `cdc-sequence` with the same rows as DMS writes them with `DataFormat=parquet`: typed columns
+/// (the commit time and Oracle DATEs as timestamps, NUMBER(p,s) as decimals, ids as int32/int64),
+/// converted from the generated CSV by DuckDB once (untimed). Tributary sequences the Parquet;
+/// the reference is DuckDB reading the same Parquet and writing it with a row number.
+fn cdc_sequence_parquet() {
+    let dir = work_dir("cdc-sequence");
+    let csv = dir.join("20241105-134501123.csv");
+    let input = dir.join("20241105-134501123.parquet");
+    let t = Instant::now();
+    let size = cdc_csv(&csv, target_bytes(512 << 20));
+    let stale = std::fs::metadata(&input)
+        .and_then(|p| Ok(p.modified()? < std::fs::metadata(&csv)?.modified()?))
+        .unwrap_or(true);
+    if stale {
+        duckdb(
+            &["SET threads=1"],
+            &format!(
+                "COPY (SELECT Op, CAST(dms_commit_ts AS TIMESTAMP) AS dms_commit_ts,                  TRY_CAST(EMPLOYEE_ID AS INTEGER) AS EMPLOYEE_ID, FIRST_NAME, LAST_NAME, EMAIL,                  PHONE_NUMBER, try_strptime(HIRE_DATE, '%m/%d/%y %H:%M') AS HIRE_DATE, JOB_ID,                  TRY_CAST(SALARY AS DECIMAL(10,2)) AS SALARY,                  TRY_CAST(COMMISSION_PCT AS DECIMAL(4,2)) AS COMMISSION_PCT,                  TRY_CAST(MANAGER_ID AS BIGINT) AS MANAGER_ID,                  TRY_CAST(DEPARTMENT_ID AS INTEGER) AS DEPARTMENT_ID                  FROM read_csv('{}', header=false, all_varchar=true,                  names=['Op','dms_commit_ts','EMPLOYEE_ID','FIRST_NAME','LAST_NAME','EMAIL','PHONE_NUMBER',\
+                 'HIRE_DATE','JOB_ID','SALARY','COMMISSION_PCT','MANAGER_ID','DEPARTMENT_ID']))                  TO '{}' (FORMAT parquet)",
+                csv.display(),
+                input.display()
+            ),
+        );
+    }
+    let pq_size = std::fs::metadata(&input).map(|m| m.len()).unwrap_or(0);
+    announce(&input, pq_size, t);
+    println!(
+        "(the same rows as {:.0} MiB of CSV)",
+        size as f64 / 1048576.0
+    );
+    let (trib_s, rss) = run_child("__cdc-sequence", &input, &dir.join("tributary-out-pq"));
+    let duck_out = dir.join("duckdb-out-pq.parquet");
+    let duck_s = duckdb(
+        &["SET threads=1"],
+        &format!(
+            "COPY (SELECT *, row_number() OVER () AS _seq FROM read_parquet('{}')) TO '{}' (FORMAT parquet)",
+            input.display(),
+            duck_out.display()
+        ),
+    );
+    let duck_bytes = std::fs::metadata(&duck_out).map(|m| m.len()).unwrap_or(0);
+    println!("duckdb (threads=1): {duck_s:.2}s output_bytes={duck_bytes}");
+    println!(
+        "RESULT cdc-sequence-parquet time_ratio={:.3} peak_rss_mib={:.0}",
         trib_s / duck_s,
         rss
     );
@@ -827,6 +888,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("landing") => landing(),
         Some("cdc-sequence") => cdc_sequence(),
+        Some("cdc-sequence-parquet") => cdc_sequence_parquet(),
         Some("firehose") => firehose_bench(),
         Some("compaction") => compaction::compaction(),
         Some("__compaction") => {
@@ -838,7 +900,7 @@ fn main() {
         Some("__cdc-sequence") => tributary_sequence(Path::new(&args[1]), Path::new(&args[2])),
         _ => {
             eprintln!(
-                "usage: tributary-bench <scenario>\nscenarios: landing, cdc-sequence, firehose, compaction, search"
+                "usage: tributary-bench <scenario>\nscenarios: landing, cdc-sequence, cdc-sequence-parquet, firehose, compaction, search"
             );
             std::process::exit(2);
         }

@@ -101,6 +101,25 @@ impl Layout {
     }
 }
 
+/// What a DMS file whose columns differ from the declaration does (`schema_evolution`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SchemaEvolution {
+    /// A column the file carries that the declaration lacks is added (nullable, typed from the
+    /// source), and a wider source type widens the declared one: a new schema version, cascaded
+    /// to the Glue tables and the search index.
+    #[default]
+    AddColumns,
+    /// Such a file is quarantined whole, with the columns in the reason.
+    Strict,
+}
+
+impl SchemaEvolution {
+    fn is_default(&self) -> bool {
+        *self == SchemaEvolution::AddColumns
+    }
+}
+
 /// A dataset (table), declared once in the catalog; see the project's data contracts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Dataset {
@@ -131,6 +150,9 @@ pub struct Dataset {
     /// writes `<BucketFolder>/<schema>/<table>/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone_prefix: Option<String>,
+    /// DMS datasets: `add_columns` (default) or `strict`; see [`SchemaEvolution`].
+    #[serde(default, skip_serializing_if = "SchemaEvolution::is_default")]
+    pub schema_evolution: SchemaEvolution,
 }
 
 fn is_hive(l: &Layout) -> bool {
@@ -313,6 +335,13 @@ pub trait DatasetCatalog: Send + Sync {
     ) -> impl Future<Output = Result<Option<TableSchema>, CatalogError>> + Send;
     /// Creates or replaces a declaration and its route.
     fn declare(&self, ds: &Dataset) -> impl Future<Output = Result<(), CatalogError>> + Send;
+    /// Adds the columns the declared schema lacks and widens the ones a source widened (see
+    /// `crate::catalog::records::evolve`); returns the declaration as stored afterwards.
+    fn evolve_schema(
+        &self,
+        id: &str,
+        columns: &[crate::model::schema::Column],
+    ) -> impl Future<Output = Result<Dataset, CatalogError>> + Send;
 }
 
 /// The processing ledger.
@@ -465,6 +494,17 @@ impl<T: ItemTable + Clone> DatasetCatalog for Catalog<T> {
             .map_err(|e| CatalogError::Record(Box::new(e)))?;
         Ok(())
     }
+
+    async fn evolve_schema(
+        &self,
+        id: &str,
+        columns: &[crate::model::schema::Column],
+    ) -> Result<Dataset, CatalogError> {
+        let now = crate::catalog::records::now();
+        crate::catalog::records::evolve(&self.records(), id, columns, &now)
+            .await
+            .map_err(|e| CatalogError::Record(Box::new(e)))
+    }
 }
 
 impl<T: ItemTable + Clone> Ledger for Catalog<T> {
@@ -564,6 +604,10 @@ pub struct SequenceSummary {
     pub rows_by_op: std::collections::BTreeMap<String, u64>,
     pub seq_first: Option<String>,
     pub seq_last: Option<String>,
+    /// Values written with a non-zero part dropped, by column (Parquet: a time of day into a
+    /// `date`, sub-microsecond digits into a `timestamp`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub values_truncated: std::collections::BTreeMap<String, u64>,
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ use crate::catalog::table::{
     Write,
 };
 use crate::error::{AwsError, Classify, ErrorKind};
-use crate::model::schema::TableSchema;
+use crate::model::schema::{Column, ColumnType, TableSchema};
 
 /// How many times a write that lost a race to a concurrent writer of the same record is redone
 /// (by the callers that replace records: declare, re-index).
@@ -635,6 +635,79 @@ pub async fn declare<R: RecordStore>(
         }
     }
     Err(last.expect("at least one attempt"))
+}
+
+/// Evolves a dataset's declared schema with the columns of a drifted source file: a column it
+/// lacks is appended (nullable), an `int` column the source holds as `bigint` is widened
+/// ([`merge_columns`]). Written as a new declaration version with its schema version and index
+/// entries, in one transaction, and redone on the stored record when a concurrent writer wins,
+/// so concurrent evolutions of different columns all stay. Returns the declaration as stored
+/// afterwards (unchanged when it already holds every column).
+pub async fn evolve<R: RecordStore>(
+    store: &R,
+    id: &str,
+    columns: &[Column],
+    now: &str,
+) -> Result<Dataset, RecordError> {
+    let mut last = None;
+    for _ in 0..WRITE_ATTEMPTS {
+        let Some(rec) = store.load(id).await? else {
+            let reason = "no such dataset to evolve".to_string();
+            return Err(RecordError::Invalid {
+                id: id.into(),
+                reason,
+            });
+        };
+        let mut ds = rec.dataset.clone();
+        let Some(schema) = ds.schema.as_mut() else {
+            let reason = "the dataset declares no schema to evolve".to_string();
+            return Err(RecordError::Invalid {
+                id: id.into(),
+                reason,
+            });
+        };
+        if !merge_columns(schema, columns) {
+            return Ok(rec.dataset);
+        }
+        let recorded = rec.recorded_schema.as_ref();
+        match store
+            .write(&ds, recorded, &rec.head, WriteScope::Declaration, now)
+            .await
+        {
+            Ok(_) => return Ok(ds),
+            Err(e @ RecordError::VersionConflict { .. }) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.expect("at least one attempt"))
+}
+
+/// Merges drifted columns into a schema (names compared case-insensitively, as headers are): a
+/// new one is appended as nullable, an `int` one becomes `bigint` when the source's is; any
+/// other existing column stays as declared. Returns whether anything changed.
+pub fn merge_columns(schema: &mut TableSchema, columns: &[Column]) -> bool {
+    let mut changed = false;
+    for c in columns {
+        match schema
+            .columns
+            .iter_mut()
+            .find(|d| d.name.eq_ignore_ascii_case(&c.name))
+        {
+            Some(d) if d.ty == ColumnType::Int32 && c.ty == ColumnType::Int64 => {
+                d.ty = ColumnType::Int64;
+                changed = true;
+            }
+            Some(_) => {}
+            None => {
+                schema.columns.push(Column {
+                    nullable: true,
+                    ..c.clone()
+                });
+                changed = true;
+            }
+        }
+    }
+    changed
 }
 
 /// After a landing commit that carried a schema: when the dataset declares none and the index

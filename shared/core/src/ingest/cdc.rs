@@ -31,7 +31,25 @@
 //! Reading, field parsing, rejection and the partitioned writers are the text engine's
 //! ([`crate::ingest::textengine`], shared with the clean-zone converter); this module adds the DMS
 //! layout (header detection, `Op`, commit time, change sequence), the rules for empty fields
-//! (keys required, deletes may carry only their key), the system columns and `_seq`.
+//! (keys required, deletes may carry only their key), the system columns and `_seq`. DMS
+//! Parquet is read column by column with Arrow casts to the declared types
+//! ([`crate::ingest::cast`], `columnar`), never through text.
+//!
+//! # Schema drift
+//!
+//! DMS propagates `ALTER TABLE ADD COLUMN` into the files it writes from then on, so a table's
+//! files differ in width:
+//! - a declared nullable column (neither key nor partition) missing from a file's header or
+//!   Parquet schema is NULL in that file's rows;
+//! - a headerless record short of trailing nullable columns takes them as NULL (DMS appends new
+//!   columns at the end); any other width is a row rejection;
+//! - a header or Parquet column the declaration lacks, or a Parquet type wider than declared, is
+//!   [`ConvertError::SchemaDrift`] with the columns to add or widen (CSV types inferred from all
+//!   of the file's values): nothing is written, the caller evolves the declaration or refuses
+//!   the file. A narrowing or unrelated Parquet type makes the file unreadable.
+//!
+//! The outcome depends only on the file and the declaration it is read with, never on the order
+//! files arrive in.
 //!
 //! # Invariants
 //! - **Total and deterministic**: `(K, F, R)` is unique per row of a table (a file is identified
@@ -58,10 +76,10 @@ use crate::ingest::convert::{
     BATCH_ROWS, ConvertError, ConvertReport, ReadLimits, TextFormat, blame_source, open_text,
 };
 use crate::ingest::textengine::{
-    DelimitedReader, Engine, FieldRules, Kept, OutputPlan, PartStats, Rejection, Spill, line_of,
-    parse_fields, push_partition_value, recycle, wrong_width,
+    ABSENT, DelimitedReader, Engine, FieldRules, Kept, OutputPlan, PartStats, Rejection, Spill,
+    line_of, parse_fields, push_partition_value, recycle, wrong_width,
 };
-use crate::model::schema::{Cell, Column, TableSchema, parse_timestamp};
+use crate::model::schema::{Cell, Column, TableSchema, TypeGuess, parse_timestamp};
 use crate::storage::SinkFactory;
 
 pub use crate::format::raw::{
@@ -70,6 +88,7 @@ pub use crate::format::raw::{
 };
 pub use crate::model::dms::Phase;
 
+mod columnar;
 mod seq;
 pub use seq::*;
 
@@ -120,6 +139,19 @@ pub struct CdcReport {
     pub seq_last: Option<String>,
     pub header: bool,
     pub op_column: bool,
+    /// Values whose dropped part was not zero, by column (Parquet: a time of day into a `date`,
+    /// sub-microsecond digits into a `timestamp`; see [`crate::ingest::cast`]).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub values_truncated: BTreeMap<String, u64>,
+}
+
+/// The columns of a [`ConvertError::SchemaDrift`], as a reason: `BONUS double (new), GRADE bigint (widened)`.
+pub fn describe_drift(columns: &[Column]) -> String {
+    columns
+        .iter()
+        .map(|c| format!("{} {}", c.name, c.ty.glue()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Sequences a delimited DMS file (gzip detected by magic bytes).
@@ -140,8 +172,9 @@ pub fn sequence_csv<R: Read + Send>(
     run.conclude(result)
 }
 
-/// Sequences a DMS Parquet file (read from a local file: Parquet needs random access). Values
-/// are rendered as text and validated exactly like CSV fields, so both formats behave alike.
+/// Sequences a DMS Parquet file (read from a local file: Parquet needs random access). Columns
+/// are converted to their declared types with Arrow casts, batch by batch, by the rules of
+/// [`crate::ingest::cast`]; a row with a value the rules reject goes to the rejected rows.
 pub fn sequence_parquet(
     file: std::fs::File,
     spec: &CdcSpec,
@@ -159,8 +192,29 @@ struct Layout {
     op: Option<usize>,
     ts: Option<usize>,
     cseq: Option<usize>,
-    /// Field index per schema column.
+    /// Field index per schema column ([`ABSENT`]: not in the file, NULL).
     data: Vec<usize>,
+    /// Fields of a header that are no column of the declaration (nor `Op`, commit time or
+    /// change sequence): the file's schema drifted.
+    extra: Vec<usize>,
+}
+
+impl Layout {
+    /// The layout of a headerless record `missing` fields short: DMS appends new columns at the
+    /// end, so the last `missing` data columns are absent (the change sequence, last, moves up).
+    fn short(&self, missing: usize) -> Layout {
+        let keep = self.data.len() - missing;
+        Layout {
+            width: self.width - missing,
+            op: self.op,
+            ts: self.ts,
+            cseq: self.cseq.map(|i| i - missing),
+            data: (0..self.data.len())
+                .map(|ci| if ci < keep { self.data[ci] } else { ABSENT })
+                .collect(),
+            extra: Vec::new(),
+        }
+    }
 }
 
 /// The `_seq` range of an object (or of the whole file).
@@ -232,6 +286,16 @@ struct Run<'a> {
     op_counts: [u64; 3],
     header: bool,
     op_column: bool,
+    /// Truncated values by schema column (Parquet).
+    truncated: Vec<u64>,
+    /// How many trailing declared columns a shorter headerless record may lack (nullable,
+    /// neither key nor partition).
+    may_lack: usize,
+    /// Layouts of shorter headerless records, by the number of missing fields.
+    short: Vec<Option<Layout>>,
+    /// A headerless full-load record starts with `I` where no declared column could hold it:
+    /// DMS wrote `Op` (`IncludeOpForFullLoad`) into a file narrower than the declaration.
+    op_first: bool,
 }
 
 impl<'a> Run<'a> {
@@ -286,6 +350,18 @@ impl<'a> Run<'a> {
             footer: vec![(META_SOURCE.to_string(), spec.source_file.clone())],
         });
         engine.report.schema = raw_table;
+        let fixed: Vec<usize> = idx(&spec.primary_key)
+            .into_iter()
+            .chain(partition_idx.iter().copied())
+            .collect();
+        let may_lack = spec
+            .schema
+            .columns
+            .iter()
+            .enumerate()
+            .rev()
+            .take_while(|(ci, c)| c.nullable && !fixed.contains(ci))
+            .count();
         Self {
             spec,
             engine,
@@ -296,6 +372,10 @@ impl<'a> Run<'a> {
             op_counts: [0; 3],
             header: false,
             op_column: false,
+            truncated: vec![0; spec.schema.columns.len()],
+            may_lack,
+            short: Vec::new(),
+            op_first: false,
         }
     }
 
@@ -335,38 +415,38 @@ impl<'a> Run<'a> {
                 };
                 let cseq = spec.change_sequence_column.as_deref().and_then(find);
                 let mut data = Vec::with_capacity(spec.schema.columns.len());
-                for c in &spec.schema.columns {
-                    data.push(find(&c.name).ok_or_else(|| {
-                        self.unreadable(format!("the header has no column {}", c.name))
-                    })?);
+                for (ci, c) in spec.schema.columns.iter().enumerate() {
+                    // A nullable column the file lacks (it predates the column) is NULL.
+                    let needed = !c.nullable
+                        || self.key_idx.contains(&ci)
+                        || self.partition_idx.contains(&ci);
+                    data.push(match find(&c.name) {
+                        Some(i) => i,
+                        None if !needed => ABSENT,
+                        None => {
+                            let reason = format!("the header has no column {} (required)", c.name);
+                            return Err(self.unreadable(reason));
+                        }
+                    });
                 }
                 let known = |i: usize| {
                     Some(i) == op || Some(i) == ts || Some(i) == cseq || data.contains(&i)
                 };
-                let extra: Vec<&String> = names
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| !known(*i))
-                    .map(|(_, n)| n)
-                    .collect();
-                if !extra.is_empty() {
-                    self.engine.report.warnings.push(format!(
-                        "columns not in the table's schema were dropped: {extra:?}"
-                    ));
-                }
+                let extra = (0..names.len()).filter(|i| !known(*i)).collect();
                 Ok(Layout {
                     width: names.len(),
                     op,
                     ts,
                     cseq,
                     data,
+                    extra,
                 })
             }
             None => {
                 let base = spec.schema.columns.len()
                     + usize::from(spec.timestamp_column.is_some())
                     + usize::from(spec.change_sequence_column.is_some());
-                let has_op = self.cdc() || first_width == base + 1;
+                let has_op = self.cdc() || first_width == base + 1 || self.op_first;
                 let mut at = 0;
                 let mut next = || {
                     at += 1;
@@ -382,6 +462,7 @@ impl<'a> Run<'a> {
                     ts,
                     cseq,
                     data,
+                    extra: Vec::new(),
                 })
             }
         }
@@ -416,12 +497,16 @@ impl<'a> Run<'a> {
         let layout = if header {
             let names = self.engine.header(&rec)?;
             let layout = self.layout(Some(&names), names.len())?;
+            if !layout.extra.is_empty() {
+                return Err(self.csv_drift(&names, &layout, &mut rdr, &mut rec));
+            }
             if !rdr.read(&mut rec)? {
                 self.op_column = layout.op.is_some();
                 return Ok(());
             }
             layout
         } else {
+            self.op_first = self.starts_with_op(&rec);
             self.layout(None, rec.len())?
         };
         self.op_column = layout.op.is_some();
@@ -437,56 +522,79 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn parquet(&mut self, file: std::fs::File) -> Result<(), ConvertError> {
-        use arrow::util::display::{ArrayFormatter, FormatOptions};
-        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| self.unreadable(format!("not a readable Parquet file: {e}")))?;
-        let names: Vec<String> = builder
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        let reader = builder
-            .with_batch_size(BATCH_ROWS)
-            .build()
-            .map_err(|e| self.unreadable(format!("not a readable Parquet file: {e}")))?;
-        self.header = true;
-        self.engine
-            .keep_header(csv::ByteRecord::from(names.clone()));
-        let layout = self.layout(Some(&names), names.len())?;
-        self.op_column = layout.op.is_some();
-        let options = FormatOptions::default();
-        let mut rec = csv::ByteRecord::new();
-        let mut field = Vec::with_capacity(64);
-        let mut cells: Vec<Cell<'static>> = Vec::with_capacity(self.spec.schema.columns.len());
-        let mut line = 0u64;
-        for batch in reader {
-            let batch =
-                batch.map_err(|e| self.unreadable(format!("reading Parquet data failed: {e}")))?;
-            let columns = batch.columns();
-            let formatters = columns
-                .iter()
-                .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| self.unreadable(format!("unsupported Parquet column: {e}")))?;
-            for i in 0..batch.num_rows() {
-                rec.clear();
-                for (c, f) in columns.iter().zip(&formatters) {
-                    field.clear();
-                    if !c.is_null(i) {
-                        write!(field, "{}", f.value(i))
-                            .map_err(|e| self.unreadable(e.to_string()))?;
-                    }
-                    rec.push_field(&field);
-                }
-                line += 1;
-                self.row(&layout, line, &rec, &mut cells)?;
+    /// Whether a headerless full-load record narrower than the declaration plus `Op` starts
+    /// with an `Op` value: `I` in a field no declared column could hold (the commit time, or a
+    /// data column that is not a string).
+    fn starts_with_op(&self, rec: &csv::ByteRecord) -> bool {
+        let spec = self.spec;
+        let first_holds_text = spec.timestamp_column.is_none()
+            && spec
+                .schema
+                .columns
+                .first()
+                .is_some_and(|c| c.ty == crate::model::schema::ColumnType::String);
+        rec.get(0).map(<[u8]>::trim_ascii) == Some(b"I") && !first_holds_text
+    }
+
+    /// The header names columns the declaration lacks: their types are inferred from all of
+    /// the file's values (a second pass only when a schema changes), and nothing is written.
+    fn csv_drift<B: io::BufRead>(
+        &self,
+        names: &[String],
+        layout: &Layout,
+        rdr: &mut DelimitedReader<B>,
+        rec: &mut csv::ByteRecord,
+    ) -> ConvertError {
+        let mut guesses = vec![TypeGuess::default(); layout.extra.len()];
+        loop {
+            match rdr.read(rec) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => return e,
             }
-            self.engine.check_progress()?;
+            for (g, &fi) in guesses.iter_mut().zip(&layout.extra) {
+                if let Some(text) = rec.get(fi).and_then(|f| std::str::from_utf8(f).ok()) {
+                    g.observe_text(text);
+                }
+            }
         }
-        Ok(())
+        let columns = layout
+            .extra
+            .iter()
+            .zip(&guesses)
+            .map(|(&fi, g)| Column {
+                name: names[fi].clone(),
+                ty: g.column_type(),
+                nullable: true,
+            })
+            .collect();
+        ConvertError::SchemaDrift { columns }
+    }
+
+    /// How many trailing fields a record of `width` fields lacks: 0 for the file's width; for a
+    /// headerless record lacking trailing nullable columns, their number (its layout is built
+    /// in `self.short`); `None`: a width mismatch.
+    fn missing_fields(&mut self, layout: &Layout, width: usize) -> Option<usize> {
+        if width == layout.width {
+            return Some(0);
+        }
+        let missing = layout.width.checked_sub(width)?;
+        if self.header || missing > self.may_lack {
+            return None;
+        }
+        if self.short.len() <= missing {
+            self.short.resize_with(missing + 1, || None);
+        }
+        self.short[missing].get_or_insert_with(|| layout.short(missing));
+        Some(missing)
+    }
+
+    /// The file's layout, or the one of a record `missing` fields short.
+    fn layout_of<'l>(&'l self, layout: &'l Layout, missing: usize) -> &'l Layout {
+        match missing {
+            0 => layout,
+            m => self.short[m].as_ref().expect("built by missing_fields"),
+        }
     }
 
     /// Validates, sequences and routes one data row.
@@ -502,11 +610,20 @@ impl<'a> Run<'a> {
         if !self.seq.set_row(position) {
             return Err(self.unreadable(format!("more than {MAX_ROWS_PER_FILE} rows in one file")));
         }
-        if rec.len() != layout.width {
+        let Some(missing) = self.missing_fields(layout, rec.len()) else {
             let rejection = wrong_width(layout.width, rec.len());
             return self.engine.reject(line, rejection, Kept::Record(rec));
-        }
-        let (op, commit) = match self.order(layout, rec) {
+        };
+        let (op_at, ts_at, cseq_at) = {
+            let l = self.layout_of(layout, missing);
+            (l.op, l.ts, l.cseq)
+        };
+        let fields = OrderFields {
+            op: op_at.map(|i| &rec[i]),
+            commit: ts_at.map_or(Commit::None, |i| Commit::Text(&rec[i])),
+            cseq: cseq_at.map(|i| &rec[i]),
+        };
+        let (op, commit) = match self.order(fields) {
             Ok(found) => found,
             Err(rejection) => return self.engine.reject(line, rejection, Kept::Record(rec)),
         };
@@ -515,83 +632,14 @@ impl<'a> Run<'a> {
             key_idx: &self.key_idx,
             delete: op == "D",
         };
-        let parsed = parse_fields(
-            &self.spec.schema.columns,
-            &layout.data,
-            rec,
-            &mut cells,
-            &rules,
-        );
+        let data = &self.layout_of(layout, missing).data;
+        let parsed = parse_fields(&self.spec.schema.columns, data, rec, &mut cells, &rules);
         let result = match parsed {
             Err(rejection) => self.engine.reject(line, rejection, Kept::Record(rec)),
             Ok(()) => self.accept(op, &commit, &cells),
         };
         *cells_buf = recycle(cells);
         result
-    }
-
-    /// The row's op and commit time; sets `K` of `_seq` (CDC files).
-    fn order(
-        &mut self,
-        layout: &Layout,
-        rec: &csv::ByteRecord,
-    ) -> Result<(&'static str, Cell<'static>), Rejection> {
-        let op: &'static str = match layout.op.map(|i| rec[i].trim_ascii()) {
-            None => "I",
-            Some(b"I") => "I",
-            Some(b"U") => "U",
-            Some(b"D") => "D",
-            Some(other) => {
-                let reason = format!(
-                    "Op {:?} is not I, U or D",
-                    String::from_utf8_lossy(&other[..other.len().min(32)])
-                );
-                return Err(("unknown_op", reason));
-            }
-        };
-        // Commit time and the order key K.
-        let mut commit = Cell::Null;
-        let mut commit_text: Option<&[u8]> = None;
-        if let Some(i) = layout.ts {
-            let raw = rec[i].trim_ascii();
-            if !raw.is_empty() {
-                match std::str::from_utf8(raw).ok().and_then(parse_timestamp) {
-                    Some(us) => {
-                        commit = Cell::Ts(us);
-                        commit_text = Some(raw);
-                    }
-                    None => {
-                        let reason = format!(
-                            "commit timestamp {:?} is not yyyy-MM-dd HH:mm:ss[.ffffff]",
-                            String::from_utf8_lossy(&raw[..raw.len().min(40)])
-                        );
-                        return Err(("invalid_commit_timestamp", reason));
-                    }
-                }
-            }
-        }
-        if self.cdc() {
-            if let Some(i) = layout.cseq {
-                if !self.seq.set_change_sequence(rec[i].trim_ascii()) {
-                    let reason = format!(
-                        "change sequence {:?} is not 35 digits",
-                        String::from_utf8_lossy(&rec[i][..rec[i].len().min(40)])
-                    );
-                    return Err(("invalid_change_sequence", reason));
-                }
-            } else if layout.ts.is_some() {
-                let ok = match (commit_text, &commit) {
-                    (Some(t), _) if self.seq.set_commit_text(t) => true,
-                    (_, Cell::Ts(us)) => self.seq.set_commit_micros(*us),
-                    _ => false,
-                };
-                if !ok {
-                    let reason = "commit timestamp is missing or out of range (it orders this table's changes)".to_string();
-                    return Err(("invalid_commit_timestamp", reason));
-                }
-            }
-        }
-        Ok((op, commit))
     }
 
     fn accept(
@@ -637,6 +685,15 @@ impl<'a> Run<'a> {
             seq_last: seq.0.map(|(_, max)| SeqRange::text(&max)),
             header: self.header,
             op_column: self.op_column,
+            values_truncated: self
+                .spec
+                .schema
+                .columns
+                .iter()
+                .zip(&self.truncated)
+                .filter(|(_, n)| **n > 0)
+                .map(|(c, n)| (c.name.clone(), *n))
+                .collect(),
         };
         Ok(report)
     }

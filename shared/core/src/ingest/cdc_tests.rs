@@ -428,3 +428,278 @@ proptest! {
         prop_assert_eq!(seqs, expected.into_iter().map(|e| e.4).collect::<Vec<_>>());
     }
 }
+
+#[test]
+fn a_header_without_a_nullable_column_lands_with_nulls() {
+    let (root, out, rej) = dirs("header-missing");
+    let body = "Op,ts,EMPLOYEE_ID,LAST_NAME,HIRE_DATE,DEPARTMENT_ID\n\
+                U,2024-11-05 13:40:00,104,Ernst,1991-05-21,60\n";
+    let r = sequence_csv(
+        body.as_bytes(),
+        &spec("t/20241105-134501123.csv"),
+        &out,
+        &rej,
+    )
+    .unwrap();
+    assert_eq!((r.base.rows_read, r.base.rows_written), (1, 1));
+    assert_eq!(rows(&root, &r)[0].4, None, "SALARY is null");
+    // A required (key) column missing from the header refuses the file.
+    let body = "Op,ts,LAST_NAME,DEPARTMENT_ID\nU,2024-11-05 13:40:00,Ernst,60\n";
+    let e = sequence_csv(
+        body.as_bytes(),
+        &spec("t/20241105-134501124.csv"),
+        &out,
+        &rej,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("no column EMPLOYEE_ID (required)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_header_with_a_new_column_is_a_drift_with_its_inferred_type() {
+    let (_root, out, rej) = dirs("header-extra");
+    let body = "Op,ts,EMPLOYEE_ID,LAST_NAME,HIRE_DATE,SALARY,DEPARTMENT_ID,BONUS,BADGE\n\
+                U,2024-11-05 13:40:00,104,Ernst,1991-05-21,6500,60,,B-1\n\
+                U,2024-11-05 13:41:00,104,Ernst,1991-05-21,7000,60,250.5,B-2\n";
+    let e = sequence_csv(
+        body.as_bytes(),
+        &spec("t/20241105-134501123.csv"),
+        &out,
+        &rej,
+    )
+    .unwrap_err();
+    let ConvertError::SchemaDrift { columns } = &e else {
+        panic!("{e}");
+    };
+    let found: Vec<(&str, ColumnType, bool)> = columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.ty, c.nullable))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("BONUS", ColumnType::Double, true),
+            ("BADGE", ColumnType::String, true)
+        ]
+    );
+    assert!(e.to_string().contains("BONUS double, BADGE string"), "{e}");
+}
+
+#[test]
+fn headerless_rows_short_of_trailing_nullable_columns_take_nulls() {
+    let (root, out, rej) = dirs("headerless-short");
+    let mut s = spec("t/LOAD00000001.csv");
+    // BONUS was added at the end of the table; the partition column moves before it.
+    s.schema.columns.push(Column {
+        name: "BONUS".into(),
+        ty: ColumnType::Double,
+        nullable: true,
+    });
+    // Full load with Op (DMS IncludeOpForFullLoad), written before BONUS existed: one short.
+    let body = "I,2024-11-05 13:00:00,100,King,1987-06-17,24000,90\n\
+                I,2024-11-05 13:00:00,101,Kochhar,1989-09-21,17000,90,500\n\
+                I,2024-11-05 13:00:00,102,De Haan\n";
+    let r = sequence_csv(body.as_bytes(), &s, &out, &rej).unwrap();
+    assert!(r.op_column);
+    let b = &r.base;
+    assert_eq!((b.rows_read, b.rows_written, b.rows_rejected), (3, 2, 1));
+    assert_eq!(b.rejections[0].reason, "expected 8 fields, found 4");
+    let written = rows(&root, &r);
+    assert_eq!(written.iter().map(|w| w.3).collect::<Vec<_>>(), [100, 101]);
+    // A CDC file without Op detection: the same rule.
+    let mut c = s.clone();
+    c.file = DmsFile::parse("t/20241105-134501123.csv").unwrap();
+    c.source_file = "t/20241105-134501123.csv".into();
+    let body = "U,2024-11-05 13:40:00,104,Ernst,1991-05-21,6500,60\n";
+    let r = sequence_csv(body.as_bytes(), &c, &out, &rej).unwrap();
+    assert_eq!((r.base.rows_written, r.base.rows_rejected), (1, 0));
+}
+
+/// Writes `columns` as a Parquet file and opens it for reading.
+fn parquet_file(
+    root: &std::path::Path,
+    name: &str,
+    columns: Vec<(&str, ArrayRef)>,
+) -> std::fs::File {
+    let batch = arrow::record_batch::RecordBatch::try_from_iter(columns).unwrap();
+    std::fs::create_dir_all(root).unwrap();
+    let path = root.join(name);
+    let f = std::fs::File::create(&path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    std::fs::File::open(path).unwrap()
+}
+
+use arrow::array::{
+    ArrayRef, Decimal128Array, Float64Array, Int32Array, StringArray, TimestampMicrosecondArray,
+    TimestampMillisecondArray,
+};
+use std::sync::Arc;
+
+fn dec(values: Vec<Option<i128>>, p: u8, s: i8) -> ArrayRef {
+    Arc::new(
+        Decimal128Array::from(values)
+            .with_precision_and_scale(p, s)
+            .unwrap(),
+    )
+}
+
+const DAY_US: i64 = 86_400_000_000;
+
+#[test]
+fn dms_parquet_types_are_cast_not_printed() {
+    let (root, out, rej) = dirs("parquet-types");
+    let hire = 7_837; // 1991-06-17
+    let ts = 1_730_814_000_000i64; // 2024-11-05 13:40:00 (ms)
+    let f = parquet_file(
+        &root,
+        "20241105-134501123.parquet",
+        vec![
+            (
+                "Op",
+                Arc::new(StringArray::from(vec!["U", "U", "D"])) as ArrayRef,
+            ),
+            (
+                "ts",
+                Arc::new(TimestampMillisecondArray::from(vec![ts, ts + 1, ts + 2])),
+            ),
+            (
+                "EMPLOYEE_ID",
+                Arc::new(Int32Array::from(vec![104, 105, 100])),
+            ),
+            (
+                "LAST_NAME",
+                Arc::new(StringArray::from(vec![Some("Ernst"), Some("Austin"), None])),
+            ),
+            (
+                "HIRE_DATE",
+                Arc::new(TimestampMicrosecondArray::from(vec![
+                    Some(hire * DAY_US),
+                    Some(hire * DAY_US + 3_600_000_000),
+                    None,
+                ])),
+            ),
+            (
+                "SALARY",
+                dec(
+                    vec![Some(650_050), Some(12_345_678_901_234_567_890_123), None],
+                    38,
+                    2,
+                ),
+            ),
+            (
+                "DEPARTMENT_ID",
+                dec(vec![Some(60), Some(60), Some(90)], 4, 0),
+            ),
+        ],
+    );
+    let r = sequence_parquet(f, &spec("t/20241105-134501123.parquet"), &out, &rej).unwrap();
+    let b = &r.base;
+    assert_eq!((b.rows_read, b.rows_written, b.rows_rejected), (3, 2, 1));
+    assert!(
+        b.rejections[0]
+            .reason
+            .contains("123456789012345678901.23 has no exact double"),
+        "{:?}",
+        b.rejections
+    );
+    assert!(
+        r.values_truncated.is_empty(),
+        "the 01:00 time was on the rejected row"
+    );
+    let written = rows(&root, &r);
+    let got: Vec<(&str, &str, i64, Option<f64>)> = written
+        .iter()
+        .map(|w| (w.0.as_str(), w.1.as_str(), w.3, w.4))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("DEPARTMENT_ID=60", "U", 104, Some(6500.5)),
+            ("DEPARTMENT_ID=90", "D", 100, None)
+        ]
+    );
+    assert_eq!(
+        &written[0].2[2..22],
+        "20241105134000000000",
+        "K from the typed commit time"
+    );
+    let rejected = std::fs::read_to_string(root.join("rej/hr.emp/rejected.csv")).unwrap();
+    assert!(rejected.starts_with("Op,ts,EMPLOYEE_ID"), "{rejected}");
+    assert!(rejected.contains("Austin"), "{rejected}");
+}
+
+#[test]
+fn dms_parquet_counts_dropped_times_and_reports_drift_and_narrowing() {
+    let (root, out, rej) = dirs("parquet-drift");
+    let hire = 7_837;
+    let base = |extra: Vec<(&'static str, ArrayRef)>, id: ArrayRef| {
+        let mut cols: Vec<(&str, ArrayRef)> = vec![
+            ("EMPLOYEE_ID", id),
+            ("LAST_NAME", Arc::new(StringArray::from(vec!["King"]))),
+            (
+                "HIRE_DATE",
+                Arc::new(TimestampMicrosecondArray::from(vec![hire * DAY_US + 1])),
+            ),
+            ("SALARY", Arc::new(Float64Array::from(vec![24000.0]))),
+            ("DEPARTMENT_ID", Arc::new(Int32Array::from(vec![90]))),
+        ];
+        cols.extend(extra);
+        cols
+    };
+    let id: ArrayRef = Arc::new(arrow::array::Int64Array::from(vec![100]));
+    let mut s = spec("t/LOAD00000001.parquet");
+    s.timestamp_column = None;
+    let f = parquet_file(&root, "a.parquet", base(vec![], id.clone()));
+    let r = sequence_parquet(f, &s, &out, &rej).unwrap();
+    assert_eq!(r.base.rows_written, 1);
+    assert!(!r.op_column, "a full load without Op");
+    assert_eq!(
+        r.values_truncated,
+        BTreeMap::from([("HIRE_DATE".to_string(), 1)])
+    );
+    // A column the declaration lacks: its type from Parquet; nothing written.
+    let bonus: ArrayRef = dec(vec![Some(125)], 6, 2);
+    let f = parquet_file(&root, "b.parquet", base(vec![("BONUS", bonus)], id.clone()));
+    match sequence_parquet(f, &s, &out, &rej) {
+        Err(ConvertError::SchemaDrift { columns }) => {
+            assert_eq!(columns.len(), 1);
+            assert_eq!(
+                (columns[0].name.as_str(), columns[0].ty),
+                ("BONUS", ColumnType::Double)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A widening source (bigint into a declared int) is a drift of that column.
+    let mut narrow = s.clone();
+    narrow.schema.columns[4].ty = ColumnType::Int32;
+    let wide_dept: ArrayRef = Arc::new(arrow::array::Int64Array::from(vec![90]));
+    let mut cols = base(vec![], id.clone());
+    cols[4].1 = wide_dept;
+    let f = parquet_file(&root, "c.parquet", cols);
+    match sequence_parquet(f, &narrow, &out, &rej) {
+        Err(ConvertError::SchemaDrift { columns }) => {
+            assert_eq!(
+                (columns[0].name.as_str(), columns[0].ty),
+                ("DEPARTMENT_ID", ColumnType::Int64)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Narrowing (double into a declared bigint) refuses the file, naming column and types.
+    let f = parquet_file(
+        &root,
+        "d.parquet",
+        base(vec![], Arc::new(Float64Array::from(vec![100.0]))),
+    );
+    let e = sequence_parquet(f, &s, &out, &rej).unwrap_err();
+    assert!(
+        e.to_string().contains("column EMPLOYEE_ID: double in the file cannot be held by the declared bigint (narrowing)"),
+        "{e}"
+    );
+}

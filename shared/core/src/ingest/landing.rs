@@ -33,7 +33,7 @@ use crate::clock::{self, SharedClock};
 use crate::config::Config;
 use crate::error::{Classify, ErrorKind};
 use crate::faults::KillPoint;
-use crate::ingest::cdc::{self, CdcSpec, DmsFile};
+use crate::ingest::cdc::{self, CdcReport, CdcSpec, DmsFile};
 use crate::ingest::convert::{
     self, ConvertError, ConvertReport, ConvertSpec, OutputFile, TextFormat,
 };
@@ -47,6 +47,7 @@ use crate::storage::read_parquet_footer;
 use crate::storage::{DEFAULT_PART_SIZE, ObjectMeta, ObjectStore, S3SinkFactory, StorageError};
 use crate::tables::glue::{GlueError, PartitionCatalog, RegisterSummary, Registrar, TableDef};
 
+mod dms;
 mod publish;
 
 #[derive(Debug, thiserror::Error)]
@@ -561,7 +562,8 @@ where
         match e {
             ConvertError::Unreadable { .. }
             | ConvertError::TooManyRejects { .. }
-            | ConvertError::TooLarge { .. } => {
+            | ConvertError::TooLarge { .. }
+            | ConvertError::SchemaDrift { .. } => {
                 let reason = e.to_string();
                 let report = match e {
                     ConvertError::TooManyRejects { report, .. } => Some(*report),
@@ -571,96 +573,6 @@ where
                     .await
             }
             e => Err(e.into()),
-        }
-    }
-
-    /// A DMS full-load or CDC file: sequenced into the raw zone by [`crate::ingest::cdc`]. Unreadable
-    /// files, files with too many bad rows and files whose names are not DMS names are quarantined
-    /// whole; single bad rows are quarantined with their line and reason.
-    async fn sequence_dms(
-        &self,
-        obj: &ObjectRef,
-        meta: &ObjectMeta,
-        version: &str,
-        ds: &Dataset,
-        schema: Option<TableSchema>,
-        deadline: Option<Instant>,
-    ) -> Result<ObjectSummary, LandingError> {
-        let file = match DmsFile::parse(&obj.key) {
-            Ok(f) => f,
-            Err(reason) => {
-                return self
-                    .quarantine_whole(obj, meta, version, Some(ds), reason, None)
-                    .await;
-            }
-        };
-        let Some(schema) = schema.filter(|_| !ds.primary_key.is_empty()) else {
-            let reason = format!(
-                "dataset {} declares no schema or no primary_key, which DMS files need",
-                ds.id
-            );
-            return self
-                .quarantine_whole(obj, meta, version, Some(ds), reason, None)
-                .await;
-        };
-        let parquet = match detect_format(ds, &obj.key) {
-            Some("parquet") => true,
-            _ => obj.key.to_ascii_lowercase().ends_with(".parquet"),
-        };
-        let phase = file.phase;
-        let spec = CdcSpec {
-            schema,
-            primary_key: ds.primary_key.clone(),
-            partition_columns: ds.partition_columns.clone(),
-            header: ds.source.header,
-            delimiter: ds
-                .source
-                .delimiter
-                .as_deref()
-                .and_then(|d| d.bytes().next())
-                .unwrap_or(b','),
-            timestamp_column: ds.source.timestamp_column.clone(),
-            change_sequence_column: ds.source.change_sequence_column.clone(),
-            source_file: obj.key.clone(),
-            file,
-            output_prefix: ds.zone_prefix(),
-            output_stem: output_stem(&obj.bucket, &obj.key),
-            reject_key: QuarantineWriter::<S>::rejected_key(
-                &quarantine_base(Some(ds), &obj.key),
-                "csv",
-            ),
-            tuning: self.config.landing.clone(),
-            deadline,
-        };
-        let bucket = self.config.raw_bucket.clone();
-        let sequenced = self
-            .stream_through(obj, meta, bucket, move |mut reader, outputs, rejects| {
-                if !parquet {
-                    return cdc::sequence_csv(reader, &spec, &outputs, &rejects);
-                }
-                // Parquet needs random access: spool to local disk (Lambda's /tmp) first.
-                let tmp = TempFile::new("dms.parquet");
-                let copied = std::fs::File::create(&tmp.0)
-                    .and_then(|mut f| std::io::copy(&mut reader, &mut f))
-                    .and_then(|_| std::fs::File::open(&tmp.0));
-                match copied {
-                    Ok(f) => cdc::sequence_parquet(f, &spec, &outputs, &rejects),
-                    Err(e) => Err(ConvertError::Source(e)),
-                }
-            })
-            .await?;
-        match sequenced {
-            Ok(report) => {
-                let sequence = SequenceSummary {
-                    phase,
-                    rows_by_op: report.rows_by_op,
-                    seq_first: report.seq_first,
-                    seq_last: report.seq_last,
-                };
-                self.publish_converted(obj, meta, version, ds, report.base, Some(sequence))
-                    .await
-            }
-            Err(e) => self.quarantine_bad_file(obj, meta, version, ds, e).await,
         }
     }
 

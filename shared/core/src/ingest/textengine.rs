@@ -161,8 +161,12 @@ fn record_is_utf8(rec: &csv::ByteRecord) -> bool {
             .all(|f| f.first().is_none_or(|&c| (c as i8) >= -0x40))
 }
 
+/// The field index of a column a record does not carry (a nullable column missing from a DMS
+/// file's header, or trailing columns missing from a shorter headerless record).
+pub(crate) const ABSENT: usize = usize::MAX;
+
 /// Parses the fields of `rec` into `cells`, one per column (`fields[i]` is the record's field
-/// for `columns[i]`); the first field that fails rejects the row. Numbers are parsed straight
+/// for `columns[i]`, or [`ABSENT`]: NULL); the first field that fails rejects the row. Numbers are parsed straight
 /// from their bytes; other fields are checked for UTF-8 once per record.
 pub(crate) fn parse_fields<'r, R: FieldRules>(
     columns: &[Column],
@@ -179,7 +183,15 @@ pub(crate) fn parse_fields<'r, R: FieldRules>(
     };
     let mut record_utf8: Option<bool> = None;
     for (ci, (col, &fi)) in columns.iter().zip(fields).enumerate() {
-        let raw = &rec[fi];
+        let Some(raw) = rec.get(fi) else {
+            // A column this record does not carry ([`ABSENT`]): NULL where the column allows it.
+            if !col.nullable {
+                let reason = format!("column {}: required value is missing", col.name);
+                return Err(("missing_column", reason));
+            }
+            cells.push(Cell::Null);
+            continue;
+        };
         if raw.is_empty()
             && let Some(decided) = rules.empty_field(ci, col)
         {

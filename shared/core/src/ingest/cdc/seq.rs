@@ -1,5 +1,6 @@
 //! The synthetic sequence `_seq`: what a DMS file's name says ([`DmsFile`]) and the fixed-width,
-//! byte-comparable value built for each row ([`SeqWriter`]); its layout is in the parent module's docs.
+//! byte-comparable value built for each row ([`SeqWriter`]), and how a row's op, commit time and
+//! change sequence set it (`Run::order`); its layout is in the parent module's docs.
 
 use super::*;
 
@@ -198,5 +199,92 @@ impl SeqWriter {
 
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.buf).expect("ASCII")
+    }
+}
+
+/// What orders a row: its op, commit time and change sequence, as found in the file.
+pub(super) struct OrderFields<'r> {
+    pub(super) op: Option<&'r [u8]>,
+    pub(super) commit: Commit<'r>,
+    pub(super) cseq: Option<&'r [u8]>,
+}
+
+/// The commit time of a row.
+pub(super) enum Commit<'r> {
+    /// No timestamp column.
+    None,
+    /// As text (CSV; empty is NULL).
+    Text(&'r [u8]),
+    /// Already typed (Parquet), µs since the epoch.
+    Micros(Option<i64>),
+}
+
+impl Run<'_> {
+    /// The row's op and commit time; sets `K` of `_seq` (CDC files).
+    pub(super) fn order(
+        &mut self,
+        fields: OrderFields<'_>,
+    ) -> Result<(&'static str, Cell<'static>), Rejection> {
+        let op: &'static str = match fields.op.map(<[u8]>::trim_ascii) {
+            None => "I",
+            Some(b"I") => "I",
+            Some(b"U") => "U",
+            Some(b"D") => "D",
+            Some(other) => {
+                let reason = format!(
+                    "Op {:?} is not I, U or D",
+                    String::from_utf8_lossy(&other[..other.len().min(32)])
+                );
+                return Err(("unknown_op", reason));
+            }
+        };
+        // Commit time and the order key K.
+        let mut commit = Cell::Null;
+        let mut commit_text: Option<&[u8]> = None;
+        match fields.commit {
+            Commit::None | Commit::Micros(None) => {}
+            Commit::Micros(Some(us)) => commit = Cell::Ts(us),
+            Commit::Text(raw) => {
+                let raw = raw.trim_ascii();
+                if !raw.is_empty() {
+                    match std::str::from_utf8(raw).ok().and_then(parse_timestamp) {
+                        Some(us) => {
+                            commit = Cell::Ts(us);
+                            commit_text = Some(raw);
+                        }
+                        None => {
+                            let reason = format!(
+                                "commit timestamp {:?} is not yyyy-MM-dd HH:mm:ss[.ffffff]",
+                                String::from_utf8_lossy(&raw[..raw.len().min(40)])
+                            );
+                            return Err(("invalid_commit_timestamp", reason));
+                        }
+                    }
+                }
+            }
+        }
+        let has_ts = !matches!(fields.commit, Commit::None);
+        if self.cdc() {
+            if let Some(cseq) = fields.cseq {
+                if !self.seq.set_change_sequence(cseq.trim_ascii()) {
+                    let reason = format!(
+                        "change sequence {:?} is not 35 digits",
+                        String::from_utf8_lossy(&cseq[..cseq.len().min(40)])
+                    );
+                    return Err(("invalid_change_sequence", reason));
+                }
+            } else if has_ts {
+                let ok = match (commit_text, &commit) {
+                    (Some(t), _) if self.seq.set_commit_text(t) => true,
+                    (_, Cell::Ts(us)) => self.seq.set_commit_micros(*us),
+                    _ => false,
+                };
+                if !ok {
+                    let reason = "commit timestamp is missing or out of range (it orders this table's changes)".to_string();
+                    return Err(("invalid_commit_timestamp", reason));
+                }
+            }
+        }
+        Ok((op, commit))
     }
 }
