@@ -276,15 +276,16 @@ def _locked(state):
 
 
 def _start(state):
-    moto = ROOT / ".venv" / "bin" / "moto_server"
-    moto = str(moto) if moto.exists() else shutil.which("moto_server")
-    if not moto:
+    # moto's server, with DynamoDB writes serialised (see scripts/moto_server_serial.py).
+    python = ROOT / ".venv" / "bin" / "python"
+    if not python.exists() or not (ROOT / ".venv" / "bin" / "moto_server").exists():
         raise Fail("moto_server not found; run scripts/bootstrap.sh")
+    moto = [str(python), str(ROOT / "scripts" / "moto_server_serial.py")]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     with open(state / "moto.log", "ab") as log:
-        proc = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)], cwd=state, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen([*moto, "-H", "127.0.0.1", "-p", str(port)], cwd=state, stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     (state / "moto.pid").write_text(f"{proc.pid}\n")
     (state / "moto.port").write_text(f"{port}\n")
