@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""Tributary demo: the s3-landing function end to end against the local AWS emulator.
+"""Tributary demo against the local AWS emulator.
+
+By default the state machines carry the bundled data through every function, as deployed: see
+scripts/demo_pipeline.py. `demo.py --walk-through` is the per-function walk-through below, each
+function invoked by hand, step by step.
 
 Run it through `scripts/demo.sh` (which bootstraps the venv and wraps this script in
 `scripts/local_aws.py run`, so a fresh moto server is started and stopped around it). It expects
@@ -19,7 +23,7 @@ Steps:
     through stream-ingest (twice: a retry must rewrite the same objects) into the raw zone.
 Exits non-zero, with the reason and the end of the `cargo lambda watch` log, if anything is off.
 
-`demo.py --seed-only` only declares the datasets and uploads the files (steps 1 and 3), for trying
+`demo.py --walk-through` runs these steps; `demo.py --seed-only` only declares the datasets and uploads the files (steps 1 and 3), for trying
 the function by hand against `scripts/local_aws.py up` (see the README).
 """
 import base64
@@ -417,8 +421,11 @@ def seed_only():
 def main(argv):
     if argv == ["--seed-only"]:
         return seed_only()
-    if argv:
-        raise DemoError(f"usage: demo.py [--seed-only]  (got {' '.join(argv)})")
+    if not argv:
+        import demo_pipeline  # the default: the state machines carry the data (demo_pipeline.py)
+        return demo_pipeline.main(sys.modules[__name__])
+    if argv != ["--walk-through"]:
+        raise DemoError(f"usage: demo.py [--walk-through | --seed-only]  (got {' '.join(argv)})")
     t0 = time.monotonic()
     landing, clean, quarantine = env("TRIBUTARY_LANDING_BUCKET"), env("TRIBUTARY_CLEAN_BUCKET"), env("TRIBUTARY_QUARANTINE_BUCKET")
     catalog, ledger, queue_url = env("TRIBUTARY_CATALOG_TABLE"), env("TRIBUTARY_LEDGER_TABLE"), env("TRIBUTARY_LANDING_QUEUE_URL")

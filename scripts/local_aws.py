@@ -8,7 +8,9 @@
 
 DIR defaults to .local/aws in the repo (`run` without --state-dir uses a fresh temp dir).
 DIR/env holds `export NAME=value` lines: the AWS_* settings for the emulator and every
-TRIBUTARY_* variable of the template's Globals, resolved, plus TRIBUTARY_LANDING_QUEUE_URL.
+TRIBUTARY_* variable of the template's Globals, resolved, plus TRIBUTARY_LANDING_QUEUE_URL and
+TRIBUTARY_SFN_SUBSTITUTIONS (DIR/substitutions.json: the state machines' DefinitionSubstitutions
+that resolve locally, read by scripts/sfn/run.mjs).
 
 Resource names are not repeated here: they are computed from template.yaml by resolving its
 !Ref/!Sub/!GetAtt/!Join expressions with the parameter defaults (Prefix can be overridden with
@@ -154,6 +156,19 @@ class Stack:
                 return _text(variables[key])
             return _text(self.getatt(*key.split(".", 1)) if "." in key else self.ref(key))
         return re.sub(r"\$\{([^}]*)\}", one, template)
+
+    def substitutions(self):
+        """The state machines' DefinitionSubstitutions that name emulated resources or parameters
+        (queue URLs, bucket names, thresholds), resolved; Lambda and state-machine ARNs are left
+        to the local runner (scripts/sfn/run.mjs), which maps them to the served binaries."""
+        out = {}
+        for _, p in self.of_type("AWS::Serverless::StateMachine"):
+            for k, v in p.get("DefinitionSubstitutions", {}).items():
+                try:
+                    out[k] = _text(self.resolve(v))
+                except (Fail, KeyError):
+                    pass
+        return out
 
     def function_env(self):
         """The TRIBUTARY_* variables of Globals.Function.Environment, resolved."""
@@ -322,6 +337,9 @@ def _provision_and_write_env(state, endpoint, stack=None):
     env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
            "AWS_REGION": stack.region, "AWS_DEFAULT_REGION": stack.region, "AWS_EC2_METADATA_DISABLED": "true",
            **stack.function_env(), "TRIBUTARY_LANDING_QUEUE_URL": stack.ref(LANDING_QUEUE)}
+    subs = state / "substitutions.json"
+    subs.write_text(json.dumps(stack.substitutions(), indent=1, sort_keys=True))
+    env["TRIBUTARY_SFN_SUBSTITUTIONS"] = str(subs)
     (state / "env").write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()))
     return env
 

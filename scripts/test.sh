@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: installs the project's tools (.venv: moto, cargo-lambda,
 # cfn-lint, DuckDB), checks formatting, runs clippy with warnings as errors, lints template.yaml,
-# then runs the unit, architecture, integration and end-to-end tests. Each test binary starts its
+# validates the state machines (asl-validator), then runs the unit, architecture, integration and
+# end-to-end tests (the state machines executed with the real handlers among them). Each test binary starts its
 # own moto server on 127.0.0.1 and stops it on exit; the end-to-end test serves the real function
 # binary with `cargo lambda watch`.
 set -euo pipefail
@@ -24,6 +25,11 @@ cargo clippy -p tributary-integration --test faults --test hostile --locked -- -
 
 step "cfn-lint template.yaml"
 cfn-lint template.yaml
+
+step "asl-validator statemachines/*.asl.json"
+for f in statemachines/*.asl.json; do
+  scripts/sfn/node_modules/.bin/asl-validator --json-path "$f"
+done
 
 step "local AWS stack script self-check"
 python3 scripts/local_aws.py run -- python3 -c "import os; assert os.environ['AWS_ENDPOINT_URL'].startswith('http://127.0.0.1:'); print('local stack up:', os.environ['AWS_ENDPOINT_URL'])"

@@ -17,6 +17,8 @@ use tributary::tables::register::PartitionRegister;
 use tributary_aws::dynamo::{DynamoCatalog, DynamoSnapshots};
 use tributary_aws::{GlueCatalog, S3Store};
 
+pub mod sfn;
+pub mod snapshots;
 pub mod watch;
 
 pub struct TestEnv {

@@ -1,5 +1,7 @@
 //! The Step Functions definitions in statemachines/: accepted by the emulator's Step Functions,
-//! and their Retry/Catch clauses name exactly the error types the handlers report.
+//! their Retry/Catch clauses name exactly the error types the handlers report, and every Lambda
+//! Task retries the retryable names with jitter and catches everything else. (They are executed
+//! with the real handlers in pipeline.rs.)
 
 use serde_json::Value;
 use tributary::error::ErrorKind;
@@ -28,18 +30,33 @@ fn error_names(v: &Value, key: &str, out: &mut Vec<String>) {
     }
 }
 
-/// Replaces every `${Name}` placeholder with a Lambda ARN, as SAM's DefinitionSubstitutions do.
-fn substitute(text: &str) -> String {
+/// Replaces every `${Name}` placeholder as SAM's DefinitionSubstitutions do: the values
+/// scripts/local_aws.py resolved from template.yaml (queue URLs, buckets, thresholds), else a
+/// state machine's or a Lambda function's ARN.
+fn substitute(text: &str, resolved: &std::collections::HashMap<String, String>) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         let end = rest[start..].find('}').expect("closed placeholder") + start;
         out.push_str(&rest[..start]);
         let name = &rest[start + 2..end];
-        out.push_str(&format!(
-            "arn:aws:lambda:us-east-1:123456789012:function:tributary-{}",
-            name.trim_end_matches("FunctionArn").to_ascii_lowercase()
-        ));
+        let value = if let Some(v) = resolved.get(name) {
+            v.clone()
+        } else if let Some(m) = name.strip_suffix("StateMachineArn") {
+            format!(
+                "arn:aws:states:us-east-1:123456789012:stateMachine:tributary-{}",
+                m.to_ascii_lowercase()
+            )
+        } else {
+            let f = name
+                .strip_suffix("FunctionArn")
+                .unwrap_or_else(|| panic!("no value for ${{{name}}}"));
+            format!(
+                "arn:aws:lambda:us-east-1:123456789012:function:tributary-{}",
+                f.to_ascii_lowercase()
+            )
+        };
+        out.push_str(&value);
         rest = &rest[end + 1..];
     }
     out.push_str(rest);
@@ -60,20 +77,41 @@ async fn state_machines_are_valid_and_match_error_types() {
     }
 }
 
+/// Every Task state that invokes a Lambda function (Resource `${...FunctionArn}`), at any depth.
+fn lambda_tasks<'a>(v: &'a Value, out: &mut Vec<(&'a str, &'a Value)>) {
+    if let Some(states) = v.get("States").and_then(Value::as_object) {
+        for (name, s) in states {
+            if s["Type"] == "Task"
+                && s["Resource"]
+                    .as_str()
+                    .is_some_and(|r| r.ends_with("FunctionArn}"))
+            {
+                out.push((name, s));
+            }
+            for inner in ["ItemProcessor", "Iterator"] {
+                if let Some(p) = s.get(inner) {
+                    lambda_tasks(p, out);
+                }
+            }
+        }
+    }
+}
+
+/// Lambda's transient errors, retried by every Lambda Task (the handlers are idempotent).
+const LAMBDA_TRANSIENT: [&str; 5] = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Sandbox.Timedout",
+];
+
 async fn check_definition(path: &std::path::Path) {
     let text = std::fs::read_to_string(path).unwrap();
     let def: Value = serde_json::from_str(&text).unwrap();
     let (mut retry, mut catch) = (vec![], vec![]);
     error_names(&def, "Retry", &mut retry);
     error_names(&def, "Catch", &mut catch);
-    assert!(
-        retry.contains(&ErrorKind::Retryable.error_type().to_string()),
-        "{retry:?}"
-    );
-    assert!(
-        catch.contains(&ErrorKind::BadInput.error_type().to_string()),
-        "{catch:?}"
-    );
     assert!(
         !retry.contains(&ErrorKind::BadInput.error_type().to_string()),
         "bad input must not be retried"
@@ -95,6 +133,53 @@ async fn check_definition(path: &std::path::Path) {
             "unknown error type {n}"
         );
     }
+    // Each Lambda Task: retries Tributary.Retryable and Lambda's transient errors with jitter,
+    // catches bad input and then everything else, and has a timeout.
+    let mut tasks = Vec::new();
+    lambda_tasks(&def, &mut tasks);
+    for (name, task) in tasks {
+        let (mut r, mut c) = (vec![], vec![]);
+        error_names(
+            &serde_json::json!({ "Retry": task["Retry"] }),
+            "Retry",
+            &mut r,
+        );
+        error_names(
+            &serde_json::json!({ "Catch": task["Catch"] }),
+            "Catch",
+            &mut c,
+        );
+        let at = format!("{}: {name}", path.display());
+        assert!(
+            r.contains(&ErrorKind::Retryable.error_type().to_string()),
+            "{at}: {r:?}"
+        );
+        for t in LAMBDA_TRANSIENT {
+            assert!(r.iter().any(|x| x == t), "{at} does not retry {t}");
+        }
+        assert!(
+            task["Retry"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|x| x["JitterStrategy"] == "FULL"),
+            "{at}: retries without jitter"
+        );
+        assert_eq!(
+            c.first().map(String::as_str),
+            Some(ErrorKind::BadInput.error_type()),
+            "{at}: {c:?}"
+        );
+        assert_eq!(
+            c.last().map(String::as_str),
+            Some("States.ALL"),
+            "{at}: {c:?}"
+        );
+        assert!(
+            task["TimeoutSeconds"].as_u64().is_some(),
+            "{at}: no TimeoutSeconds"
+        );
+    }
 
     // The emulator's Step Functions accepts the definition (substituted as SAM would).
     let env = env();
@@ -107,7 +192,11 @@ async fn check_definition(path: &std::path::Path) {
         ))
         .build();
     let sfn = aws_sdk_sfn::Client::from_conf(sdk);
-    let body = substitute(&text);
+    let resolved: std::collections::HashMap<String, String> = serde_json::from_str(
+        &std::fs::read_to_string(&env.vars["TRIBUTARY_SFN_SUBSTITUTIONS"]).unwrap(),
+    )
+    .unwrap();
+    let body = substitute(&text, &resolved);
     let name = path
         .file_name()
         .unwrap()

@@ -3,7 +3,8 @@
 //!
 //! # Input
 //! `{"table": "<dataset id>"}`, optionally with `"partition"` or `"partitions"` (a Step Functions
-//! Map item), and `"action": "compact"` (default) or `"retire"`. Whatever partitions are named,
+//! Map item), and `"action": "compact"` (default), `"retire"` or `"pending"` (what is waiting and
+//! whether it is due, read-only: see `pending.rs`). Whatever partitions are named,
 //! the **whole table** is merged: DMS deletes carry only the key (their rows sit in the default
 //! partition) and updates move keys between partitions, so a partition's true content depends on
 //! every partition's changes. Concurrent Map items for one table meet at the table's lease: one
@@ -59,12 +60,14 @@
 mod inputs;
 mod lease;
 pub mod merge;
+mod pending;
 mod publish;
 mod retire;
 mod snapshot;
 mod writer;
 
 pub use lease::{SnapshotLedger, Snapshots};
+pub use pending::{DueRules, PendingSummary};
 pub use snapshot::*;
 pub use writer::*;
 
@@ -364,7 +367,18 @@ where
             .as_object()
             .ok_or_else(|| CompactionError::Input("expected a JSON object".into()))?;
         for k in obj.keys() {
-            if !["table", "dataset", "partition", "partitions", "action"].contains(&k.as_str()) {
+            if ![
+                "table",
+                "dataset",
+                "partition",
+                "partitions",
+                "action",
+                "min_deltas",
+                "min_bytes",
+                "max_age_seconds",
+            ]
+            .contains(&k.as_str())
+            {
                 return Err(CompactionError::Input(format!("unknown field {k:?}")));
             }
         }
@@ -392,9 +406,14 @@ where
         let mut summary = match action {
             "compact" => Box::pin(self.run(id, false)).await?,
             "retire" => Box::pin(self.run(id, true)).await?,
+            "pending" => {
+                let rules = DueRules::from_input(obj)?;
+                let pending = self.pending(id, rules).await?;
+                return Ok(serde_json::to_value(pending).expect("summaries serialise"));
+            }
             other => {
                 return Err(CompactionError::Input(format!(
-                    "action must be compact or retire, not {other:?}"
+                    "action must be compact, retire or pending, not {other:?}"
                 )));
             }
         };

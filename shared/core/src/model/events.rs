@@ -132,8 +132,29 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
         .and_then(Value::as_str)
 }
 
-/// Classifies and decodes an invocation payload.
+/// Classifies and decodes an invocation payload. An object named by an empty bucket or key is
+/// malformed (bad input), whichever shape carried it: no S3 object has an empty key.
 pub fn parse(event: &Value) -> Result<Delivery, EventError> {
+    let delivery = parse_shape(event)?;
+    if let Delivery::Objects(objects) = &delivery
+        && let Some(o) = objects
+            .iter()
+            .find(|o| o.bucket.is_empty() || o.key.is_empty())
+    {
+        return Err(EventError::Malformed {
+            kind: "object reference",
+            reason: format!(
+                "empty {} (bucket {:?}, key {:?})",
+                if o.bucket.is_empty() { "bucket" } else { "key" },
+                o.bucket,
+                o.key
+            ),
+        });
+    }
+    Ok(delivery)
+}
+
+fn parse_shape(event: &Value) -> Result<Delivery, EventError> {
     if let Some(records) = event.get("Records").and_then(Value::as_array) {
         let source = records
             .first()
@@ -227,6 +248,23 @@ mod tests {
         assert_eq!(decode_escapes("a+b%2f%E2%82%AC").unwrap(), "a+b/€");
         assert_eq!(decode_escapes("x%4").unwrap_err(), "truncated escape");
         assert_eq!(decode_escapes("x%zz1").unwrap_err(), "bad escape %zz");
+    }
+
+    #[test]
+    fn empty_bucket_or_key_is_malformed() {
+        for event in [
+            serde_json::json!({"bucket": "b", "key": ""}),
+            serde_json::json!({"bucket": "", "key": "k.csv"}),
+            serde_json::json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": "b"}, "object": {"key": ""}}}]}),
+        ] {
+            let err = parse(&event).unwrap_err();
+            assert!(
+                matches!(err, EventError::Malformed { .. }) && err.to_string().contains("empty"),
+                "{err}"
+            );
+        }
+        assert!(parse(&serde_json::json!({"bucket": "b", "key": "k.csv"})).is_ok());
     }
 
     fn fixture(name: &str) -> Value {
