@@ -968,6 +968,40 @@ def fetch(url):
         return r.read()
 
 
+def start_bridge(watch):
+    """scripts/api_bridge.py serving the HTTP API over the watch's search-api: (port, process, log)."""
+    port = free_port()
+    log = open(WORK / "api_bridge.log", "wb")
+    bridge = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "api_bridge.py"), "serve", "--port", str(port),
+                               "--invoke-port", str(watch.port)], stdin=subprocess.DEVNULL, stdout=log,
+                              stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return port, bridge, log
+        except OSError:
+            if time.monotonic() > deadline:
+                bridge.kill()
+                raise DemoError("api_bridge.py does not accept connections")
+            time.sleep(0.1)
+
+
+def stop_bridge(bridge, log):
+    bridge.terminate()
+    try:
+        bridge.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        bridge.kill()
+    log.close()
+
+
+def token(sub, groups):
+    """A development token from scripts/api_bridge.py for `sub` in `groups`."""
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "api_bridge.py"), "token", "--sub", sub,
+                           "--groups", groups], capture_output=True, text=True, check=True).stdout.strip()
+
+
 def search_step(watch, check):
     """5h: the search API (search-api under the same `cargo lambda watch`, behind api_bridge.py):
     search, detail, partitions, a metadata update with If-Match, and a manifest of presigned links."""
@@ -981,25 +1015,8 @@ def search_step(watch, check):
     if out.returncode:
         raise DemoError(f"tributary-catalog reindex failed: {out.stderr.strip()}")
     step(f"tributary-catalog reindex: {out.stdout.strip()}")
-    port = free_port()
-    bridge_log = open(WORK / "api_bridge.log", "wb")
-    bridge = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "api_bridge.py"), "serve", "--port", str(port),
-                               "--invoke-port", str(watch.port)], stdin=subprocess.DEVNULL, stdout=bridge_log,
-                              stderr=subprocess.STDOUT)
+    port, bridge, bridge_log = start_bridge(watch)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise DemoError("api_bridge.py does not accept connections")
-                time.sleep(0.1)
-
-        def token(sub, groups):
-            return subprocess.run([sys.executable, str(ROOT / "scripts" / "api_bridge.py"), "token", "--sub", sub,
-                                   "--groups", groups], capture_output=True, text=True, check=True).stdout.strip()
         analyst, hr, web_owner = token("ana", "analysts,sales"), token("hal", "hr"), token("wes", "web-analytics,analysts")
         start = time.monotonic()
         status, _, body = api_call(port, "GET", "/health", timeout=FIRST_INVOKE_TIMEOUT)
@@ -1067,12 +1084,7 @@ def search_step(watch, check):
         step(f"POST /manifests for hr.employees as ana -> {status} {body.get('code')}")
         check(status == 404, f"manifest of an invisible dataset: {status}")
     finally:
-        bridge.terminate()
-        try:
-            bridge.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            bridge.kill()
-        bridge_log.close()
+        stop_bridge(bridge, bridge_log)
 
 if __name__ == "__main__":
     # local_aws.py stops us with SIGTERM when it is interrupted: unwind, so `finally` stops the watch.

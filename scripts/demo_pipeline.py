@@ -130,6 +130,23 @@ def curated_rows(d, s3, table):
     return " UNION ALL ".join(selects)
 
 
+def oracle(d, s3, raw, db):
+    """DuckDB's latest version per key over every raw-tier file of the CDC dataset, deletes dropped
+    (the raw deltas are still there: the compactor keeps them for its own grace period)."""
+    work = d.WORK / "raw"
+    work.mkdir(parents=True, exist_ok=True)
+    prefix = d.CDC_DATASET + "/"
+    for k, _ in d.list_keys(s3, raw):
+        if k.startswith(prefix) and k.endswith(".parquet"):
+            path = work / k
+            path.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(raw, k, str(path))
+    return sorted(db.sql(
+        f"SELECT EMPLOYEE_ID, _seq, SALARY, CAST(DEPARTMENT_ID AS VARCHAR) "
+        f"FROM read_parquet('{work / d.CDC_DATASET}/**/*.parquet', hive_partitioning = true) "
+        f"QUALIFY row_number() OVER (PARTITION BY EMPLOYEE_ID ORDER BY _seq DESC) = 1 AND _op <> 'D'").fetchall())
+
+
 def main(d):
     t0 = time.monotonic()
     landing, quarantine = d.env("TRIBUTARY_LANDING_BUCKET"), d.env("TRIBUTARY_QUARANTINE_BUCKET")
@@ -216,8 +233,12 @@ def main(d):
         db = duckdb.connect()
         db.sql(f"SELECT EMPLOYEE_ID, FIRST_NAME, LAST_NAME, SALARY, DEPARTMENT_ID, _op, _seq FROM ({sql}) "
                f"ORDER BY EMPLOYEE_ID").show(max_rows=40, max_width=140)
-        ours = sorted(db.sql(f"SELECT EMPLOYEE_ID, _seq FROM ({sql})").fetchall())
+        ours = sorted(db.sql(f"SELECT EMPLOYEE_ID, _seq, SALARY, DEPARTMENT_ID FROM ({sql})").fetchall())
         check(len(ours) == c.get("rows_out"), f"{len(ours)} rows in the snapshot, compactor reported {c.get('rows_out')}")
+        theirs = oracle(d, s3, raw, db)
+        d.step(f"DuckDB's latest version per key over the raw tier: {len(theirs)} rows; "
+               f"{'the same' if theirs == ours else 'DIFFERENT'} as the published snapshot")
+        check(theirs == ours, f"snapshot differs from DuckDB: {sorted(set(ours) ^ set(theirs))[:5]}")
         print(f"    search: {answer}")
     finally:
         watch.stop()
@@ -243,37 +264,20 @@ def search(d, watch, check):
                          capture_output=True, text=True)
     if out.returncode:
         raise d.DemoError(f"tributary-catalog reindex failed: {out.stderr.strip()}")
-    port = d.free_port()
-    log = open(d.WORK / "api_bridge.log", "wb")
-    bridge = subprocess.Popen([sys.executable, str(d.ROOT / "scripts" / "api_bridge.py"), "serve", "--port", str(port),
-                               "--invoke-port", str(watch.port)], stdin=subprocess.DEVNULL, stdout=log,
-                              stderr=subprocess.STDOUT)
+    port, bridge, log = d.start_bridge(watch)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                import socket
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise d.DemoError("api_bridge.py does not accept connections")
-                time.sleep(0.1)
-        token = subprocess.run([sys.executable, str(d.ROOT / "scripts" / "api_bridge.py"), "token", "--sub", "hal",
-                                "--groups", "hr"], capture_output=True, text=True, check=True).stdout.strip()
+        token = d.token("hal", "hr")
         status, _, body = d.api_call(port, "GET", "/datasets?q=employees", token, timeout=d.FIRST_INVOKE_TIMEOUT)
         ids = [i["id"] for i in body.get("items", [])]
         d.step(f"GET /datasets?q=employees (sub hal, group hr) -> {status}: {ids}")
         check(status == 200 and d.CDC_DATASET in ids, f"search finds {d.CDC_DATASET}: {status} {body}")
         status, _, detail = d.api_call(port, "GET", f"/datasets/{d.CDC_DATASET}", token)
-        keep = {k: detail.get(k) for k in ("id", "zone", "row_count", "byte_count", "snapshot", "updated_at") if k in detail}
-        d.step(f"GET /datasets/{d.CDC_DATASET} -> {status}: {json.dumps(keep)[:400]}")
-        check(status == 200, f"detail of {d.CDC_DATASET}: {status} {detail}")
-        return f"{d.CDC_DATASET} found among {ids}; detail {json.dumps(keep)[:200]}"
+        tech = detail.get("technical") or {}
+        keep = {"id": detail.get("id"), "zone": tech.get("zone"), "primary_key": tech.get("primary_key"),
+                "glue_table": tech.get("glue_table"), "stats": detail.get("stats")}
+        d.step(f"GET /datasets/{d.CDC_DATASET} -> {status}: {json.dumps(keep)}")
+        check(status == 200 and (detail.get("stats") or {}).get("row_count", 0) > 0,
+              f"detail of {d.CDC_DATASET}: {status} {detail}")
+        return f"{d.CDC_DATASET} found among {ids}; {json.dumps(keep)}"
     finally:
-        bridge.terminate()
-        try:
-            bridge.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            bridge.kill()
-        log.close()
+        d.stop_bridge(bridge, log)

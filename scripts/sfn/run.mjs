@@ -373,11 +373,13 @@ async function execute(opts, input) {
   const logging = (async () => {
     for await (const ev of exec.eventLogs) {
       const at = ((ev.timestamp - t0) / 1000).toFixed(2).padStart(7);
-      if (ev.type === 'StateEntered') entered[ev.state.name] = ev.timestamp;
+      const slot = `${ev.state?.name}#${ev.index ?? ''}`; // Map items run the same states at once
+      if (ev.type === 'StateEntered') entered[slot] = ev.timestamp;
       else if (ev.type === 'StateExited') {
-        const ms = ev.timestamp - (entered[ev.state.name] ?? ev.timestamp);
+        const ms = ev.timestamp - (entered[slot] ?? ev.timestamp);
         steps.push({ state: ev.state.name, type: ev.state.type, ms });
-        log(`[${at}s] ${ev.state.name} (${ev.state.type}) ${ms} ms`);
+        const item = ev.index === undefined ? '' : `[${ev.index}]`;
+        log(`[${at}s] ${ev.state.name}${item} (${ev.state.type}) ${ms} ms`);
       } else if (ev.type === 'StateRetried') {
         const error = lastError[ev.state.name];
         retries.push({ state: ev.state.name, attempt: ev.retry.attempt, error });

@@ -21,6 +21,17 @@ pub mod sfn;
 pub mod snapshots;
 pub mod watch;
 
+/// The bundled DMS sample (tests/data/landing/dms/HR/EMPLOYEES), in time order: two full-load
+/// files, then three CDC files with repeated keys, deletes, re-inserts, a department transfer and
+/// bad rows.
+pub const DMS_SAMPLE_FILES: [&str; 5] = [
+    "LOAD00000001.csv",
+    "LOAD00000002.csv",
+    "2024/11/05/20241105-134501123.csv",
+    "2024/11/05/20241105-140002456.csv",
+    "2024/11/06/20241106-090000000.csv",
+];
+
 pub struct TestEnv {
     pub vars: HashMap<String, String>,
     pub config: Arc<Config>,

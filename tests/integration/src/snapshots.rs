@@ -57,9 +57,15 @@ pub async fn oracle(id: &str, tag: &str) -> Vec<Row> {
 /// What a reader planning through the catalog sees: every file under each Glue partition's
 /// location of the curated table, read by DuckDB with the partition value from Glue.
 pub async fn published(id: &str, tag: &str) -> Vec<Row> {
+    rows(published_select(id, tag, "EMPLOYEE_ID, CAST(SALARY AS DOUBLE)", "_seq").await)
+}
+
+/// Rows of `SELECT <columns>, '<partition value>', <after> FROM <each curated partition's files>`
+/// for the curated table of `id`, as a reader planning through Glue sees them.
+pub async fn published_select(id: &str, tag: &str, columns: &str, after: &str) -> Vec<Vec<Value>> {
     let env = env();
-    let glue = env.glue();
-    let parts = glue
+    let parts = env
+        .glue()
         .get_partitions()
         .database_name(&env.config.glue_database)
         .table_name(curated_table_name(id))
@@ -69,37 +75,46 @@ pub async fn published(id: &str, tag: &str) -> Vec<Row> {
     let mut selects = Vec::new();
     for p in parts.partitions() {
         let loc = p.storage_descriptor().unwrap().location().unwrap();
-        let key_prefix = loc
-            .strip_prefix(&format!("s3://{}/", env.config.curated_bucket))
-            .expect("a curated location");
-        let keys: Vec<String> = env
-            .list(&env.config.curated_bucket, key_prefix)
-            .await
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        if keys.is_empty() {
+        let tag = format!("{tag}-{}", selects.len());
+        let Some(files) = location_files(loc, &tag).await else {
             continue;
-        }
-        let dir = env
-            .download(
-                &env.config.curated_bucket,
-                &keys,
-                &format!("{tag}-{}", selects.len()),
-            )
-            .await;
-        let files: Vec<String> = keys
-            .iter()
-            .map(|k| format!("'{}'", dir.join(k).display()))
-            .collect();
+        };
+        let after = if after.is_empty() {
+            String::new()
+        } else {
+            format!(", {after}")
+        };
         selects.push(format!(
-            "SELECT EMPLOYEE_ID, CAST(SALARY AS DOUBLE), '{}', _seq FROM read_parquet([{}], hive_partitioning = false)",
+            "SELECT {columns}, '{}'{after} FROM read_parquet([{files}], hive_partitioning = false)",
             p.values()[0],
-            files.join(", ")
         ));
     }
     if selects.is_empty() {
         return vec![];
     }
-    rows(duckdb(&selects.join(" UNION ALL ")))
+    duckdb(&selects.join(" UNION ALL "))
+}
+
+/// Every object under a curated `s3://` location, downloaded: their local paths, quoted and
+/// comma-separated for DuckDB's `read_parquet([...])`; `None` if the location is empty.
+pub async fn location_files(location: &str, tag: &str) -> Option<String> {
+    let env = env();
+    let key_prefix = location
+        .strip_prefix(&format!("s3://{}/", env.config.curated_bucket))
+        .expect("a curated location");
+    let keys: Vec<String> = env
+        .list(&env.config.curated_bucket, key_prefix)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    if keys.is_empty() {
+        return None;
+    }
+    let dir = env.download(&env.config.curated_bucket, &keys, tag).await;
+    let files: Vec<String> = keys
+        .iter()
+        .map(|k| format!("'{}'", dir.join(k).display()))
+        .collect();
+    Some(files.join(", "))
 }

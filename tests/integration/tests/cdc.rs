@@ -6,13 +6,7 @@
 use serde_json::{Value, json};
 use tributary_integration::{duckdb, env};
 
-const FILES: [&str; 5] = [
-    "LOAD00000001.csv",
-    "LOAD00000002.csv",
-    "2024/11/05/20241105-134501123.csv",
-    "2024/11/05/20241105-140002456.csv",
-    "2024/11/06/20241106-090000000.csv",
-];
+use tributary_integration::DMS_SAMPLE_FILES as FILES;
 
 fn task(bucket: &str, key: &str) -> Value {
     json!({ "bucket": bucket, "key": key })

@@ -254,47 +254,14 @@ async fn compacted(
         .and_then(|t| t.storage_descriptor())
         .map(|sd| sd.columns().iter().map(|c| c.name().to_string()).collect())
         .unwrap_or_default();
-    let parts = glue
-        .get_partitions()
-        .database_name(&env.config.glue_database)
-        .table_name(curated_table_name(id))
-        .send()
-        .await
-        .expect("curated partitions");
-    let mut selects = Vec::new();
-    for p in parts.partitions() {
-        let loc = p.storage_descriptor().unwrap().location().unwrap();
-        let prefix = loc
-            .strip_prefix(&format!("s3://{}/", env.config.curated_bucket))
-            .expect("a curated location");
-        let keys: Vec<String> = env
-            .list(&env.config.curated_bucket, prefix)
-            .await
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        if keys.is_empty() {
-            continue;
-        }
-        let dir = env
-            .download(
-                &env.config.curated_bucket,
-                &keys,
-                &format!("{tag}-{}", selects.len()),
-            )
-            .await;
-        let files: Vec<String> = keys
-            .iter()
-            .map(|k| format!("'{}'", dir.join(k).display()))
-            .collect();
-        selects.push(format!(
-            "SELECT EMPLOYEE_ID, CAST(SALARY AS DOUBLE), CAST(BONUS AS DOUBLE), '{}' \
-             FROM read_parquet([{}], hive_partitioning = false)",
-            p.values()[0],
-            files.join(", ")
-        ));
-    }
-    let mut rows: Vec<_> = duckdb(&selects.join(" UNION ALL "))
+    let selected = tributary_integration::snapshots::published_select(
+        id,
+        tag,
+        "EMPLOYEE_ID, CAST(SALARY AS DOUBLE), CAST(BONUS AS DOUBLE)",
+        "",
+    )
+    .await;
+    let mut rows: Vec<_> = selected
         .into_iter()
         .map(|r| {
             (

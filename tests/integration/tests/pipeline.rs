@@ -17,13 +17,7 @@ use tributary_integration::snapshots::{oracle, published};
 use tributary_integration::watch::Watch;
 use tributary_integration::{TestEnv, env};
 
-const FILES: [&str; 5] = [
-    "LOAD00000001.csv",
-    "LOAD00000002.csv",
-    "2024/11/05/20241105-134501123.csv",
-    "2024/11/05/20241105-140002456.csv",
-    "2024/11/06/20241106-090000000.csv",
-];
+use tributary_integration::DMS_SAMPLE_FILES as FILES;
 
 /// Step Functions' limit on an execution's output.
 const OUTPUT_LIMIT: u64 = 256 * 1024;
