@@ -359,6 +359,7 @@ async fn backfill_of_5000_keys_keeps_its_output_small() {
         watch.log_tail()
     );
     let bytes = run.result["output_bytes"].as_u64().unwrap();
+    eprintln!("backfill output: {bytes} bytes: {}", run.output());
     // Far under Step Functions' limit, and independent of the number of keys.
     assert!(bytes < OUTPUT_LIMIT / 256, "output of {bytes} bytes");
     let out = run.output();
