@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test on a fresh machine: installs the project's tools (.venv: moto, cargo-lambda,
-# cfn-lint, DuckDB), checks formatting, runs clippy with warnings as errors, lints template.yaml,
-# then runs the unit, architecture, integration and end-to-end tests. Each test binary starts its
-# own moto server on 127.0.0.1 and stops it on exit; the end-to-end test serves the real function
-# binary with `cargo lambda watch`.
+# Runs every test on a fresh machine: installs the project's tools (scripts/bootstrap.sh: .venv with
+# moto, cargo-lambda, cfn-lint, DuckDB; .venv-sam with SAM CLI; .venv-checkov with checkov;
+# tests/iam/node_modules with the IAM policy evaluator), checks formatting, runs clippy with
+# warnings as errors, checks template.yaml (cfn-lint, `sam validate --lint`, checkov), then runs
+# the unit, architecture, integration, IAM (tests/integration/tests/iam.rs) and end-to-end tests.
+# Each test binary starts its own moto server on 127.0.0.1 and stops it on exit; the end-to-end
+# and IAM tests serve the real function binaries with `cargo lambda watch`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -24,6 +26,12 @@ cargo clippy -p tributary-integration --test faults --test hostile --locked -- -
 
 step "cfn-lint template.yaml"
 cfn-lint template.yaml
+
+step "sam validate --lint (SAM CLI, .venv-sam)"
+SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam validate --lint --template template.yaml --region us-east-1
+
+step "checkov template.yaml (skips and their reasons: .checkov.yaml, resource Metadata)"
+.venv-checkov/bin/checkov --config-file .checkov.yaml
 
 step "local AWS stack script self-check"
 python3 scripts/local_aws.py run -- python3 -c "import os; assert os.environ['AWS_ENDPOINT_URL'].startswith('http://127.0.0.1:'); print('local stack up:', os.environ['AWS_ENDPOINT_URL'])"
