@@ -275,12 +275,21 @@ fn s3_requests(operation: &str, request: &HttpRequest) -> Vec<IamRequest> {
         "ListParts" => vec![req("s3:ListMultipartUploadParts", object_arn)],
         other => vec![req(
             &format!("s3:{other}"),
-            if key.is_some() { object_arn } else { bucket_arn },
+            if key.is_some() {
+                object_arn
+            } else {
+                bucket_arn
+            },
         )],
     }
 }
 
-fn dynamodb_requests(operation: &str, body: &Value, region: &str, account: &str) -> Vec<IamRequest> {
+fn dynamodb_requests(
+    operation: &str,
+    body: &Value,
+    region: &str,
+    account: &str,
+) -> Vec<IamRequest> {
     let table = |name: &str| format!("arn:aws:dynamodb:{region}:{account}:table/{name}");
     let name_of = |v: &Value| v["TableName"].as_str().unwrap_or("").to_string();
     match operation {
@@ -324,11 +333,19 @@ fn glue_requests(operation: &str, body: &Value, region: &str, account: &str) -> 
     let database = body["DatabaseName"]
         .as_str()
         .or_else(|| body["DatabaseInput"]["Name"].as_str())
-        .or_else(|| (operation == "GetDatabase").then(|| body["Name"].as_str()).flatten());
+        .or_else(|| {
+            (operation == "GetDatabase")
+                .then(|| body["Name"].as_str())
+                .flatten()
+        });
     let table = body["TableName"]
         .as_str()
         .or_else(|| body["TableInput"]["Name"].as_str())
-        .or_else(|| (operation != "GetDatabase").then(|| body["Name"].as_str()).flatten())
+        .or_else(|| {
+            (operation != "GetDatabase")
+                .then(|| body["Name"].as_str())
+                .flatten()
+        })
         .map(str::to_string)
         .or_else(|| (operation == "GetTables").then(|| "*".to_string()));
     let mut out = vec![req(&action, format!("{base}:catalog"))];
@@ -363,7 +380,11 @@ mod tests {
 
     #[test]
     fn s3_requests_name_the_object_and_the_iam_action() {
-        let r = request("HEAD", "http://127.0.0.1:5000/raw/a%20b/c.csv?x-id=HeadObject", "");
+        let r = request(
+            "HEAD",
+            "http://127.0.0.1:5000/raw/a%20b/c.csv?x-id=HeadObject",
+            "",
+        );
         assert_eq!(
             pairs(iam_requests("s3", "HeadObject", &r, "eu-west-1", "1")),
             [p("s3:GetObject", "arn:aws:s3:::raw/a b/c.csv")]
@@ -383,7 +404,8 @@ mod tests {
             [p("s3:ListBucket", "arn:aws:s3:::raw")]
         );
         let mut r = request("PUT", "http://127.0.0.1:5000/cur/t/x.parquet", "");
-        r.headers_mut().insert("x-amz-copy-source", "raw/a%20b.parquet");
+        r.headers_mut()
+            .insert("x-amz-copy-source", "raw/a%20b.parquet");
         assert_eq!(
             pairs(iam_requests("s3", "CopyObject", &r, "eu-west-1", "1")),
             [
@@ -401,13 +423,19 @@ mod tests {
             pairs(iam_requests("dynamodb", "TransactWriteItems", &r, "r", "1")),
             [
                 p("dynamodb:PutItem", "arn:aws:dynamodb:r:1:table/cat"),
-                p("dynamodb:ConditionCheckItem", "arn:aws:dynamodb:r:1:table/led")
+                p(
+                    "dynamodb:ConditionCheckItem",
+                    "arn:aws:dynamodb:r:1:table/led"
+                )
             ]
         );
         let r = request("POST", "/", r#"{"TableName":"cat","IndexName":"gsi1"}"#);
         assert_eq!(
             pairs(iam_requests("dynamodb", "Query", &r, "r", "1")),
-            [p("dynamodb:Query", "arn:aws:dynamodb:r:1:table/cat/index/gsi1")]
+            [p(
+                "dynamodb:Query",
+                "arn:aws:dynamodb:r:1:table/cat/index/gsi1"
+            )]
         );
     }
 
@@ -422,7 +450,11 @@ mod tests {
                 p("glue:GetTable", "arn:aws:glue:r:1:table/lake/t")
             ]
         );
-        let r = request("POST", "/", r#"{"DatabaseName":"lake","TableInput":{"Name":"u"}}"#);
+        let r = request(
+            "POST",
+            "/",
+            r#"{"DatabaseName":"lake","TableInput":{"Name":"u"}}"#,
+        );
         assert_eq!(
             pairs(iam_requests("glue", "CreateTable", &r, "r", "1"))[2],
             p("glue:CreateTable", "arn:aws:glue:r:1:table/lake/u")

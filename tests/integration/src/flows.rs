@@ -23,7 +23,6 @@ pub async fn prepare(env: &TestEnv) {
     env.land_sample("sales/orders/2024/orders 2024-01-15.csv")
         .await;
     env.land_sample("hr/employees/employees.csv").await;
-
 }
 
 /// The stream functions' settings (read by firehose-transform and stream-ingest only; quoted:

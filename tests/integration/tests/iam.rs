@@ -147,5 +147,9 @@ async fn every_recorded_call_is_allowed_by_the_template() {
         denied.join("\n  "),
         report["unknown_functions"]
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
