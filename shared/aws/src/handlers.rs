@@ -270,7 +270,7 @@ pub async fn run_search_api() -> Result<(), Error> {
             async move {
                 let started = Instant::now();
                 let response = api.handle(api_request(req)).await;
-                let status = response.status;
+                let status = response.status().as_u16();
                 tributary::metrics::emit(None, |e| {
                     use tributary::metrics as m;
                     e.count(m::REQUESTS, 1)
