@@ -16,7 +16,9 @@
 //!   database and table ARN (what IAM authorises).
 //! - Resource ARNs use [`RECORDED_ACCOUNT`] (the emulator's account; the IAM test expands the
 //!   template with the same) and the client's region.
-//! - Recording never fails an operation: a write error is logged once and the call goes on.
+//! - Recording never fails an operation: a write error is logged once and the call goes on. It
+//!   reads the request before signing and before the fault injector ([`crate::faults`]) can
+//!   rewrite it, so both switches may be on at once.
 //! - Unset, the interceptor is not installed at all.
 
 use std::fs::OpenOptions;
@@ -27,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, Metadata};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
@@ -121,9 +123,11 @@ impl Intercept for CallRecorder {
         "TributaryCallRecorder"
     }
 
-    fn read_before_transmit(
+    // Before signing, after the endpoint is set: installed before the fault injector (see
+    // `Clients::from_env`), the recorder sees each request before a fault rewrites it.
+    fn modify_before_signing(
         &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
