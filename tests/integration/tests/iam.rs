@@ -14,7 +14,7 @@ use aws_sdk_glue::types::{Column, StorageDescriptor, TableInput};
 use serde_json::Value;
 use tributary_integration::flows::{STREAM_SETTINGS, pipeline, prepare};
 use tributary_integration::watch::{Watch, post};
-use tributary_integration::{env, fixture, repo_root};
+use tributary_integration::{env, fixture, repo_root, s3_event};
 
 /// Every function of template.yaml, by binary name.
 const FUNCTIONS: [&str; 7] = [
@@ -93,23 +93,36 @@ async fn alter_glue_table(table: &str, change: impl FnOnce(&mut Vec<Column>)) {
         .unwrap_or_else(|e| panic!("update {table}: {e:?}"));
 }
 
+/// Makes `column` of Glue table `table` an `int`, a type no file of the sample datasets fits.
+async fn retype_to_int(table: &str, column: &str) {
+    alter_glue_table(table, |cols| {
+        for c in cols.iter_mut() {
+            if c.name().eq_ignore_ascii_case(column) {
+                *c = Column::builder()
+                    .name(c.name())
+                    .r#type("int")
+                    .build()
+                    .unwrap();
+            }
+        }
+    })
+    .await;
+}
+
 /// The paths that need more than the pipeline: in fresh containers (a second watch, so nothing
 /// is cached), stream-ingest evolves a table that lost a column (GetPartitions,
 /// BatchUpdatePartition, UpdateTable) and cdc-sequencer withdraws outputs a schema conflict keeps
-/// out of the table (DeleteObject in raw).
+/// out of the table (DeleteObject in raw), and s3-landing does the same in clean.
 async fn exercise_schema_changes(env: &tributary_integration::TestEnv, extra: &[&str]) {
     alter_glue_table("web_events", |cols| {
         cols.retain(|c| !c.name().eq_ignore_ascii_case("ctx"))
     })
     .await;
-    alter_glue_table("hr_employees_cdc", |cols| {
-        for c in cols.iter_mut() {
-            if c.name().eq_ignore_ascii_case("first_name") {
-                *c = Column::builder().name(c.name()).r#type("int").build().unwrap();
-            }
-        }
-    })
-    .await;
+    retype_to_int("hr_employees_cdc", "first_name").await;
+    retype_to_int("sales_orders", "customer").await;
+    let orders = "sales/orders/2024/orders-iam.csv";
+    env.land_sample_as("sales/orders/2024/orders 2024-01-15.csv", orders)
+        .await;
     let key = "dms/HR/EMPLOYEES/2024/11/05/20241105-134502000.csv";
     env.land_sample_as("dms/HR/EMPLOYEES/2024/11/05/20241105-134501123.csv", key)
         .await;
@@ -119,6 +132,9 @@ async fn exercise_schema_changes(env: &tributary_integration::TestEnv, extra: &[
     tokio::task::spawn_blocking(move || {
         let (status, out) = invoke(port, "stream-ingest", &fixture("kinesis-stream.json"));
         assert_eq!(status, 200, "{out}\n{}", watch.log_tail());
+        let (status, out) = invoke(port, "s3-landing", &s3_event(&landing, orders));
+        assert_eq!(status, 200, "{out}\n{}", watch.log_tail());
+        assert_eq!(out["objects"][0]["status"], "quarantined", "{out:#}");
         let (status, out) = invoke(
             port,
             "cdc-sequencer",
