@@ -433,120 +433,125 @@ where
             return Ok(ObjectSummary::new(obj, Status::Missing));
         };
         let landed_at = meta.last_modified;
-        let processed: Result<ObjectSummary, LandingError> = async {
-            let version = meta.version_id.clone().unwrap_or_else(|| meta.etag.clone());
-            if self
-                .catalog
-                .lookup(&obj.bucket, &obj.key, &version)
-                .await?
-                .is_some()
-            {
-                self.catalog
-                    .record_duplicate(&obj.bucket, &obj.key, &version, &self.clock.now_rfc3339())
-                    .await?;
-                let mut s = ObjectSummary::new(obj, Status::Duplicate);
-                s.version = Some(version);
-                s.reason = Some("this object version was already processed".into());
-                return Ok(s);
-            }
+        let mut summary = Box::pin(self.process_object(obj, meta, deadline)).await?;
+        summary.landed_at = landed_at;
+        Ok(summary)
+    }
 
-            let Some(cached) = self.dataset_for(&obj.key).await? else {
-                let reason = "no dataset is declared for this key's prefix".to_string();
-                return self
-                    .quarantine_whole(obj, &meta, &version, None, reason, None)
-                    .await;
-            };
-            let ds = &cached.dataset;
-            if self.dms_only && !ds.is_dms() {
-                let mut s = ObjectSummary::new(obj, Status::Skipped);
-                s.version = Some(version);
-                s.dataset = Some(ds.id.clone());
-                s.reason = Some(format!(
-                    "dataset {} is not a DMS dataset (source.format {:?}); s3-landing converts it",
-                    ds.id, ds.source.format
-                ));
-                return Ok(s);
-            }
-            if meta.size == 0 {
-                return self
-                    .quarantine_whole(
-                        obj,
-                        &meta,
-                        &version,
-                        Some(ds),
-                        "the object is empty".into(),
-                        None,
-                    )
-                    .await;
-            }
-            if ds.is_dms() {
-                return self
-                    .sequence_dms(obj, &meta, &version, ds, cached.schema.clone(), deadline)
-                    .await;
-            }
-            let ingest_date = meta
-                .last_modified
-                .unwrap_or_else(|| self.clock.now())
-                .format("%Y-%m-%d")
-                .to_string();
-            let format = match detect_format(ds, &obj.key) {
-                Some(f) => f,
-                None => self.sniff(obj, &meta).await?,
-            };
-            if format == "parquet" {
-                return self
-                    .pass_parquet(obj, &meta, &version, &cached, &ingest_date)
-                    .await;
-            }
-            let text_format = match format {
-                "tsv" => TextFormat::Tsv,
-                "jsonl" => TextFormat::JsonLines,
-                _ => TextFormat::Csv,
-            };
-            let mut static_partitions = Vec::new();
-            if ds.partition_columns.is_empty() {
-                static_partitions.push(("ingest_date".to_string(), ingest_date));
-            }
-            let spec = ConvertSpec {
-                format: text_format,
-                delimiter: ds
-                    .source
-                    .delimiter
-                    .as_deref()
-                    .and_then(|d| d.bytes().next()),
-                header: ds.source.header.unwrap_or(true),
-                schema: cached.schema.clone(),
-                partition_columns: ds.partition_columns.clone(),
-                static_partitions,
-                output_prefix: ds.zone_prefix(),
-                output_stem: output_stem(&obj.bucket, &obj.key),
-                reject_key: QuarantineWriter::<S>::rejected_key(
-                    &quarantine_base(Some(ds), &obj.key),
-                    text_format_ext(text_format),
-                ),
-                tuning: self.config.landing.clone(),
-                deadline,
-            };
-
-            let bucket = self.config.clean_bucket.clone();
-            let converted = self
-                .stream_through(obj, &meta, bucket, move |reader, outputs, rejects| {
-                    convert::convert(reader, &spec, &outputs, &rejects)
-                })
+    /// [`Self::process_inner`] once the object's `HEAD` answered.
+    async fn process_object(
+        &self,
+        obj: &ObjectRef,
+        meta: ObjectMeta,
+        deadline: Option<Instant>,
+    ) -> Result<ObjectSummary, LandingError> {
+        let version = meta.version_id.clone().unwrap_or_else(|| meta.etag.clone());
+        if self
+            .catalog
+            .lookup(&obj.bucket, &obj.key, &version)
+            .await?
+            .is_some()
+        {
+            self.catalog
+                .record_duplicate(&obj.bucket, &obj.key, &version, &self.clock.now_rfc3339())
                 .await?;
-            match converted {
-                Ok(report) => {
-                    self.publish_converted(obj, &meta, &version, ds, report, None)
-                        .await
-                }
-                Err(e) => self.quarantine_bad_file(obj, &meta, &version, ds, e).await,
-            }
+            let mut s = ObjectSummary::new(obj, Status::Duplicate);
+            s.version = Some(version);
+            s.reason = Some("this object version was already processed".into());
+            return Ok(s);
         }
-        .await;
-        processed.map(|mut s| {
-            s.landed_at = landed_at;
-            s
-        })
+
+        let Some(cached) = self.dataset_for(&obj.key).await? else {
+            let reason = "no dataset is declared for this key's prefix".to_string();
+            return self
+                .quarantine_whole(obj, &meta, &version, None, reason, None)
+                .await;
+        };
+        let ds = &cached.dataset;
+        if self.dms_only && !ds.is_dms() {
+            let mut s = ObjectSummary::new(obj, Status::Skipped);
+            s.version = Some(version);
+            s.dataset = Some(ds.id.clone());
+            s.reason = Some(format!(
+                "dataset {} is not a DMS dataset (source.format {:?}); s3-landing converts it",
+                ds.id, ds.source.format
+            ));
+            return Ok(s);
+        }
+        if meta.size == 0 {
+            return self
+                .quarantine_whole(
+                    obj,
+                    &meta,
+                    &version,
+                    Some(ds),
+                    "the object is empty".into(),
+                    None,
+                )
+                .await;
+        }
+        if ds.is_dms() {
+            return self
+                .sequence_dms(obj, &meta, &version, ds, cached.schema.clone(), deadline)
+                .await;
+        }
+        let ingest_date = meta
+            .last_modified
+            .unwrap_or_else(|| self.clock.now())
+            .format("%Y-%m-%d")
+            .to_string();
+        let format = match detect_format(ds, &obj.key) {
+            Some(f) => f,
+            None => self.sniff(obj, &meta).await?,
+        };
+        if format == "parquet" {
+            return self
+                .pass_parquet(obj, &meta, &version, &cached, &ingest_date)
+                .await;
+        }
+        let text_format = match format {
+            "tsv" => TextFormat::Tsv,
+            "jsonl" => TextFormat::JsonLines,
+            _ => TextFormat::Csv,
+        };
+        let mut static_partitions = Vec::new();
+        if ds.partition_columns.is_empty() {
+            static_partitions.push(("ingest_date".to_string(), ingest_date));
+        }
+        let spec = ConvertSpec {
+            format: text_format,
+            delimiter: ds
+                .source
+                .delimiter
+                .as_deref()
+                .and_then(|d| d.bytes().next()),
+            header: ds.source.header.unwrap_or(true),
+            schema: cached.schema.clone(),
+            partition_columns: ds.partition_columns.clone(),
+            static_partitions,
+            output_prefix: ds.zone_prefix(),
+            output_stem: output_stem(&obj.bucket, &obj.key),
+            reject_key: QuarantineWriter::<S>::rejected_key(
+                &quarantine_base(Some(ds), &obj.key),
+                text_format_ext(text_format),
+            ),
+            tuning: self.config.landing.clone(),
+            deadline,
+        };
+
+        let bucket = self.config.clean_bucket.clone();
+        let converted = self
+            .stream_through(obj, &meta, bucket, move |reader, outputs, rejects| {
+                convert::convert(reader, &spec, &outputs, &rejects)
+            })
+            .await?;
+        match converted {
+            Ok(report) => {
+                self.publish_converted(obj, &meta, &version, ds, report, None)
+                    .await
+            }
+            Err(e) => self.quarantine_bad_file(obj, &meta, &version, ds, e).await,
+        }
     }
 
     /// Streams the object (pinned to the ETag seen by `HEAD`) into `work` on a blocking thread,
