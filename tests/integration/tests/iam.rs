@@ -5,7 +5,8 @@
 //! expanded from template.yaml by the SAM translator (tests/iam/expand_policies.py) and every
 //! recorded call is evaluated against them with a real IAM policy evaluator
 //! (tests/iam/evaluate.mjs). A denied call fails the test, naming function, action and resource;
-//! the granted (action, resource) pairs no call used are printed.
+//! the granted (action, resource) pairs no call used are printed. It also checks that every
+//! function wrote EMF metric lines.
 
 use std::process::Command;
 use std::time::Duration;
@@ -161,12 +162,24 @@ async fn every_recorded_call_is_allowed_by_the_template() {
     let watch = Watch::start(env, "iam-watch", &extra);
     pipeline(env, &watch).await;
     let port = watch.port;
+    let watch_log = watch.log.clone();
     tokio::task::spawn_blocking(move || {
         let watch = watch;
         exercise_search_api(port, &watch);
     })
     .await
     .unwrap();
+    // Every function wrote EMF metric lines (namespace Tributary) to stdout.
+    let log = std::fs::read_to_string(&watch_log).unwrap_or_default();
+    for f in FUNCTIONS {
+        let name = format!("\"Function\":\"{f}\"");
+        assert!(
+            log.lines()
+                .any(|l| l.contains("\"Namespace\":\"Tributary\"") && l.contains(&name)),
+            "no EMF metrics line from {f} in {}",
+            watch_log.display()
+        );
+    }
     exercise_schema_changes(env, &extra).await;
 
     let text = std::fs::read_to_string(&calls).expect("calls recorded");
