@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Runs every test on a fresh machine: installs the project's tools (.venv: moto, cargo-lambda,
-# cfn-lint, DuckDB), checks formatting, runs clippy with warnings as errors, lints template.yaml,
-# validates the state machines (asl-validator), then runs the unit, architecture, integration and
-# end-to-end tests (the state machines executed with the real handlers among them). Each test binary starts its
-# own moto server on 127.0.0.1 and stops it on exit; the end-to-end test serves the real function
-# binary with `cargo lambda watch`.
+# Runs every test on a fresh machine: installs the project's tools (scripts/bootstrap.sh: .venv with
+# moto, cargo-lambda, cfn-lint, DuckDB; .venv-sam with SAM CLI; .venv-checkov with checkov;
+# tests/iam/node_modules with the IAM policy evaluator; scripts/sfn/node_modules with the local
+# Step Functions runner), checks formatting, runs clippy with warnings as errors, checks
+# template.yaml (cfn-lint, `sam validate --lint`, checkov) and the state machines (asl-validator),
+# then runs the unit, architecture, integration, IAM (tests/integration/tests/iam.rs), state
+# machine (pipeline.rs: the definitions executed with the real handlers) and end-to-end tests.
+# Each test binary starts its own moto server on 127.0.0.1 and stops it on exit; the end-to-end,
+# state machine and IAM tests serve the real function binaries with `cargo lambda watch`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -25,6 +28,12 @@ cargo clippy -p tributary-integration --test faults --test hostile --locked -- -
 
 step "cfn-lint template.yaml"
 cfn-lint template.yaml
+
+step "sam validate --lint (SAM CLI, .venv-sam)"
+SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam validate --lint --template template.yaml --region us-east-1
+
+step "checkov template.yaml (skips and their reasons: .checkov.yaml, resource Metadata)"
+.venv-checkov/bin/checkov --config-file .checkov.yaml
 
 step "asl-validator statemachines/*.asl.json"
 for f in statemachines/*.asl.json; do

@@ -3,9 +3,15 @@
 //! `AWS_ENDPOINT_URL` (or a per-service `AWS_ENDPOINT_URL_S3`, ...) points every client at an
 //! emulator; when an endpoint is set, S3 uses path-style addressing (virtual-host style would try
 //! to resolve `bucket.localhost`). Region and credentials come from the environment as usual.
+//!
+//! Test switches, never set in a deployment: [`crate::faults::FAULTS`] installs the fault
+//! injector and [`crate::calls::CALL_LOG`] the call recorder on every client.
 
 use aws_config::BehaviorVersion;
 
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+
+use crate::calls::CallRecorder;
 use crate::faults::FaultInjector;
 
 /// Set by users to point all clients at an emulator (moto locally, LocalStack in Docker).
@@ -48,35 +54,50 @@ impl Clients {
     /// The same clients with `injector` installed on each (fault testing, see
     /// [`crate::faults`]).
     pub fn with_faults(&self, injector: &FaultInjector) -> Self {
+        self.with_interceptor(injector)
+    }
+
+    /// The same clients with `interceptor` installed on each.
+    pub fn with_interceptor<I>(&self, interceptor: &I) -> Self
+    where
+        I: Intercept + Clone + 'static,
+    {
         Self {
             s3: aws_sdk_s3::Client::from_conf(
                 self.s3
                     .config()
                     .to_builder()
-                    .interceptor(injector.clone())
+                    .interceptor(interceptor.clone())
                     .build(),
             ),
             dynamodb: aws_sdk_dynamodb::Client::from_conf(
                 self.dynamodb
                     .config()
                     .to_builder()
-                    .interceptor(injector.clone())
+                    .interceptor(interceptor.clone())
                     .build(),
             ),
             glue: aws_sdk_glue::Client::from_conf(
                 self.glue
                     .config()
                     .to_builder()
-                    .interceptor(injector.clone())
+                    .interceptor(interceptor.clone())
                     .build(),
             ),
         }
     }
 
     /// Loads the SDK configuration and builds every client, with the fault injector when
-    /// [`crate::faults::FAULTS`] is set (never in a deployment); an invalid rule is an error.
+    /// [`crate::faults::FAULTS`] is set and the call recorder when [`crate::calls::CALL_LOG`] is
+    /// (never in a deployment); an invalid fault rule is an error.
     pub async fn from_env() -> Result<Self, ClientsError> {
-        let clients = Self::from_sdk_config(&load_sdk_config().await);
+        let sdk = load_sdk_config().await;
+        let mut clients = Self::from_sdk_config(&sdk);
+        let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+        if let Some(recorder) = CallRecorder::from_env(&region) {
+            tracing::warn!(path = %std::env::var(crate::calls::CALL_LOG).unwrap_or_default(), "call recording is on");
+            clients = clients.with_interceptor(&recorder);
+        }
         Ok(match FaultInjector::from_env().map_err(ClientsError)? {
             Some(injector) => {
                 tracing::warn!(rules = %std::env::var(crate::faults::FAULTS).unwrap_or_default(), "fault injection is on");

@@ -152,10 +152,12 @@ where
     .await
 }
 
-/// Logging, then the configuration (read once, failing with the variable's name) and the clients:
-/// what every function does first.
-async fn start() -> Result<(Arc<Config>, Clients), Error> {
+/// Logging and metrics (EMF lines named after `function`, unless switched off), then the
+/// configuration (read once, failing with the variable's name) and the clients: what every
+/// function does first.
+async fn start(function: &str) -> Result<(Arc<Config>, Clients), Error> {
     telemetry::init();
+    telemetry::init_metrics(function);
     let config = Arc::new(Config::from_env()?);
     Ok((config, Clients::from_env().await?))
 }
@@ -168,7 +170,7 @@ fn kill_point() -> Result<Option<tributary::faults::KillPoint>, Error> {
 /// s3-landing: objects landing in the landing bucket → typed Parquet in the clean zone (and DMS
 /// files sequenced into the raw zone, as cdc-sequencer does).
 pub async fn run_s3_landing() -> Result<(), Error> {
-    let (config, clients) = start().await?;
+    let (config, clients) = start("s3-landing").await?;
     let landing = Arc::new(landing_handler(&clients, config).with_kill_point(kill_point()?));
     serve_json(|event, stop_by| {
         let landing = landing.clone();
@@ -179,7 +181,7 @@ pub async fn run_s3_landing() -> Result<(), Error> {
 
 /// cdc-sequencer: AWS DMS files only, sequenced into the raw zone.
 pub async fn run_cdc_sequencer() -> Result<(), Error> {
-    let (config, clients) = start().await?;
+    let (config, clients) = start("cdc-sequencer").await?;
     let sequencer = Arc::new(
         landing_handler(&clients, config)
             .dms_only()
@@ -194,7 +196,7 @@ pub async fn run_cdc_sequencer() -> Result<(), Error> {
 
 /// partition-register: Glue partitions for objects written to a zone bucket.
 pub async fn run_partition_register() -> Result<(), Error> {
-    let (config, clients) = start().await?;
+    let (config, clients) = start("partition-register").await?;
     let handler = Arc::new(register_handler(&clients, config));
     serve_json(|event, _stop_by| {
         let handler = handler.clone();
@@ -205,7 +207,7 @@ pub async fn run_partition_register() -> Result<(), Error> {
 
 /// compactor: compaction and retirement of one table per invocation.
 pub async fn run_compactor() -> Result<(), Error> {
-    let (config, clients) = start().await?;
+    let (config, clients) = start("compactor").await?;
     let tuning = CompactionTuning::from_env()?;
     let handler =
         Arc::new(compactor_handler(&clients, config, tuning).with_kill_point(kill_point()?));
@@ -218,7 +220,7 @@ pub async fn run_compactor() -> Result<(), Error> {
 
 /// stream-ingest: the Kinesis Data Streams consumer (partial batch responses).
 pub async fn run_stream_ingest() -> Result<(), Error> {
-    let (config, clients) = start().await?;
+    let (config, clients) = start("stream-ingest").await?;
     let stream = StreamConfig::from_env()?;
     let ingest =
         Arc::new(stream_ingest_handler(&clients, config, stream).with_kill_point(kill_point()?));
@@ -239,7 +241,7 @@ pub async fn run_stream_ingest() -> Result<(), Error> {
 /// firehose-transform: the Firehose data-transformation contract. The batch (up to 6 MB) is taken
 /// as raw JSON: the domain reads it without copying the records.
 pub async fn run_firehose_transform() -> Result<(), Error> {
-    let (config, clients) = start().await?;
+    let (config, clients) = start("firehose-transform").await?;
     let stream = StreamConfig::from_env()?;
     let transform = Arc::new(firehose_handler(&clients, &config, stream));
     Box::pin(lambda_runtime::run(service_fn(
@@ -259,16 +261,23 @@ pub async fn run_firehose_transform() -> Result<(), Error> {
 /// search-api: dataset search, detail, schema, partitions, business metadata and manifests behind
 /// API Gateway.
 pub async fn run_search_api() -> Result<(), Error> {
-    let (config, clients) = start().await?;
+    let (config, clients) = start("search-api").await?;
     let api_config = Arc::new(ApiConfig::from_env()?);
     let api = Arc::new(search_api_handler(&clients, config, api_config));
     Box::pin(lambda_http::run(lambda_http::service_fn(
         move |req: lambda_http::Request| {
             let api = api.clone();
             async move {
-                Ok::<_, std::convert::Infallible>(lambda_response(
-                    api.handle(api_request(req)).await,
-                ))
+                let started = Instant::now();
+                let response = api.handle(api_request(req)).await;
+                let status = response.status().as_u16();
+                tributary::metrics::emit(None, |e| {
+                    use tributary::metrics as m;
+                    e.count(m::REQUESTS, 1)
+                        .count(m::SERVER_ERRORS, u64::from(status >= 500))
+                        .millis("Request", started.elapsed().as_millis());
+                });
+                Ok::<_, std::convert::Infallible>(lambda_response(response))
             }
         },
     )))

@@ -5,6 +5,8 @@
 //!   `tributary::catalog::table::ItemTable` (behind the catalog, ledger, records, search index and
 //!   snapshot ledger), `tributary::tables::glue::PartitionCatalog`, `tributary::discovery::manifest::PartitionPages`);
 //! - [`clients`]: the SDK clients, built once per container from the standard chain;
+//! - [`faults`], [`calls`]: test-only SDK interceptors (fault injection, call recording for the
+//!   IAM test), switched on by environment variables never set in a deployment;
 //! - [`sdk`]: SDK errors reduced to the domain's `AwsError` (one classification for every service);
 //! - [`lambda`]: errors as Lambda `Diagnostic`s (`errorType` = `Tributary.Retryable | BadInput | Fatal`);
 //! - [`api_gateway`]: API Gateway requests (HTTP API payload 2.0, REST payload 1.0) to and from the API's
@@ -15,6 +17,7 @@
 //! Functions in `functions/*` only call one `handlers::*::run`.
 
 pub mod api_gateway;
+pub mod calls;
 pub mod clients;
 pub mod dynamo;
 pub mod faults;

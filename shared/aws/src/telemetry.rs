@@ -1,6 +1,7 @@
 //! Tracing set-up shared by every function: JSON lines on stdout (what CloudWatch Logs and Lambda's
 //! JSON log format expect), level from `AWS_LAMBDA_LOG_LEVEL` (set by Lambda's logging config) or
-//! `RUST_LOG`, defaulting to `info`.
+//! `RUST_LOG`, defaulting to `info`. CloudWatch EMF metrics ([`tributary::metrics`]) go to stdout
+//! as well, one JSON line per unit of work, unless [`METRICS`] is `off`.
 
 use tracing_subscriber::EnvFilter;
 
@@ -8,6 +9,18 @@ use tracing_subscriber::EnvFilter;
 pub const AWS_LAMBDA_LOG_LEVEL: &str = "AWS_LAMBDA_LOG_LEVEL";
 /// Standard tracing filter directive (e.g. `info,tributary=debug`).
 pub const RUST_LOG: &str = "RUST_LOG";
+
+/// `off` stops the EMF metric lines (any other value, or unset: on).
+pub const METRICS: &str = "TRIBUTARY_METRICS";
+
+/// Turns EMF metrics on for `function` (the binary's name, the `Function` dimension) unless
+/// [`METRICS`] is `off`. Read once, at start.
+pub fn init_metrics(function: &str) {
+    let off = std::env::var(METRICS).is_ok_and(|v| v.trim().eq_ignore_ascii_case("off"));
+    if !off {
+        tributary::metrics::configure(function);
+    }
+}
 
 /// Installs the global JSON subscriber. Safe to call more than once (later calls are no-ops).
 pub fn init() {

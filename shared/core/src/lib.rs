@@ -15,6 +15,7 @@ pub mod error;
 pub mod faults;
 pub mod format;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod storage;
 pub mod stream;

@@ -6,7 +6,7 @@
 //!
 //! | layer | modules |
 //! | --- | --- |
-//! | base | `error`, `config`, `clock`, `ids` |
+//! | base | `error`, `config`, `clock`, `ids`, `metrics` |
 //! | model | `model` |
 //! | format | `format` |
 //! | ports | `storage`, `catalog` |
@@ -25,7 +25,7 @@ const FORBIDDEN_PREFIX: &str = "aws-sdk-";
 /// The rank of a top-level module; stages share a rank but may not use one another.
 fn rank(module: &str) -> Option<u32> {
     Some(match module {
-        "error" | "config" | "clock" | "ids" | "faults" => 0,
+        "error" | "config" | "clock" | "ids" | "faults" | "metrics" => 0,
         "model" => 1,
         "format" => 2,
         "storage" | "catalog" => 3,

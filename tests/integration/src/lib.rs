@@ -17,6 +17,7 @@ use tributary::tables::register::PartitionRegister;
 use tributary_aws::dynamo::{DynamoCatalog, DynamoSnapshots};
 use tributary_aws::{GlueCatalog, S3Store};
 
+pub mod flows;
 pub mod sfn;
 pub mod snapshots;
 pub mod watch;

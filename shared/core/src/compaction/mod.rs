@@ -212,6 +212,24 @@ pub struct CompactionSummary {
     pub duration_ms: u64,
 }
 
+impl CompactionSummary {
+    /// The run's EMF line ([`crate::metrics`]); a successful compaction run (published or
+    /// unchanged) also counts [`crate::metrics::COMPACTIONS_SUCCEEDED`], the compaction-lag alarm's
+    /// metric (its `[Function]` dimension set sums every dataset).
+    pub fn emit_metrics(&self, compaction: bool) {
+        use crate::metrics as m;
+        m::emit(Some(&self.dataset), |e| {
+            e.count(m::ROWS_IN, self.rows_in)
+                .count(m::ROWS_WRITTEN, self.rows_out)
+                .bytes(m::BYTES_WRITTEN, self.bytes)
+                .millis("Compact", u128::from(self.duration_ms));
+            if compaction {
+                e.count(m::COMPACTIONS_SUCCEEDED, 1);
+            }
+        });
+    }
+}
+
 /// The compactor handler (see the module docs).
 pub struct Compactor<S, C, G, L> {
     store: S,
@@ -418,6 +436,7 @@ where
             }
         };
         summary.requested_partitions = requested;
+        summary.emit_metrics(action == "compact");
         Ok(serde_json::to_value(summary).expect("summaries serialise"))
     }
 

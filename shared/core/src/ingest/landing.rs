@@ -144,6 +144,32 @@ pub struct ObjectSummary {
     /// The Glue table and partitions registered for the outputs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration: Option<RegisterSummary>,
+    /// When the source object was created (its `Last-Modified`): the start of the end-to-end lag
+    /// metric.
+    #[serde(skip)]
+    pub landed_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The object's EMF line ([`crate::metrics`]): rows, bytes, quarantine, processing time and,
+/// once its outputs are registered, the lag from the object's creation.
+fn emit_metrics(s: &ObjectSummary, process_ms: u128) {
+    use crate::metrics as m;
+    m::emit(s.dataset.as_deref(), |e| {
+        e.count(m::OBJECTS, 1)
+            .count(m::ROWS_IN, s.rows_read)
+            .count(m::ROWS_WRITTEN, s.rows_written)
+            .count(m::ROWS_REJECTED, s.rows_rejected)
+            .count(
+                m::FILES_QUARANTINED,
+                u64::from(s.status == Status::Quarantined),
+            )
+            .bytes(m::BYTES_WRITTEN, s.bytes_written)
+            .millis("Process", process_ms);
+        if let (Some(at), Some(_)) = (s.landed_at, &s.registration) {
+            let lag = (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0;
+            e.seconds(m::END_TO_END_LAG, lag);
+        }
+    });
 }
 
 impl ObjectSummary {
@@ -164,6 +190,7 @@ impl ObjectSummary {
             reason: None,
             sequence: None,
             registration: None,
+            landed_at: None,
         }
     }
 }
@@ -385,10 +412,12 @@ where
             key: obj.key.clone(),
             source: Box::new(e),
         };
+        let started = Instant::now();
         let result = self.process_inner(obj, deadline).await.map_err(wrap);
         match &result {
             Ok(s) => {
-                tracing::info!(status = ?s.status, rows_read = s.rows_read, rows_written = s.rows_written, rows_rejected = s.rows_rejected, "processed")
+                tracing::info!(status = ?s.status, rows_read = s.rows_read, rows_written = s.rows_written, rows_rejected = s.rows_rejected, "processed");
+                emit_metrics(s, started.elapsed().as_millis());
             }
             Err(e) => tracing::error!(error = %e, kind = ?e.kind(), "failed"),
         }
@@ -403,6 +432,19 @@ where
         let Some(meta) = self.store.head(&obj.bucket, &obj.key).await? else {
             return Ok(ObjectSummary::new(obj, Status::Missing));
         };
+        let landed_at = meta.last_modified;
+        let mut summary = Box::pin(self.process_object(obj, meta, deadline)).await?;
+        summary.landed_at = landed_at;
+        Ok(summary)
+    }
+
+    /// [`Self::process_inner`] once the object's `HEAD` answered.
+    async fn process_object(
+        &self,
+        obj: &ObjectRef,
+        meta: ObjectMeta,
+        deadline: Option<Instant>,
+    ) -> Result<ObjectSummary, LandingError> {
         let version = meta.version_id.clone().unwrap_or_else(|| meta.etag.clone());
         if self
             .catalog

@@ -207,10 +207,20 @@ fn parse_shape(event: &Value) -> Result<Delivery, EventError> {
         };
     }
     if let (Some(b), Some(k)) = (str_at(event, &["bucket"]), str_at(event, &["key"])) {
+        // Objects are read at their current version; a replay of an older one would silently
+        // process the latest instead, so asking for one is refused.
+        if event.get("version_id").is_some() {
+            return Err(EventError::Malformed {
+                kind: "task input",
+                reason: "version_id is not supported: the object's current version is processed; \
+                         restore the old version (copy it over the key) and replay without version_id"
+                    .into(),
+            });
+        }
         return Ok(Delivery::Objects(vec![ObjectRef {
             bucket: b.into(),
             key: k.into(),
-            version_id: str_at(event, &["version_id"]).map(str::to_string),
+            version_id: None,
             etag: None,
         }]));
     }
@@ -235,6 +245,18 @@ fn parse_sqs_body(body: &str) -> Result<Vec<ObjectRef>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn task_input_refuses_a_version_id() {
+        let ok = parse(&serde_json::json!({ "bucket": "b", "key": "k" })).unwrap();
+        assert!(matches!(ok, Delivery::Objects(o) if o[0].version_id.is_none()));
+        let err = parse(&serde_json::json!({ "bucket": "b", "key": "k", "version_id": "3" }))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("version_id is not supported"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn decodes_keys() {

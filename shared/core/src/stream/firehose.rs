@@ -570,8 +570,20 @@ impl<C: DatasetCatalog> FirehoseTransform<C> {
         // Boxed: with the spec cache's loader inside, the handler's future nests deeper than the
         // compiler's layout query depth allows (`functions/firehose-transform` fails to build).
         let compiled = Box::pin(self.specs.get(&self.catalog)).await?;
+        let started = std::time::Instant::now();
         let (response, report) = transform_raw(&compiled.spec, body, MAX_RESPONSE_BYTES)?;
         report.log();
+        let transform_ms = started.elapsed().as_millis();
+        crate::metrics::emit(Some(&report.dataset), |e| {
+            use crate::metrics as m;
+            e.count(m::ROWS_IN, report.records)
+                .count(m::ROWS_WRITTEN, report.ok)
+                .count(m::ROWS_REJECTED, report.failed)
+                .count(m::ROWS_DROPPED, report.dropped)
+                .bytes(m::BYTES_IN, report.bytes_in)
+                .bytes(m::BYTES_WRITTEN, report.bytes_out)
+                .millis("Transform", transform_ms);
+        });
         Ok(response)
     }
 }

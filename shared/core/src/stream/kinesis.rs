@@ -316,7 +316,9 @@ where
 
     /// Entry point: the response Lambda's event source mapping reads (`batchItemFailures`).
     pub async fn handle(&self, event: KinesisBatch) -> Result<KinesisEventResponse, IngestError> {
+        let started = std::time::Instant::now();
         let summary = self.ingest(event).await?;
+        summary.emit_metrics(started.elapsed().as_millis());
         let mut response = KinesisEventResponse::default();
         response.set_failures(summary.batch_item_failures.iter().cloned());
         Ok(response)
@@ -678,6 +680,20 @@ fn item_of(
 }
 
 impl IngestSummary {
+    /// The batch's EMF line ([`crate::metrics`]).
+    pub fn emit_metrics(&self, ingest_ms: u128) {
+        use crate::metrics as m;
+        m::emit(Some(&self.dataset), |e| {
+            e.count(m::ROWS_IN, self.records)
+                .count(m::ROWS_WRITTEN, self.written)
+                .count(m::ROWS_REJECTED, self.quarantined)
+                .count(m::ROWS_DROPPED, self.dropped)
+                .count(m::RECORDS_RETRIED, self.retried)
+                .bytes(m::BYTES_WRITTEN, self.outputs.iter().map(|o| o.bytes).sum())
+                .millis("Ingest", ingest_ms);
+        });
+    }
+
     /// Counts the records before `cutoff` by verdict; the rest are left for Lambda to retry.
     fn tally(&mut self, items: &[Item], cutoff: usize) {
         for (i, item) in items.iter().enumerate() {

@@ -121,6 +121,9 @@ pub struct RegObject {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub quarantine: Vec<String>,
+    /// The object's creation (`Last-Modified`): the start of the end-to-end lag metric.
+    #[serde(skip)]
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl RegObject {
@@ -135,8 +138,27 @@ impl RegObject {
             location: None,
             reason: None,
             quarantine: vec![],
+            created_at: None,
         }
     }
+}
+
+/// One object's EMF line ([`crate::metrics`]): its outcome, the batch's registration time and,
+/// once registered, the lag from the object's creation.
+fn emit_metrics(r: &RegObject, register_ms: u128) {
+    use crate::metrics as m;
+    m::emit(r.dataset.as_deref(), |e| {
+        e.count(m::OBJECTS, 1)
+            .count(
+                m::FILES_QUARANTINED,
+                u64::from(r.status == RegStatus::Quarantined),
+            )
+            .millis("Register", register_ms);
+        if let (RegStatus::Registered, Some(at)) = (&r.status, r.created_at) {
+            let lag = (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0;
+            e.seconds(m::END_TO_END_LAG, lag);
+        }
+    });
 }
 
 /// Totals over a batch; `objects = registered + quarantined + skipped + missing`.
@@ -323,6 +345,7 @@ where
         for obj in objects {
             self.check_bucket(&obj.bucket)?;
         }
+        let started = std::time::Instant::now();
         let mut results = Vec::with_capacity(objects.len());
         let mut ready: BTreeMap<String, Vec<Ready>> = BTreeMap::new();
         for (index, obj) in objects.iter().enumerate() {
@@ -389,7 +412,9 @@ where
             tables.push(summary);
         }
         let mut totals = RegTotals::default();
+        let register_ms = started.elapsed().as_millis();
         for r in &results {
+            emit_metrics(r, register_ms);
             totals.objects += 1;
             match r.status {
                 RegStatus::Registered => totals.registered += 1,
@@ -488,6 +513,7 @@ where
         let file_schema = footer.schema.without(&part.keys);
         let def = TableDef::new(&ds, &obj.bucket, &file_schema, &keys).with_layout(ds.layout);
         let mut r = RegObject::new(obj, RegStatus::Registered);
+        r.created_at = meta.last_modified;
         r.dataset = Some(ds.id.clone());
         r.table = Some(def.name.clone());
         r.partition = part.keys.into_iter().zip(part.values.clone()).collect();
