@@ -117,10 +117,13 @@ def curated_rows(d, s3, table):
     work = d.WORK / "curated"
     work.mkdir(parents=True, exist_ok=True)
     selects = []
+    listed = {}  # bucket -> its keys, listed once
     for p in glue_partitions(table):
         loc = p["StorageDescriptor"]["Location"]
         bucket, prefix = loc[len("s3://"):].split("/", 1)
-        keys = [k for k, _ in d.list_keys(s3, bucket) if k.startswith(prefix) and k.endswith(".parquet")]
+        if bucket not in listed:
+            listed[bucket] = [k for k, _ in d.list_keys(s3, bucket)]
+        keys = [k for k in listed[bucket] if k.startswith(prefix) and k.endswith(".parquet")]
         for k in keys:
             path = work / k.replace("/", "_")
             s3.download_file(bucket, k, str(path))

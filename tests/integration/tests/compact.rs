@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tributary::catalog::Layout;
 use tributary::compaction::merge::{MergeSpec, latest_per_key, read_with_partition, spill_dir};
 use tributary::tables::glue::partition_from_path;
-use tributary_integration::snapshots::{oracle, published, raw_keys, rows};
+use tributary_integration::snapshots::{location_files, oracle, published, raw_keys, rows};
 use tributary_integration::{duckdb, env, fixture};
 
 const FILES: [&str; 5] = [
@@ -472,22 +472,12 @@ async fn an_unpartitioned_table_reads_exactly_its_snapshot() {
             "{loc} vs {out:#}"
         );
         // Everything under the table location, as an engine reads it.
-        let key_prefix = loc
-            .strip_prefix(&format!("s3://{}/", env.config.curated_bucket))
-            .expect("a curated location");
-        let keys: Vec<String> = env
-            .list(&env.config.curated_bucket, key_prefix)
+        let files = location_files(loc, &format!("u{generation}"))
             .await
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        let dir = env
-            .download(&env.config.curated_bucket, &keys, &format!("u{generation}"))
-            .await;
+            .expect("files under the table location");
         let read = rows(duckdb(&format!(
             "SELECT EMPLOYEE_ID, CAST(SALARY AS DOUBLE), CAST(DEPARTMENT_ID AS VARCHAR), _seq \
-             FROM read_parquet('{}/{key_prefix}**/*.parquet', hive_partitioning = false)",
-            dir.display()
+             FROM read_parquet([{files}], hive_partitioning = false)"
         )));
         assert_eq!(
             read,
